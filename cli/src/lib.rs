@@ -6,4 +6,11 @@
 //! - `steps/`: units that commands and pipelines chain (build an output, push a closure).
 //! - `commands/`: one file per subcommand: its clap struct and `run()`.
 
+pub mod adapters;
+pub mod cli;
+pub mod commands;
+pub mod domain;
+pub mod output;
+pub mod retry;
 pub mod secret;
+pub mod steps;

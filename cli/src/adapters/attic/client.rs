@@ -1,0 +1,168 @@
+//! HTTP client for Attic's v1 API.
+
+use reqwest::{Method, RequestBuilder};
+
+use super::api::*;
+use crate::adapters::cache::{http_client, CacheError};
+use crate::retry::parse_retry_after;
+use crate::secret::{redact, Secret};
+
+/// Upload info at least this large goes in a body preamble instead of a header.
+pub const PREAMBLE_THRESHOLD: usize = 4 * 1024;
+
+/// Where the upload info travels: a header, or a preamble before the NAR
+/// (when large, e.g. thousands of references).
+#[derive(Debug, Clone)]
+pub enum InfoPlacement {
+    Header(String),
+    Preamble(Vec<u8>),
+}
+
+impl InfoPlacement {
+    pub fn for_info(info: &UploadPathNarInfo) -> Self {
+        let json = serde_json::to_string(info).expect("upload info serialises");
+        if json.len() < PREAMBLE_THRESHOLD {
+            InfoPlacement::Header(json)
+        } else {
+            InfoPlacement::Preamble(json.into_bytes())
+        }
+    }
+
+    pub fn preamble(&self) -> &[u8] {
+        match self {
+            InfoPlacement::Header(_) => &[],
+            InfoPlacement::Preamble(p) => p,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AtticClient {
+    /// API root ending in `/`, e.g. `http://host:8080/`.
+    endpoint: String,
+    token: Option<Secret>,
+    client: reqwest::Client,
+}
+
+impl AtticClient {
+    pub fn new(endpoint: &str, token: Option<Secret>) -> Self {
+        let mut endpoint = endpoint.to_owned();
+        if !endpoint.ends_with('/') {
+            endpoint.push('/');
+        }
+        Self {
+            endpoint,
+            token,
+            client: http_client(),
+        }
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn request(&self, method: Method, rel: &str) -> (String, RequestBuilder) {
+        let url = format!("{}_api/v1/{rel}", self.endpoint);
+        let mut req = self.client.request(method, &url);
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t.expose());
+        }
+        (url, req)
+    }
+
+    async fn send(&self, url: &str, req: RequestBuilder) -> Result<reqwest::Response, CacheError> {
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| CacheError::transport(url, e))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let retry_after = parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
+        let text = resp.text().await.unwrap_or_default();
+        // Attic errors are JSON; show "Name: message" rather than raw JSON.
+        let body = match serde_json::from_str::<ErrorResponse>(&text) {
+            Ok(e) if e.message.is_empty() => e.error,
+            Ok(e) => format!("{}: {}", e.error, e.message),
+            Err(_) => text,
+        };
+        let body = match &self.token {
+            Some(t) => redact(&body, t),
+            None => body,
+        };
+        Err(CacheError::from_status(url, status, body, retry_after))
+    }
+
+    pub async fn get_cache_config(&self, cache: &str) -> Result<CacheConfig, CacheError> {
+        let (url, req) = self.request(Method::GET, &format!("cache-config/{cache}"));
+        let resp = self.send(&url, req).await?;
+        resp.json()
+            .await
+            .map_err(|e| CacheError::transport(&url, e))
+    }
+
+    pub async fn create_cache(
+        &self,
+        cache: &str,
+        body: &CreateCacheRequest,
+    ) -> Result<(), CacheError> {
+        let (url, req) = self.request(Method::POST, &format!("cache-config/{cache}"));
+        self.send(&url, req.json(body)).await.map(drop)
+    }
+
+    pub async fn configure_cache(
+        &self,
+        cache: &str,
+        patch: &CacheConfig,
+    ) -> Result<(), CacheError> {
+        let (url, req) = self.request(Method::PATCH, &format!("cache-config/{cache}"));
+        self.send(&url, req.json(patch)).await.map(drop)
+    }
+
+    pub async fn get_missing_paths(
+        &self,
+        cache: &str,
+        hashes: &[&str],
+    ) -> Result<Vec<String>, CacheError> {
+        let (url, req) = self.request(Method::POST, "get-missing-paths");
+        let body = GetMissingPathsRequest {
+            cache,
+            store_path_hashes: hashes.to_vec(),
+        };
+        let resp = self.send(&url, req.json(&body)).await?;
+        let parsed: GetMissingPathsResponse = resp
+            .json()
+            .await
+            .map_err(|e| CacheError::transport(&url, e))?;
+        Ok(parsed.missing_paths)
+    }
+
+    /// Uploads one NAR. `body` must start with the preamble when `info` is
+    /// [`InfoPlacement::Preamble`], followed by exactly `nar_size` NAR bytes.
+    pub async fn upload_path(
+        &self,
+        info: &InfoPlacement,
+        body: reqwest::Body,
+    ) -> Result<UploadPathResult, CacheError> {
+        let (url, mut req) = self.request(Method::PUT, "upload-path");
+        req = req.header("content-type", "application/octet-stream");
+        req = match info {
+            InfoPlacement::Header(json) => req.header("x-attic-nar-info", json.as_str()),
+            InfoPlacement::Preamble(json) => {
+                req.header("x-attic-nar-info-preamble-size", json.len().to_string())
+            }
+        };
+        let resp = self.send(&url, req.body(body)).await?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| CacheError::transport(&url, e))?;
+        // Attic's own client tolerates an unparseable success body; so do we.
+        Ok(serde_json::from_str(&text).unwrap_or(UploadPathResult {
+            kind: UploadPathResultKind::Uploaded,
+            file_size: None,
+            frac_deduplicated: None,
+        }))
+    }
+}

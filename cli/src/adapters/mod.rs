@@ -1,0 +1,7 @@
+//! Thin adapters, one per external system. Nothing outside this module spawns
+//! a process or opens a socket.
+
+pub mod attic;
+pub mod cache;
+pub mod nix;
+pub mod store;

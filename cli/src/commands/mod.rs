@@ -1,0 +1,15 @@
+//! One file per subcommand: its clap arguments and `run()`.
+
+pub mod build;
+pub mod cache;
+
+use crate::cli::{Cli, Command, Global};
+
+/// Runs the parsed command line; the error is what `main` reports.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let global = Global { json: cli.json };
+    match cli.command {
+        Command::Build(args) => build::run(args, global).await,
+        Command::Cache(cmd) => cache::run(cmd, global).await,
+    }
+}

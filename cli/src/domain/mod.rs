@@ -1,0 +1,9 @@
+//! Pure logic: no processes, sockets or files.
+
+pub mod hash;
+pub mod narinfo;
+pub mod nix32;
+pub mod path_info;
+pub mod push_plan;
+pub mod signing;
+pub mod store_path;

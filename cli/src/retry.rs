@@ -1,0 +1,142 @@
+//! One retry policy for every network call: exponential backoff with jitter,
+//! transient failures only, and `Retry-After` honoured.
+
+use std::future::Future;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable as _};
+
+/// Whether an error is worth another attempt.
+pub trait Transient {
+    fn is_transient(&self) -> bool;
+    /// A delay the server asked for (HTTP `Retry-After`).
+    fn retry_after(&self) -> Option<Duration> {
+        None
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub attempts: usize,
+    pub min_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 6,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(20),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn none() -> Self {
+        Self {
+            attempts: 1,
+            ..Self::default()
+        }
+    }
+
+    /// Runs `op` until it succeeds, fails permanently, or attempts run out.
+    pub async fn run<T, E, F, Fut>(&self, what: &str, op: F) -> Result<T, E>
+    where
+        E: Transient + std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.attempts.saturating_sub(1))
+            .with_jitter();
+        let max_delay = self.max_delay;
+        op.retry(backoff)
+            .when(|e: &E| e.is_transient())
+            .adjust(move |e: &E, d| match (e.retry_after(), d) {
+                // Stop when the schedule is exhausted; otherwise wait at least as long as asked.
+                (_, None) => None,
+                (Some(after), Some(d)) => {
+                    Some(after.clamp(d, max_delay.max(after).min(Duration::from_secs(300))))
+                }
+                (None, d) => d,
+            })
+            .notify(|e: &E, d: Duration| {
+                tracing::warn!("{what}: {e}; retrying in {:.1}s", d.as_secs_f64());
+            })
+            .await
+    }
+}
+
+/// Parses `Retry-After` given in seconds (the HTTP-date form is rare for APIs and is ignored).
+pub fn parse_retry_after(value: Option<&reqwest::header::HeaderValue>) -> Option<Duration> {
+    let secs: u64 = value?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Debug)]
+    struct E(bool);
+    impl std::fmt::Display for E {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "e{}", self.0)
+        }
+    }
+    impl Transient for E {
+        fn is_transient(&self) -> bool {
+            self.0
+        }
+    }
+
+    fn fast() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 4,
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        }
+    }
+
+    #[tokio::test]
+    async fn transient_errors_are_retried_until_success() {
+        let calls = AtomicUsize::new(0);
+        let r: Result<u32, E> = fast()
+            .run("op", || async {
+                if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                    Err(E(true))
+                } else {
+                    Ok(7)
+                }
+            })
+            .await;
+        assert_eq!(r.unwrap(), 7);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn permanent_errors_are_not_retried_and_attempts_are_bounded() {
+        let calls = AtomicUsize::new(0);
+        let r: Result<(), E> = fast()
+            .run("op", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(E(false))
+            })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let calls = AtomicUsize::new(0);
+        let r: Result<(), E> = fast()
+            .run("op", || async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(E(true))
+            })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 4);
+    }
+}

@@ -1,0 +1,5 @@
+//! Units of work that commands and release pipelines chain together.
+
+pub mod build_output;
+pub mod push_closure;
+pub mod query_closure;

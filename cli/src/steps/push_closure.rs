@@ -1,0 +1,189 @@
+//! `ClosurePusher`: gets a closure into a binary cache. Asks the cache what it
+//! has, uploads the rest largest-first through a bounded pool with retries,
+//! signs narinfos, and reports every path that failed.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt as _;
+
+use crate::adapters::cache::{BinaryCache, ByteProgress, CacheError, UploadJob, UploadOutcome};
+use crate::adapters::store::LocalStore;
+use crate::domain::narinfo::fingerprint;
+use crate::domain::path_info::PathInfo;
+use crate::domain::push_plan::{plan_push, PushPlan};
+use crate::domain::signing::SigningKey;
+use crate::retry::RetryPolicy;
+
+pub struct PushOptions {
+    pub jobs: usize,
+    pub signing_key: Option<Arc<SigningKey>>,
+    /// Paths signed by these keys are left for their upstream cache.
+    pub upstream_keys: Vec<String>,
+    pub dry_run: bool,
+    pub retry: RetryPolicy,
+}
+
+impl Default for PushOptions {
+    fn default() -> Self {
+        Self {
+            jobs: default_jobs(),
+            signing_key: None,
+            upstream_keys: vec![],
+            dry_run: false,
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Uploads are mostly waiting on the network for small paths, so run more
+/// than one per core; large ones use several zstd threads each.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(2)
+        * 8
+}
+
+/// Watches a push as it runs (the progress display implements this).
+pub trait PushObserver: Send + Sync {
+    /// `bytes` counts NAR bytes as they stream, for a live display.
+    fn planned(&self, _plan: &PushPlan, _bytes: &ByteProgress) {}
+    fn advanced(&self, _paths_done: usize, _bytes_done: u64) {}
+    fn path_finished(&self, _info: &PathInfo, _result: &Result<UploadOutcome, CacheError>) {}
+}
+
+pub struct NoObserver;
+impl PushObserver for NoObserver {}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PushedPath {
+    pub path: String,
+    pub nar_size: u64,
+    pub outcome: UploadOutcome,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct FailedPath {
+    pub path: String,
+    pub error: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct PushReport {
+    pub cache: String,
+    pub closure_size: usize,
+    pub already_present: usize,
+    pub skipped_upstream: usize,
+    pub dry_run: bool,
+    /// What was (or, with `dry_run`, would be) uploaded.
+    pub uploaded: Vec<PushedPath>,
+    pub failed: Vec<FailedPath>,
+    pub nar_bytes_uploaded: u64,
+    pub seconds: f64,
+}
+
+pub struct ClosurePusher<'a, C> {
+    pub cache: &'a C,
+    pub store: Arc<LocalStore>,
+    pub options: PushOptions,
+}
+
+impl<C: BinaryCache> ClosurePusher<'_, C> {
+    pub async fn push(
+        &self,
+        closure: Vec<PathInfo>,
+        observer: &dyn PushObserver,
+    ) -> Result<PushReport, CacheError> {
+        let started = Instant::now();
+        let closure_size = closure.len();
+        if !self.options.dry_run {
+            self.cache.prepare().await?;
+        }
+        let present = self.cache.present(&closure).await?;
+        let plan = plan_push(closure, &present, &self.options.upstream_keys);
+        let progress = ByteProgress::default();
+        observer.planned(&plan, &progress);
+        let mut report = PushReport {
+            cache: self.cache.display_url(),
+            closure_size,
+            already_present: plan.already_present,
+            skipped_upstream: plan.skipped_upstream,
+            dry_run: self.options.dry_run,
+            uploaded: vec![],
+            failed: vec![],
+            nar_bytes_uploaded: 0,
+            seconds: 0.0,
+        };
+        if self.options.dry_run {
+            report.nar_bytes_uploaded = plan.upload_bytes();
+            report.uploaded = plan
+                .uploads
+                .iter()
+                .map(|i| PushedPath {
+                    path: i.path.to_string(),
+                    nar_size: i.nar_size,
+                    outcome: UploadOutcome::Uploaded,
+                })
+                .collect();
+            report.seconds = started.elapsed().as_secs_f64();
+            return Ok(report);
+        }
+
+        let jobs: Vec<UploadJob> = plan
+            .uploads
+            .into_iter()
+            .map(|info| self.job(info))
+            .collect();
+        let mut results = futures::stream::iter(jobs)
+            .map(|job| {
+                let progress = progress.clone();
+                async move {
+                    let what = format!("upload {}", job.info.path);
+                    let r = self
+                        .options
+                        .retry
+                        .run(&what, || self.cache.upload(&self.store, &job, &progress))
+                        .await;
+                    (job, r)
+                }
+            })
+            .buffer_unordered(self.options.jobs.max(1));
+        let mut done = 0;
+        while let Some((job, result)) = results.next().await {
+            done += 1;
+            observer.path_finished(&job.info, &result);
+            match result {
+                Ok(outcome) => {
+                    report.nar_bytes_uploaded += job.info.nar_size;
+                    report.uploaded.push(PushedPath {
+                        path: job.info.path.to_string(),
+                        nar_size: job.info.nar_size,
+                        outcome,
+                    });
+                }
+                Err(e) => report.failed.push(FailedPath {
+                    path: job.info.path.to_string(),
+                    error: e.to_string(),
+                }),
+            }
+            observer.advanced(done, progress.get());
+        }
+        report.uploaded.sort_by(|a, b| a.path.cmp(&b.path));
+        report.failed.sort_by(|a, b| a.path.cmp(&b.path));
+        report.seconds = started.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// The upload with its signatures: those the store has, plus ours
+    /// (replacing an older signature by the same key name).
+    fn job(&self, info: PathInfo) -> UploadJob {
+        let mut sigs = info.sigs.clone();
+        if let Some(key) = &self.options.signing_key {
+            let prefix = format!("{}:", key.name());
+            sigs.retain(|s| !s.starts_with(&prefix));
+            sigs.push(key.sign(&fingerprint(&info)));
+        }
+        UploadJob { info, sigs }
+    }
+}
