@@ -1,0 +1,11 @@
+//! Integration tests against real components: Nix, nginx (WebDAV), and the
+//! Attic protocol test double. One binary, split by area.
+
+mod support;
+
+mod bad_input;
+mod build;
+mod cache_push_attic;
+mod cache_push_file;
+mod cache_push_http;
+mod nar_hash;
