@@ -1,0 +1,5 @@
+//! The only code that talks to the outside world: PostgreSQL, and the
+//! environment and files that secrets come from.
+
+pub mod postgres;
+pub mod secret_source;

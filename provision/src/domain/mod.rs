@@ -1,0 +1,15 @@
+//! Pure logic, no I/O: the spec and its parsing, the observed catalog state,
+//! the plan (desired + observed -> ordered changes), SQL quoting and SCRAM.
+
+pub mod catalog;
+pub mod cdc_plan;
+pub mod desired;
+pub mod grants_plan;
+pub mod plan;
+pub mod postgres_plan;
+pub mod privileges;
+pub mod scram;
+pub mod secret_ref;
+pub mod spec;
+pub mod spec_parse;
+pub mod sql;
