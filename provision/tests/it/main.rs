@@ -1,1 +1,11 @@
-fn main() {}
+//! Integration tests: the `forge-provision` binary against real PostgreSQL
+//! clusters started by `testenv` (no mocks). Needs PostgreSQL server binaries
+//! (`apt-get install postgresql`); see provision/README.md.
+
+mod cli;
+mod postgres_apply;
+mod postgres_cdc;
+mod postgres_hostile;
+mod postgres_prune;
+mod postgres_secrets;
+mod testenv;

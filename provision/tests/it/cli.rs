@@ -1,0 +1,88 @@
+//! Exit codes and messages of the command line itself.
+
+use crate::testenv::{expect_code, forge, path_str, shared, spec_file, text};
+
+#[test]
+fn unknown_key_names_file_line_column_and_suggests() {
+    let pg = shared();
+    let spec = spec_file(
+        "typo",
+        "roles:\n  - name: typo_role\n    conection_limit: 3\n",
+    );
+    let out = forge(pg, &["postgres", "plan", "--config", path_str(&spec)], &[]);
+    expect_code(&out, 1);
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains(&format!(
+            "{}:3:5: roles[0]: unknown field `conection_limit`",
+            path_str(&spec)
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("did you mean `connection_limit`?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_1_not_2() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_forge-provision"))
+        .args(["postgres", "plan"])
+        .output()
+        .unwrap();
+    expect_code(&out, 1);
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_forge-provision"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    expect_code(&help, 0);
+    assert!(text(&help).0.contains("postgres"));
+}
+
+#[test]
+fn attic_is_reserved_with_a_clear_message() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_forge-provision"))
+        .args(["attic", "plan", "--config", "x.yaml"])
+        .output()
+        .unwrap();
+    expect_code(&out, 1);
+    assert!(text(&out).1.contains("not implemented yet"));
+}
+
+#[test]
+fn no_connection_settings_is_an_error() {
+    let spec = spec_file("noconn", "roles: []\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_forge-provision"))
+        .args(["postgres", "plan", "--config", path_str(&spec)])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    expect_code(&out, 1);
+    assert!(
+        text(&out).1.contains("set DATABASE_URL"),
+        "{}",
+        text(&out).1
+    );
+}
+
+#[test]
+fn connection_block_is_used_instead_of_database_url() {
+    let pg = shared();
+    let yaml = format!(
+        "connection:\n  host: 127.0.0.1\n  port: {}\n  user: postgres\n  database: postgres\n  sslmode: disable\n  password_env: SU_PW\nroles:\n  - name: conn_role\n",
+        pg.port
+    );
+    let spec = spec_file("conn", &yaml);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_forge-provision"))
+        .args(["postgres", "apply", "--config", path_str(&spec)])
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nowhere")
+        .env("SU_PW", crate::testenv::SUPERUSER_PASSWORD)
+        .output()
+        .unwrap();
+    expect_code(&out, 0);
+    assert!(pg.is_true(
+        "postgres",
+        "SELECT count(*) = 1 FROM pg_roles WHERE rolname = 'conn_role'"
+    ));
+}
