@@ -9,3 +9,4 @@ mod cache_push_attic;
 mod cache_push_file;
 mod cache_push_http;
 mod nar_hash;
+mod nix_lib;
