@@ -356,3 +356,7 @@ fn prune_cluster(ctx: &Ctx<'_>, plan: &mut Plan) {
         plan.push(None, true, drops);
     }
 }
+
+#[cfg(test)]
+#[path = "postgres_plan_tests.rs"]
+mod tests;
