@@ -94,6 +94,9 @@ pub async fn run(args: PostgresArgs) -> Result<Outcome, PostgresCommandError> {
         Duration::from_secs(args.wait),
     )?;
     let conn = Connection::open(settings, &mut |msg| eprintln!("{msg}")).await?;
+    if apply && !args.check {
+        conn.lock_for_apply(&mut |msg| eprintln!("{msg}")).await?;
+    }
     let observed = postgres::read_state(&conn, &desired, args.concurrency).await?;
     let mut salt = || rand::random::<[u8; 16]>();
     let plan = plan(

@@ -30,8 +30,9 @@ pub struct PostgresSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionSpec {
-    /// A full `postgres://` URL or `key=value` string; the other fields override it.
-    pub url: Option<Expanded>,
+    /// A full `postgres://` URL or `key=value` string (it may hold a
+    /// password, so it is kept as a secret); the other fields override it.
+    pub url: Option<InlineSecret>,
     pub host: Option<Expanded>,
     pub port: Option<u16>,
     pub user: Option<Expanded>,

@@ -171,7 +171,15 @@ impl Cluster {
 
     /// `postgres://` URL for `user` with `password` on `database`.
     pub fn url_as(&self, user: &str, password: &str, database: &str) -> String {
-        format!("host=127.0.0.1 port={} user='{user}' password='{password}' dbname='{database}' sslmode=disable", self.port)
+        // key=value values: single-quoted, with ' and \ escaped by a backslash.
+        let q = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+        format!(
+            "host=127.0.0.1 port={} user={} password={} dbname={} sslmode=disable",
+            self.port,
+            q(user),
+            q(password),
+            q(database)
+        )
     }
 
     /// The superuser URL the binary gets as DATABASE_URL.

@@ -29,7 +29,7 @@ impl Settings {
         wait: Duration,
     ) -> Result<Settings, PostgresError> {
         let url = match spec {
-            Some(c) => c.url.as_ref().map(|u| u.0.as_str()),
+            Some(c) => c.url.as_ref().map(|u| u.0.expose()),
             None => Some(database_url.ok_or(PostgresError::NoSettings)?),
         };
         let mut config = match url {
@@ -169,6 +169,31 @@ impl Connection {
                 }
             }
         }
+    }
+
+    /// Takes a session advisory lock so that two applies never interleave
+    /// (a timer firing while a slow apply still runs). Held until exit.
+    pub async fn lock_for_apply(&self, on_wait: &mut dyn FnMut(&str)) -> Result<(), PostgresError> {
+        const KEY: &str = "SELECT hashtextextended('forge-provision apply', 0)";
+        let read = |source| PostgresError::Read {
+            what: "the apply lock".into(),
+            source,
+        };
+        let row = self
+            .client
+            .query_one(&format!("SELECT pg_try_advisory_lock(({KEY}))"), &[])
+            .await
+            .map_err(read)?;
+        if !row.get::<_, bool>(0) {
+            on_wait(
+                "another forge-provision apply is running on this server; waiting for it to finish",
+            );
+            self.client
+                .execute(&format!("SELECT pg_advisory_lock(({KEY}))"), &[])
+                .await
+                .map_err(read)?;
+        }
+        Ok(())
     }
 
     /// A new connection to `database` on the same server (no waiting: the server is up).
