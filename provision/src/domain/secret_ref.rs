@@ -102,6 +102,32 @@ where
         fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
             (self.0)(v).map_err(E::custom)
         }
+        // Other scalars are refused without echoing them: a mistyped
+        // password must not end up in an error message.
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<T, E> {
+            Err(E::custom(format!(
+                "expected {}, found a number (quote it)",
+                self.1
+            )))
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<T, E> {
+            Err(E::custom(format!(
+                "expected {}, found a number (quote it)",
+                self.1
+            )))
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<T, E> {
+            Err(E::custom(format!(
+                "expected {}, found a number (quote it)",
+                self.1
+            )))
+        }
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<T, E> {
+            Err(E::custom(format!(
+                "expected {}, found a boolean (quote it)",
+                self.1
+            )))
+        }
     }
     d.deserialize_str(V(f, expecting))
 }
@@ -116,14 +142,34 @@ impl<'de> Deserialize<'de> for Expanded {
     }
 }
 
-/// `password: "${VAR}"`: a value with `${ENV}` references.
+/// `password: "${VAR}"`: a value built from `${ENV}` references. A plain
+/// literal is refused: passwords do not belong in the spec file.
 #[derive(Debug, Clone)]
 pub struct InlineSecret(pub Secret);
 
 impl<'de> Deserialize<'de> for InlineSecret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        map_str(d, "a string", |raw| {
+        map_str(d, "a string with a ${VAR} reference", |raw| {
+            if !raw.replace("$$", "").contains("${") {
+                return Err(
+                    "write the password as \"${VAR}\", or use password_env or password_file: \
+                            plain passwords do not belong in the spec"
+                        .into(),
+                );
+            }
             non_empty(expand(raw, &*source()?)?, "the password").map(InlineSecret)
+        })
+    }
+}
+
+/// A connection URL, which may hold a password: kept as a secret, `${ENV}` expanded.
+#[derive(Debug, Clone)]
+pub struct SecretUrl(pub Secret);
+
+impl<'de> Deserialize<'de> for SecretUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        map_str(d, "a string", |raw| {
+            non_empty(expand(raw, &*source()?)?, "the connection url").map(SecretUrl)
         })
     }
 }

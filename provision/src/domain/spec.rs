@@ -3,7 +3,7 @@
 //! so errors carry a line and column.
 
 use super::privileges::{DatabasePrivilege, SchemaPrivilege, SequencePrivilege, TablePrivilege};
-use super::secret_ref::{map_str, EnvSecret, Expanded, FileSecret, InlineSecret};
+use super::secret_ref::{map_str, EnvSecret, Expanded, FileSecret, InlineSecret, SecretUrl};
 use super::sql::identifier_problem;
 use serde::{Deserialize, Deserializer};
 use std::fmt;
@@ -32,7 +32,7 @@ pub struct PostgresSpec {
 pub struct ConnectionSpec {
     /// A full `postgres://` URL or `key=value` string (it may hold a
     /// password, so it is kept as a secret); the other fields override it.
-    pub url: Option<InlineSecret>,
+    pub url: Option<SecretUrl>,
     pub host: Option<Expanded>,
     pub port: Option<u16>,
     pub user: Option<Expanded>,

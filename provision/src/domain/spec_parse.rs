@@ -310,6 +310,28 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../../../examples/provision/postgres.yaml");
+        let mut s = MapSource::default();
+        s.vars.insert("APP_PASSWORD".into(), "a".into());
+        s.vars.insert("CDC_PASSWORD".into(), "c".into());
+        let (_, d) = parse(text, "postgres.yaml", Arc::new(s)).unwrap();
+        assert_eq!(d.roles.len(), 3);
+        assert_eq!(d.cdc.len(), 1);
+    }
+
+    #[test]
+    fn secrets_never_appear_in_errors() {
+        for text in [
+            "roles:\n  - {name: a, password: 8675309}\n",
+            "roles:\n  - {name: a, password: \"${APP_PASSWORD}\", bogus: 1}\n",
+        ] {
+            let err = parse(text, "f.yaml", source()).unwrap_err().to_string();
+            assert!(!err.contains("8675309") && !err.contains("pw"), "{err}");
+        }
+    }
+
+    #[test]
     fn cdc_role_is_merged_with_login_and_replication() {
         let text = "roles:\n  - name: cdc\ncdc:\n  - {database: app, role: cdc, password_env: APP_PASSWORD, publication: p, tables: all, slot: s}\n";
         let (_, d) = parse(text, "pg.yaml", source()).unwrap();
@@ -324,12 +346,14 @@ mod tests {
     #[test]
     fn contradictions_are_errors() {
         for (text, want) in [
+            ("roles:\n  - {name: a, password: hunter2}\n", "plain passwords do not belong"),
+            ("roles:\n  - {name: a, password: 8675309}\n", "plain passwords do not belong"),
             (
                 "roles:\n  - name: a\n  - name: a\n",
                 "role `a` is declared twice",
             ),
             (
-                "roles:\n  - {name: a, password: x, password_env: APP_PASSWORD}\n",
+                "roles:\n  - {name: a, password: \"${APP_PASSWORD}\", password_env: APP_PASSWORD}\n",
                 "only one of",
             ),
             (
