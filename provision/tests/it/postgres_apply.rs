@@ -209,3 +209,29 @@ fn wait_bound_gives_up_with_a_clear_error() {
         text(&out).1
     );
 }
+
+#[test]
+fn concurrent_applies_take_turns_and_both_succeed() {
+    let pg = shared();
+    let spec = spec_file("concurrent", &app_spec("cc"));
+    let spawn = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_forge-provision"))
+            .args(["postgres", "apply", "--config", path_str(&spec)])
+            .env("DATABASE_URL", pg.url())
+            .env("APP_PASSWORD", "pw")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        expect_code(&child.wait_with_output().unwrap(), 0);
+    }
+    let out = forge(
+        pg,
+        &["postgres", "plan", "--check", "--config", path_str(&spec)],
+        &[("APP_PASSWORD", "pw")],
+    );
+    expect_code(&out, 0);
+}
