@@ -7,3 +7,4 @@ pub mod path_info;
 pub mod push_plan;
 pub mod signing;
 pub mod store_path;
+pub mod upload_schedule;

@@ -1,10 +1,12 @@
 //! `ClosurePusher`: gets a closure into a binary cache. Asks the cache what it
-//! has, uploads the rest largest-first through a bounded pool with retries,
+//! has, uploads the rest through a bounded pool with retries (references
+//! before referrers, largest ready path first),
 //! signs narinfos, and reports every path that failed.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::stream::FuturesUnordered;
 use futures::StreamExt as _;
 
 use crate::adapters::cache::{BinaryCache, ByteProgress, CacheError, UploadJob, UploadOutcome};
@@ -13,6 +15,7 @@ use crate::domain::narinfo::fingerprint;
 use crate::domain::path_info::PathInfo;
 use crate::domain::push_plan::{plan_push, PushPlan};
 use crate::domain::signing::SigningKey;
+use crate::domain::upload_schedule::UploadSchedule;
 use crate::retry::RetryPolicy;
 
 pub struct PushOptions {
@@ -130,31 +133,35 @@ impl<C: BinaryCache> ClosurePusher<'_, C> {
             return Ok(report);
         }
 
-        let jobs: Vec<UploadJob> = plan
-            .uploads
-            .into_iter()
-            .map(|info| self.job(info))
-            .collect();
-        let mut results = futures::stream::iter(jobs)
-            .map(|job| {
+        let mut schedule = UploadSchedule::new(plan.uploads);
+        let jobs = self.options.jobs.max(1);
+        let mut in_flight = FuturesUnordered::new();
+        let mut done = 0;
+        loop {
+            while in_flight.len() < jobs {
+                let Some(i) = schedule.next_ready() else {
+                    break;
+                };
+                let job = self.job(schedule.info(i).clone());
                 let progress = progress.clone();
-                async move {
+                in_flight.push(async move {
                     let what = format!("upload {}", job.info.path);
                     let r = self
                         .options
                         .retry
                         .run(&what, || self.cache.upload(&self.store, &job, &progress))
                         .await;
-                    (job, r)
-                }
-            })
-            .buffer_unordered(self.options.jobs.max(1));
-        let mut done = 0;
-        while let Some((job, result)) = results.next().await {
+                    (i, job, r)
+                });
+            }
+            let Some((i, job, result)) = in_flight.next().await else {
+                break;
+            };
             done += 1;
             observer.path_finished(&job.info, &result);
             match result {
                 Ok(outcome) => {
+                    schedule.complete(i);
                     report.nar_bytes_uploaded += job.info.nar_size;
                     report.uploaded.push(PushedPath {
                         path: job.info.path.to_string(),
@@ -162,10 +169,23 @@ impl<C: BinaryCache> ClosurePusher<'_, C> {
                         outcome,
                     });
                 }
-                Err(e) => report.failed.push(FailedPath {
-                    path: job.info.path.to_string(),
-                    error: e.to_string(),
-                }),
+                Err(e) => {
+                    report.failed.push(FailedPath {
+                        path: job.info.path.to_string(),
+                        error: e.to_string(),
+                    });
+                    // Pushing these would leave narinfos whose references the cache lacks.
+                    for blocked in schedule.fail(i) {
+                        done += 1;
+                        report.failed.push(FailedPath {
+                            path: schedule.info(blocked).path.to_string(),
+                            error: format!(
+                                "not pushed because its dependency {} failed",
+                                job.info.path
+                            ),
+                        });
+                    }
+                }
             }
             observer.advanced(done, progress.get());
         }

@@ -13,7 +13,10 @@ fn fails(args: &[&str]) -> String {
 fn unknown_installable_names_the_attribute() {
     let flake = Flake::basic();
     let err = fails(&["build", &flake.installable("no-such-attr")]);
-    assert!(err.contains("error:") && err.contains("no-such-attr"), "{err}");
+    assert!(
+        err.contains("error:") && err.contains("no-such-attr"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -21,7 +24,13 @@ fn evaluation_and_build_failures_show_nix_log_lines() {
     let flake = Flake::basic();
     let err = fails(&["build", &flake.installable("evalerror")]);
     assert!(err.contains("deliberate evaluation error"), "{err}");
-    let err = fails(&["cache", "push", "--to", "file:///tmp/forge-never", &flake.installable("broken")]);
+    let err = fails(&[
+        "cache",
+        "push",
+        "--to",
+        "file:///tmp/forge-never",
+        &flake.installable("broken"),
+    ]);
     assert!(err.contains("the builder explains why"), "{err}");
 }
 
@@ -40,17 +49,45 @@ fn malformed_or_missing_signing_key_names_the_file_and_hides_its_content() {
     let key = tmp.path().join("bad.sec");
     std::fs::write(&key, "cache-1:c2VjcmV0LWJ1dC10b28tc2hvcnQ=").unwrap();
     let cache = format!("file://{}/c", tmp.path().display());
-    let err = fails(&["cache", "push", "--to", &cache, "--signing-key", key.to_str().unwrap(), &app]);
+    let err = fails(&[
+        "cache",
+        "push",
+        "--to",
+        &cache,
+        "--signing-key",
+        key.to_str().unwrap(),
+        &app,
+    ]);
     assert!(err.contains("bad.sec") && err.contains("64 bytes"), "{err}");
     assert!(!err.contains("c2VjcmV0"), "{err}");
-    let err = fails(&["cache", "push", "--to", &cache, "--signing-key", "/nonexistent/k.sec", &app]);
+    let err = fails(&[
+        "cache",
+        "push",
+        "--to",
+        &cache,
+        "--signing-key",
+        "/nonexistent/k.sec",
+        &app,
+    ]);
     assert!(err.contains("/nonexistent/k.sec"), "{err}");
 }
 
 #[test]
 fn invalid_store_path_and_bad_cache_url() {
-    let err = fails(&["cache", "push", "--to", "file:///tmp/x", "/nix/store/00000000000000000000000000000000-nope"]);
+    let err = fails(&[
+        "cache",
+        "push",
+        "--to",
+        "file:///tmp/x",
+        "/nix/store/00000000000000000000000000000000-nope",
+    ]);
     assert!(err.contains("not a valid path"), "{err}");
-    let err = fails(&["cache", "push", "--to", "s3://bucket", "/nix/store/00000000000000000000000000000000-nope"]);
+    let err = fails(&[
+        "cache",
+        "push",
+        "--to",
+        "s3://bucket",
+        "/nix/store/00000000000000000000000000000000-nope",
+    ]);
     assert!(err.contains("s3://bucket"), "{err}");
 }

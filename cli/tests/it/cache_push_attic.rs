@@ -28,12 +28,26 @@ fn pushes_only_missing_paths_and_nix_substitutes_them() {
     let app = flake.build("app");
     let big = flake.build("big");
 
-    let r = report(&push(&double, &token, &[&app, &big], &["--signing-key", sec.to_str().unwrap()]));
+    let r = report(&push(
+        &double,
+        &token,
+        &[&app, &big],
+        &["--signing-key", sec.to_str().unwrap()],
+    ));
     assert_eq!(r["uploaded"].as_array().unwrap().len(), 3);
-    let uploads = double.requests().iter().filter(|r| r["path"] == "/_api/v1/upload-path").count();
+    let uploads = double
+        .requests()
+        .iter()
+        .filter(|r| r["path"] == "/_api/v1/upload-path")
+        .count();
     assert_eq!(uploads, 3);
-    assert!(double.requests().iter().any(|r| r["path"] == "/_api/v1/upload-path" && r["chunked"] == true),
-        "the large path should stream");
+    assert!(
+        double
+            .requests()
+            .iter()
+            .any(|r| r["path"] == "/_api/v1/upload-path" && r["chunked"] == true),
+        "the large path should stream"
+    );
 
     let again = report(&push(&double, &token, &[&app, &big], &[]));
     assert_eq!(again["uploaded"].as_array().unwrap().len(), 0);
@@ -42,11 +56,28 @@ fn pushes_only_missing_paths_and_nix_substitutes_them() {
     // Real Nix reads the double's binary-cache side with the token in a netrc
     // and checks the signature Forge made.
     let netrc = tmp.path().join("netrc");
-    std::fs::write(&netrc, format!("machine 127.0.0.1 login x password {token}\n")).unwrap();
+    std::fs::write(
+        &netrc,
+        format!("machine 127.0.0.1 login x password {token}\n"),
+    )
+    .unwrap();
     let store = tempfile::tempdir().unwrap();
     let out = nix()
-        .args(["copy", "--from", &double.read_url("main"), "--to", store.path().to_str().unwrap()])
-        .args(["--option", "trusted-public-keys", &public, "--option", "netrc-file", netrc.to_str().unwrap()])
+        .args([
+            "copy",
+            "--from",
+            &double.read_url("main"),
+            "--to",
+            store.path().to_str().unwrap(),
+        ])
+        .args([
+            "--option",
+            "trusted-public-keys",
+            &public,
+            "--option",
+            "netrc-file",
+            netrc.to_str().unwrap(),
+        ])
         .arg(&app)
         .output()
         .unwrap();
@@ -60,8 +91,14 @@ fn many_references_use_the_preamble_and_batches_are_bounded() {
     let wide = Flake::basic().build("wide");
     report(&push(&double, &token, &[&wide], &[]));
     let reqs = double.requests();
-    assert!(reqs.iter().any(|r| r["preamble"] == true), "no preamble upload seen");
-    let batches: Vec<u64> = reqs.iter().filter_map(|r| r["missing_batch"].as_u64()).collect();
+    assert!(
+        reqs.iter().any(|r| r["preamble"] == true),
+        "no preamble upload seen"
+    );
+    let batches: Vec<u64> = reqs
+        .iter()
+        .filter_map(|r| r["missing_batch"].as_u64())
+        .collect();
     assert_eq!(batches, [121]);
 }
 
@@ -72,8 +109,16 @@ fn recovers_from_500s_and_429s() {
     let app = Flake::basic().build("app");
     let r = report(&push(&double, &token, &[&app], &["--jobs", "1"]));
     assert_eq!(r["uploaded"].as_array().unwrap().len(), 2);
-    let uploads = double.requests().iter().filter(|r| r["path"] == "/_api/v1/upload-path").count();
-    assert_eq!(uploads, 2 + 3 + 2, "each injected failure should be retried once");
+    let uploads = double
+        .requests()
+        .iter()
+        .filter(|r| r["path"] == "/_api/v1/upload-path")
+        .count();
+    assert_eq!(
+        uploads,
+        2 + 3 + 2,
+        "each injected failure should be retried once"
+    );
 }
 
 #[test]
@@ -84,7 +129,10 @@ fn wrong_or_missing_token_fails_clearly_without_printing_it() {
     let out = push(&double, &read_only, &[&app], &[]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("HTTP 403") && err.contains("permission w"), "{err}");
+    assert!(
+        err.contains("HTTP 403") && err.contains("permission w"),
+        "{err}"
+    );
     assert!(!err.contains(&read_only));
 
     let out = push(&double, "not-a-jwt", &[&app], &[]);

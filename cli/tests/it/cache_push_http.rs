@@ -12,7 +12,17 @@ fn nix_substitutes_from_our_http_cache_small_and_large_paths() {
     let cache = nginx.url("cache");
     let app = flake.build("app");
     let big = flake.build("big");
-    let out = run_ok(forge().args(["--json", "cache", "push", "--to", &cache, "--signing-key", sec.to_str().unwrap(), &app, &big]));
+    let out = run_ok(forge().args([
+        "--json",
+        "cache",
+        "push",
+        "--to",
+        &cache,
+        "--signing-key",
+        sec.to_str().unwrap(),
+        &app,
+        &big,
+    ]));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["uploaded"].as_array().unwrap().len(), 3, "{report}");
     assert!(nginx.root().join("cache/nix-cache-info").exists());
@@ -40,7 +50,10 @@ fn basic_auth_works_and_a_wrong_password_is_a_clear_error_without_the_password()
     run_ok(forge().args(["cache", "push", "--to", &good, &app]));
 
     let bad = format!("http://pusher:hunter2@127.0.0.1:{}/auth/d", nginx.port);
-    let out = forge().args(["cache", "push", "--to", &bad, &app]).output().unwrap();
+    let out = forge()
+        .args(["cache", "push", "--to", &bad, &app])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("authentication failed (HTTP 401)"), "{err}");

@@ -10,8 +10,16 @@ use forge::adapters::store::nar::write_nar;
 use crate::support::Flake;
 
 fn nix_dump(path: &std::path::Path) -> Vec<u8> {
-    let out = Command::new("nix-store").arg("--dump").arg(path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("nix-store")
+        .arg("--dump")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -29,7 +37,13 @@ fn every_entry_kind_matches_nix() {
     let lib = flake.build("lib");
     let p = std::path::Path::new(&lib);
     assert_eq!(ours(p), nix_dump(p));
-    for sub in ["empty-file", "nested/tool", "link-to-dir", "dangling", "share/empty-dir"] {
+    for sub in [
+        "empty-file",
+        "nested/tool",
+        "link-to-dir",
+        "dangling",
+        "share/empty-dir",
+    ] {
         assert_eq!(ours(&p.join(sub)), nix_dump(&p.join(sub)), "{sub}");
     }
 }
@@ -65,7 +79,12 @@ fn a_file_over_100_mb_matches_nix() {
         }
         f.write_all(&block[..12345]).unwrap();
     }
-    let mut child = Command::new("nix-store").arg("--dump").arg(&file).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new("nix-store")
+        .arg("--dump")
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut theirs = sha2::Sha256::new();
     let mut stdout = child.stdout.take().unwrap();
     let mut buf = vec![0u8; 1 << 20];

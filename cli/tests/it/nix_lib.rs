@@ -18,9 +18,19 @@ fn substituter_settings_evaluate_and_reject_bad_input() {
     assert_eq!(v["extra-trusted-public-keys"][0], key);
 
     let out = nix()
-        .args(["eval", "--impure", "--json", "--expr", &lib_expr(r#"substituterSettings { url = "s3://x"; publicKey = "k:x"; }"#)])
+        .args([
+            "eval",
+            "--impure",
+            "--json",
+            "--expr",
+            &lib_expr(r#"substituterSettings { url = "s3://x"; publicKey = "k:x"; }"#),
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("url must be file://"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("url must be file://"),
+        "{}",
+        stderr(&out)
+    );
 }

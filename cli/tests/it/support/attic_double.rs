@@ -27,14 +27,27 @@ impl AtticDouble {
         let port = free_port();
         let mut cmd = Command::new("python3");
         cmd.arg(script())
-            .args(["serve", "--port", &port.to_string(), "--jwt-secret-base64", SECRET_B64])
+            .args([
+                "serve",
+                "--port",
+                &port.to_string(),
+                "--jwt-secret-base64",
+                SECRET_B64,
+            ])
             .args(["--log", dir.path().join("requests.jsonl").to_str().unwrap()]);
         for c in caches {
             cmd.args(["--cache", c]);
         }
-        let mut child = cmd.args(extra).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("python3");
+        let mut child = cmd
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python3");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
         assert_eq!(line.trim(), "ready", "attic double did not start");
         Self { child, port, dir }
     }
@@ -42,7 +55,8 @@ impl AtticDouble {
     /// A token for `perms` such as `["main:rw"]`.
     pub fn token(&self, perms: &[&str]) -> String {
         let mut cmd = Command::new("python3");
-        cmd.arg(script()).args(["mint", "--jwt-secret-base64", SECRET_B64]);
+        cmd.arg(script())
+            .args(["mint", "--jwt-secret-base64", SECRET_B64]);
         for p in perms {
             cmd.args(["--perm", p]);
         }

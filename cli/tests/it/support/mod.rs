@@ -29,7 +29,9 @@ pub fn nix() -> Command {
 /// The `forge` binary under test.
 pub fn forge() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_forge"));
-    c.env("NIX_CONFIG", NIX_CONFIG).env_remove("ATTIC_TOKEN").env_remove("RUST_LOG");
+    c.env("NIX_CONFIG", NIX_CONFIG)
+        .env_remove("ATTIC_TOKEN")
+        .env_remove("RUST_LOG");
     c
 }
 
@@ -61,8 +63,11 @@ pub struct Flake {
 impl Flake {
     pub fn basic() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flakes/basic/flake.nix");
-        let text = std::fs::read_to_string(src).unwrap().replace("@SYSTEM@", &system());
+        let src =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/flakes/basic/flake.nix");
+        let text = std::fs::read_to_string(src)
+            .unwrap()
+            .replace("@SYSTEM@", &system());
         std::fs::write(dir.path().join("flake.nix"), text).unwrap();
         Self { dir }
     }
@@ -97,7 +102,13 @@ pub fn nix_keypair(dir: &Path, name: &str) -> (PathBuf, String) {
 pub fn substitute(cache: &str, public_key: &str, path: &str, extra: &[&str]) -> (Output, TempDir) {
     let store = tempfile::tempdir().unwrap();
     let out = nix()
-        .args(["copy", "--from", cache, "--to", store.path().to_str().unwrap()])
+        .args([
+            "copy",
+            "--from",
+            cache,
+            "--to",
+            store.path().to_str().unwrap(),
+        ])
         .args(["--option", "trusted-public-keys", public_key])
         .args(extra)
         .arg(path)
@@ -107,13 +118,20 @@ pub fn substitute(cache: &str, public_key: &str, path: &str, extra: &[&str]) -> 
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not start listening on {port}");
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not start listening on {port}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

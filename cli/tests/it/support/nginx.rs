@@ -38,7 +38,12 @@ http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/tmp;
         let conf_path = dir.path().join("nginx.conf");
         std::fs::write(&conf_path, conf).unwrap();
         let child = Command::new(nginx_binary())
-            .args(["-c", conf_path.to_str().unwrap(), "-p", dir.path().to_str().unwrap()])
+            .args([
+                "-c",
+                conf_path.to_str().unwrap(),
+                "-p",
+                dir.path().to_str().unwrap(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -57,11 +62,17 @@ http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/tmp;
 }
 
 fn nginx_binary() -> &'static str {
-    if std::path::Path::new("/usr/sbin/nginx").exists() { "/usr/sbin/nginx" } else { "nginx" }
+    if std::path::Path::new("/usr/sbin/nginx").exists() {
+        "/usr/sbin/nginx"
+    } else {
+        "nginx"
+    }
 }
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }
 
 impl Drop for Nginx {
