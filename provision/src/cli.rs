@@ -15,6 +15,6 @@ pub struct Cli {
 pub enum Command {
     /// Roles, databases, extensions, schemas, grants and CDC on PostgreSQL.
     Postgres(PostgresArgs),
-    /// Attic caches and tokens (not implemented yet).
+    /// Attic caches (through its API) and tokens (minted here, written to files).
     Attic(AtticArgs),
 }

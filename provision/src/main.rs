@@ -9,7 +9,7 @@ use std::process::ExitCode;
 async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     Ok(match cli.command {
         Command::Postgres(args) => postgres::run(args).await?,
-        Command::Attic(args) => attic::run(args)?,
+        Command::Attic(args) => attic::run(args).await?,
     })
 }
 

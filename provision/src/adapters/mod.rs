@@ -1,5 +1,6 @@
 //! The only code that talks to the outside world: PostgreSQL, and the
 //! environment and files that secrets come from.
 
+pub mod attic;
 pub mod postgres;
 pub mod secret_source;

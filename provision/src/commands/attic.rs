@@ -1,9 +1,16 @@
-//! `forge-provision attic plan|apply`: reserved. It must share the Attic
-//! client with `forge cache push`, which is not in the workspace yet.
+//! `forge-provision attic plan|apply --config FILE [--check] [--json]`.
 
 use super::Outcome;
+use crate::adapters::attic::{self, AtticError};
+use crate::adapters::secret_source::ProcessSecrets;
+use crate::domain::attic_plan::{plan_attic, AtticPlan};
+use crate::domain::attic_spec::parse_attic;
+use crate::domain::spec_parse::SpecError;
 use clap::{Args, Subcommand};
+use forge::adapters::attic::AtticClient;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Args)]
 pub struct AtticArgs {
@@ -13,24 +20,133 @@ pub struct AtticArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AtticAction {
-    /// Print the API calls that would make Attic match the file.
+    /// Print the API calls and token writes that would make Attic match the file.
     Plan(AtticRunArgs),
-    /// Make the calls.
+    /// Make them and print what was done.
     Apply(AtticRunArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct AtticRunArgs {
+    /// The spec file (YAML).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
+    /// Change nothing; exit 2 when changes are pending, 0 when converged.
     #[arg(long)]
     pub check: bool,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("`forge-provision attic` is not implemented yet: it will use the workspace's shared Attic client (issue 6)")]
-pub struct NotImplemented;
+pub enum AtticCommandError {
+    #[error("cannot read {path}: {source}")]
+    ReadSpec {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Attic(#[from] AtticError),
+}
 
-pub fn run(_args: AtticArgs) -> Result<Outcome, NotImplemented> {
-    Err(NotImplemented)
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub async fn run(args: AtticArgs) -> Result<Outcome, AtticCommandError> {
+    let (args, apply) = match args.action {
+        AtticAction::Plan(a) => (a, false),
+        AtticAction::Apply(a) => (a, true),
+    };
+    let path = args.config.display().to_string();
+    let text =
+        std::fs::read_to_string(&args.config).map_err(|source| AtticCommandError::ReadSpec {
+            path: path.clone(),
+            source,
+        })?;
+    let base_dir = args.config.parent().map(PathBuf::from).unwrap_or_default();
+    let desired = parse_attic(
+        &text,
+        &path,
+        &base_dir,
+        Arc::new(ProcessSecrets {
+            base_dir: base_dir.clone(),
+        }),
+    )?;
+
+    let client = desired
+        .server
+        .as_ref()
+        .map(|s| AtticClient::new(&s.endpoint, Some(s.token.clone())));
+    let observed = attic::read_state(client.as_ref(), &desired).await?;
+    let plan = plan_attic(&desired, &observed, now());
+
+    if !apply || args.check || plan.is_empty() {
+        print_plan(&plan, args.json, false);
+        return Ok(if args.check && !plan.is_empty() {
+            Outcome::ChangesPending
+        } else {
+            Outcome::Done
+        });
+    }
+    let json = args.json;
+    if !json {
+        for w in &plan.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    let mut count = 0;
+    attic::execute(
+        client.as_ref(),
+        &desired,
+        &plan,
+        &now,
+        &mut |change, note| {
+            count += 1;
+            if !json {
+                match note {
+                    Some(n) => println!("{} -- {n}", change.display()),
+                    None => println!("{}", change.display()),
+                }
+            }
+        },
+    )
+    .await?;
+    if json {
+        print_plan(&plan, true, true);
+    } else {
+        println!(
+            "-- applied {count} change{}",
+            if count == 1 { "" } else { "s" }
+        );
+    }
+    Ok(Outcome::Done)
+}
+
+fn print_plan(plan: &AtticPlan, json: bool, applied: bool) {
+    if json {
+        let mut value = serde_json::to_value(plan.to_json()).expect("plans serialize");
+        value["applied"] = serde_json::Value::Bool(applied);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).expect("plans serialize")
+        );
+    } else {
+        for w in &plan.warnings {
+            eprintln!("warning: {w}");
+        }
+        let text = plan.to_string();
+        let body: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with("-- warning: "))
+            .collect();
+        println!("{}", body.join("\n"));
+    }
 }

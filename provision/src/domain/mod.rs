@@ -1,9 +1,13 @@
 //! Pure logic, no I/O: the spec and its parsing, the observed catalog state,
 //! the plan (desired + observed -> ordered changes), SQL quoting and SCRAM.
 
+pub mod attic_jwt;
+pub mod attic_plan;
+pub mod attic_spec;
 pub mod catalog;
 pub mod cdc_plan;
 pub mod desired;
+pub mod duration;
 pub mod grants_plan;
 pub mod plan;
 pub mod postgres_plan;

@@ -59,7 +59,7 @@ pub fn parse(
     Ok((spec, desired))
 }
 
-fn syntax_error(e: &serde_yaml_ng::Error, file: &str) -> SpecError {
+pub(crate) fn syntax_error(e: &serde_yaml_ng::Error, file: &str) -> SpecError {
     let full = e.to_string();
     let (line, column, message) = match e.location() {
         Some(loc) => {
@@ -101,7 +101,10 @@ fn suggest(message: &str) -> Option<String> {
         .map(|(_, c)| c.to_owned())
 }
 
-fn duplicates<'a>(names: impl IntoIterator<Item = &'a str>, what: &str) -> Result<(), String> {
+pub(crate) fn duplicates<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    what: &str,
+) -> Result<(), String> {
     let mut seen = BTreeSet::new();
     for n in names {
         if !seen.insert(n) {

@@ -41,13 +41,13 @@ fn usage_errors_exit_1_not_2() {
 }
 
 #[test]
-fn attic_is_reserved_with_a_clear_message() {
+fn attic_missing_config_file_is_an_error() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_forge-provision"))
-        .args(["attic", "plan", "--config", "x.yaml"])
+        .args(["attic", "plan", "--config", "/nonexistent/attic.yaml"])
         .output()
         .unwrap();
     expect_code(&out, 1);
-    assert!(text(&out).1.contains("not implemented yet"));
+    assert!(text(&out).1.contains("cannot read /nonexistent/attic.yaml"));
 }
 
 #[test]

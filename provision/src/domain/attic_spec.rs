@@ -1,0 +1,452 @@
+//! The `attic` spec file (see `provision/README.md`, "Attic"): YAML shape,
+//! checks, and the normalized [`DesiredAttic`] the planner works from.
+//! Errors name `file:line:column` and suggest the closest known key, as for
+//! the PostgreSQL spec; secrets are resolved while reading.
+
+use super::attic_jwt::SigningKey;
+use super::duration::{format_duration, parse_duration};
+use super::secret_ref::{map_str, with_source, EnvSecret, Expanded, FileSecret, SecretSource};
+use super::spec_parse::{duplicates, syntax_error, SpecError};
+use forge::adapters::attic::api::RetentionPeriodConfig;
+use forge::secret::Secret;
+use serde::{Deserialize, Deserializer};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The whole `attic` spec file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AtticSpec {
+    /// Needed when `caches:` is not empty (tokens are minted locally).
+    pub server: Option<ServerSpec>,
+    #[serde(default)]
+    pub caches: Vec<CacheSpec>,
+    #[serde(default)]
+    pub tokens: Vec<TokenSpec>,
+}
+
+/// `server:`: the API endpoint and an admin token (permissions r, cc, cr,
+/// and cq when `retention` is set, on the caches of the file).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSpec {
+    pub endpoint: Expanded,
+    pub token_env: Option<EnvSecret>,
+    pub token_file: Option<FileSecret>,
+}
+
+/// One entry of `caches:`. Settings left out are left as they are (and get
+/// Attic's defaults when the cache is created).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSpec {
+    pub name: CacheName,
+    pub public: Option<bool>,
+    pub priority: Option<i32>,
+    pub upstream_cache_keys: Option<Vec<String>>,
+    pub retention: Option<Retention>,
+    /// Only `generate`, used when the cache is created; an existing keypair
+    /// is never replaced.
+    pub keypair: Option<KeypairSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeypairSpec {
+    Generate,
+}
+
+/// One entry of `tokens:`: a JWT minted here and written to `output_file`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    pub subject: Subject,
+    pub validity: DurationSpec,
+    /// Re-mint when the token expires within this; default 7d or a tenth of
+    /// `validity`, whichever is shorter.
+    pub renew_before: Option<DurationSpec>,
+    /// The server's HS256 secret, base64 (`ATTIC_SERVER_TOKEN_HS256_SECRET_BASE64`).
+    pub secret_env: Option<EnvSecret>,
+    pub secret_file: Option<FileSecret>,
+    pub permissions: BTreeMap<CachePattern, Vec<Permission>>,
+    /// Relative paths are relative to the spec file.
+    pub output_file: Expanded,
+}
+
+/// What a token may do on a cache, as `atticadm make-token` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    Pull,
+    Push,
+    Delete,
+    CreateCache,
+    ConfigureCache,
+    ConfigureCacheRetention,
+    DestroyCache,
+}
+
+impl Permission {
+    /// The claim letter (attic `token/src/lib.rs`).
+    pub fn letter(self) -> &'static str {
+        match self {
+            Permission::Pull => "r",
+            Permission::Push => "w",
+            Permission::Delete => "d",
+            Permission::CreateCache => "cc",
+            Permission::ConfigureCache => "cr",
+            Permission::ConfigureCacheRetention => "cq",
+            Permission::DestroyCache => "cd",
+        }
+    }
+}
+
+/// A cache name as Attic accepts it: `[A-Za-z0-9][A-Za-z0-9-_+]{0,49}`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CacheName(pub String);
+
+/// A cache name or a pattern with `*` (for token permissions).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CachePattern(pub String);
+
+fn cache_name_problem(s: &str, pattern: bool) -> Option<String> {
+    let ok_first = |c: char| c.is_ascii_alphanumeric() || (pattern && c == '*');
+    let ok_rest = |c: char| ok_first(c) || matches!(c, '-' | '_' | '+');
+    let mut chars = s.chars();
+    let good = s.len() <= 50 && chars.next().is_some_and(ok_first) && chars.all(ok_rest);
+    (!good).then(|| {
+        format!(
+            "invalid cache name `{s}`: 1 to 50 of A-Z a-z 0-9 - _ +{}, not starting with - _ +",
+            if pattern { " *" } else { "" }
+        )
+    })
+}
+
+impl<'de> Deserialize<'de> for CacheName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        map_str(d, "a cache name", |s| match cache_name_problem(s, false) {
+            Some(p) => Err(p),
+            None => Ok(CacheName(s.to_owned())),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for CachePattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        map_str(d, "a cache name or pattern", |s| {
+            match cache_name_problem(s, true) {
+                Some(p) => Err(p),
+                None => Ok(CachePattern(s.to_owned())),
+            }
+        })
+    }
+}
+
+/// A token subject: not empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject(pub String);
+
+impl<'de> Deserialize<'de> for Subject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        map_str(d, "a subject", |s| {
+            if s.trim().is_empty() {
+                Err("the subject is empty".into())
+            } else {
+                Ok(Subject(s.to_owned()))
+            }
+        })
+    }
+}
+
+/// `90d`, `12h`, ...: seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DurationSpec(pub u64);
+
+impl<'de> Deserialize<'de> for DurationSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        map_str(d, "a duration such as 90d", |s| {
+            parse_duration(s).map(DurationSpec)
+        })
+    }
+}
+
+/// `retention: global` or a duration (`30d`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    Global,
+    Period(u32),
+}
+
+impl<'de> Deserialize<'de> for Retention {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        map_str(d, "`global` or a duration such as 30d", |s| {
+            if s == "global" {
+                return Ok(Retention::Global);
+            }
+            let secs = parse_duration(s)
+                .map_err(|e| format!("{e}, or `global` for the server's setting"))?;
+            u32::try_from(secs)
+                .map(Retention::Period)
+                .map_err(|_| format!("retention `{s}` is too long (at most 136y)"))
+        })
+    }
+}
+
+/// The normalized desired state.
+#[derive(Debug)]
+pub struct DesiredAttic {
+    pub server: Option<DesiredServer>,
+    pub caches: Vec<DesiredCache>,
+    pub tokens: Vec<DesiredToken>,
+}
+
+#[derive(Debug)]
+pub struct DesiredServer {
+    pub endpoint: String,
+    pub token: Secret,
+}
+
+/// `None` leaves the setting as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredCache {
+    pub name: String,
+    pub is_public: Option<bool>,
+    pub priority: Option<i32>,
+    pub upstream_cache_key_names: Option<Vec<String>>,
+    pub retention: Option<RetentionPeriodConfig>,
+}
+
+#[derive(Debug)]
+pub struct DesiredToken {
+    pub subject: String,
+    /// Seconds.
+    pub validity: u64,
+    /// Seconds before expiry from which the token is re-minted.
+    pub renew_before: u64,
+    pub key: SigningKey,
+    /// Cache or pattern -> claim letters.
+    pub permissions: BTreeMap<String, BTreeSet<&'static str>>,
+    pub output_file: PathBuf,
+}
+
+/// Default `renew_before`: 7 days, or a tenth of the validity if shorter.
+pub fn default_renew_before(validity: u64) -> u64 {
+    (7 * 86_400).min(validity / 10)
+}
+
+/// Parses and checks an `attic` spec. `base_dir` resolves relative `output_file`s.
+pub fn parse_attic(
+    text: &str,
+    file: &str,
+    base_dir: &Path,
+    secrets: Arc<dyn SecretSource>,
+) -> Result<DesiredAttic, SpecError> {
+    let spec = with_source(secrets, || serde_yaml_ng::from_str::<AtticSpec>(text))
+        .map_err(|e| syntax_error(&e, file))?;
+    normalize(spec, base_dir).map_err(|message| SpecError::Invalid {
+        file: file.to_owned(),
+        message,
+    })
+}
+
+fn normalize(spec: AtticSpec, base_dir: &Path) -> Result<DesiredAttic, String> {
+    duplicates(spec.caches.iter().map(|c| c.name.0.as_str()), "cache")?;
+    let server = match spec.server {
+        Some(s) => {
+            let token = match (s.token_env, s.token_file) {
+                (Some(t), None) => t.0,
+                (None, Some(t)) => t.0,
+                (None, None) => {
+                    return Err("server: give the admin token as token_env or token_file".into())
+                }
+                (Some(_), Some(_)) => {
+                    return Err("server: give only one of token_env, token_file".into())
+                }
+            };
+            let endpoint = s.endpoint.0;
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err(format!(
+                    "server: endpoint `{endpoint}` must start with http:// or https://"
+                ));
+            }
+            Some(DesiredServer { endpoint, token })
+        }
+        None if !spec.caches.is_empty() => {
+            return Err("caches: need a server: {endpoint, token_env} to talk to".into())
+        }
+        None => None,
+    };
+    let caches = spec
+        .caches
+        .into_iter()
+        .map(|c| DesiredCache {
+            name: c.name.0,
+            is_public: c.public,
+            priority: c.priority,
+            upstream_cache_key_names: c.upstream_cache_keys,
+            retention: c.retention.map(|r| match r {
+                Retention::Global => RetentionPeriodConfig::Global,
+                Retention::Period(s) => RetentionPeriodConfig::Period(s),
+            }),
+        })
+        .collect();
+    let mut tokens = Vec::new();
+    let mut files = BTreeSet::new();
+    for (i, t) in spec.tokens.into_iter().enumerate() {
+        let at = format!("tokens[{i}] `{}`", t.subject.0);
+        let secret = match (t.secret_env, t.secret_file) {
+            (Some(s), None) => s.0,
+            (None, Some(s)) => s.0,
+            (None, None) => {
+                return Err(format!(
+                    "{at}: give the server's HS256 secret as secret_env or secret_file"
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(format!("{at}: give only one of secret_env, secret_file"))
+            }
+        };
+        let key = SigningKey::from_base64(&secret).map_err(|e| format!("{at}: {e}"))?;
+        let validity = t.validity.0;
+        let renew_before = t
+            .renew_before
+            .map(|d| d.0)
+            .unwrap_or_else(|| default_renew_before(validity));
+        if renew_before >= validity {
+            return Err(format!(
+                "{at}: renew_before {} must be shorter than validity {}",
+                format_duration(renew_before),
+                format_duration(validity)
+            ));
+        }
+        if t.permissions.is_empty() {
+            return Err(format!("{at}: permissions is empty"));
+        }
+        let mut permissions = BTreeMap::new();
+        for (cache, perms) in t.permissions {
+            if perms.is_empty() {
+                return Err(format!("{at}: no permissions listed for `{}`", cache.0));
+            }
+            permissions.insert(cache.0, perms.iter().map(|p| p.letter()).collect());
+        }
+        let output_file = base_dir.join(&t.output_file.0);
+        if !files.insert(output_file.clone()) {
+            return Err(format!(
+                "{at}: output_file {} is used twice",
+                output_file.display()
+            ));
+        }
+        tokens.push(DesiredToken {
+            subject: t.subject.0,
+            validity,
+            renew_before,
+            key,
+            permissions,
+            output_file,
+        });
+    }
+    Ok(DesiredAttic {
+        server,
+        caches,
+        tokens,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::secret_ref::tests::MapSource;
+
+    const KEY_B64: &str = "Zm9yZ2UtdGVzdC1zZWNyZXQtZm9yZ2UtdGVzdC1zZWNyZXQ=";
+
+    fn source() -> Arc<dyn SecretSource> {
+        let mut s = MapSource::default();
+        s.vars.insert("ADMIN".into(), "admin-token".into());
+        s.vars.insert("HS".into(), KEY_B64.into());
+        Arc::new(s)
+    }
+
+    fn parse(text: &str) -> Result<DesiredAttic, String> {
+        parse_attic(text, "attic.yaml", Path::new("/etc/forge"), source())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let text = include_str!("../../../examples/provision/attic.yaml");
+        let mut s = MapSource::default();
+        s.vars.insert("ATTIC_ADMIN_TOKEN".into(), "t".into());
+        s.vars
+            .insert("ATTIC_SERVER_TOKEN_SECRET".into(), KEY_B64.into());
+        let d = parse_attic(text, "attic.yaml", Path::new("."), Arc::new(s)).unwrap();
+        assert_eq!(d.caches.len(), 1);
+        assert_eq!(d.tokens.len(), 1);
+        assert_eq!(d.tokens[0].permissions["main"], BTreeSet::from(["r", "w"]));
+    }
+
+    #[test]
+    fn normalizes() {
+        let d = parse(
+            "server: {endpoint: \"http://a:8080\", token_env: ADMIN}\ncaches:\n  - {name: main, retention: 30d}\n  - {name: other, retention: global}\ntokens:\n  - {subject: ci, validity: 12h, secret_env: HS, permissions: {\"team-*\": [pull, configure_cache_retention]}, output_file: ci.token}\n",
+        )
+        .unwrap();
+        assert_eq!(d.server.unwrap().token.expose(), "admin-token");
+        assert_eq!(
+            d.caches[0].retention,
+            Some(RetentionPeriodConfig::Period(30 * 86_400))
+        );
+        assert_eq!(d.caches[1].retention, Some(RetentionPeriodConfig::Global));
+        let t = &d.tokens[0];
+        assert_eq!(t.renew_before, 12 * 3_600 / 10);
+        assert_eq!(t.permissions["team-*"], BTreeSet::from(["r", "cq"]));
+        assert_eq!(t.output_file, Path::new("/etc/forge/ci.token"));
+    }
+
+    #[test]
+    fn errors_have_places_and_suggestions() {
+        for (text, want) in [
+            (
+                "server: {endpoint: \"http://a\", token_env: ADMIN}\ncaches:\n  - name: main\n    priorty: 3\n",
+                "attic.yaml:4:5: caches[0]: unknown field `priorty`",
+            ),
+            (
+                "server: {endpoint: \"http://a\", token_env: ADMIN}\ncaches:\n  - name: main\n    priorty: 3\n",
+                "did you mean `priority`?",
+            ),
+            (
+                "tokens:\n  - {subject: ci, validity: 1d, secret_env: HS, permissions: {main: [pul]}, output_file: x}\n",
+                "did you mean `pull`?",
+            ),
+            (
+                "tokens:\n  - subject: ci\n    validity: 1d\n    secret_env: NOT_SET_ANYWHERE\n",
+                "attic.yaml:4:17: tokens[0].secret_env: environment variable NOT_SET_ANYWHERE is not set",
+            ),
+            (
+                "server: {endpoint: \"http://a\", token_env: ADMIN}\ncaches:\n  - {name: main, retention: 30 days}\n",
+                "invalid duration `30 days`",
+            ),
+            ("caches:\n  - name: main\n", "need a server"),
+            (
+                "server: {endpoint: \"http://a\", token_env: ADMIN}\ncaches:\n  - name: -x\n",
+                "invalid cache name `-x`",
+            ),
+            (
+                "server: {endpoint: \"http://a\", token_env: ADMIN}\ncaches:\n  - name: a\n  - name: a\n",
+                "cache `a` is declared twice",
+            ),
+            (
+                "tokens:\n  - {subject: ci, validity: 1d, renew_before: 2d, secret_env: HS, permissions: {main: [pull]}, output_file: x}\n",
+                "renew_before 2d must be shorter than validity 1d",
+            ),
+            (
+                "tokens:\n  - {subject: ci, validity: 1d, secret_env: ADMIN, permissions: {main: [pull]}, output_file: x}\n",
+                "not valid base64",
+            ),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(want), "{text}\n-> {err}");
+            assert!(!err.contains("admin-token") && !err.contains(KEY_B64), "{err}");
+        }
+    }
+}
