@@ -44,6 +44,8 @@ pub enum Command {
     Build(commands::build::BuildArgs),
     #[command(subcommand)]
     Cache(commands::cache::CacheCommand),
+    #[command(subcommand)]
+    Image(commands::image::ImageCommand),
 }
 
 /// Flags every command sees.

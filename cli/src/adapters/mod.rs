@@ -3,5 +3,8 @@
 
 pub mod attic;
 pub mod cache;
+pub mod git_rev;
 pub mod nix;
+pub mod oci;
+pub mod registry;
 pub mod store;

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod image;
 
 use crate::cli::{Cli, Command, Global};
 
@@ -11,5 +12,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Build(args) => build::run(args, global).await,
         Command::Cache(cmd) => cache::run(cmd, global).await,
+        Command::Image(cmd) => image::run(cmd, global).await,
     }
 }

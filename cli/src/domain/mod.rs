@@ -3,6 +3,7 @@
 pub mod hash;
 pub mod narinfo;
 pub mod nix32;
+pub mod oci;
 pub mod path_info;
 pub mod push_plan;
 pub mod signing;

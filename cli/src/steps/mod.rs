@@ -1,5 +1,7 @@
 //! Units of work that commands and release pipelines chain together.
 
+pub mod build_image;
 pub mod build_output;
 pub mod push_closure;
+pub mod push_image;
 pub mod query_closure;

@@ -8,5 +8,6 @@ mod build;
 mod cache_push_attic;
 mod cache_push_file;
 mod cache_push_http;
+mod kube_testenv;
 mod nar_hash;
 mod nix_lib;
