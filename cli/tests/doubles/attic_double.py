@@ -180,11 +180,9 @@ class Handler(BaseHTTPRequestHandler):
             token = base64.b64decode(auth[6:]).decode().split(":", 1)[-1]
         return verify(self.state.secret, token) if token else None
 
-    def allowed(self, cache, perm):
-        claims = self.claims()
-        if claims is None:
-            self.error(401, "Unauthorized", "missing, invalid or expired token")
-            return False
+    @staticmethod
+    def perms_for(claims, cache):
+        """The permissions a token has on cache: an exact name wins over patterns."""
         caches = claims.get(CLAIMS_KEY, {}).get("caches", {})
         perms = caches.get(cache)
         if perms is None:
@@ -192,6 +190,14 @@ class Handler(BaseHTTPRequestHandler):
                 if re.fullmatch(re.escape(pattern).replace(r"\*", ".*"), cache):
                     perms = p
                     break
+        return perms or {}
+
+    def allowed(self, cache, perm):
+        claims = self.claims()
+        if claims is None:
+            self.error(401, "Unauthorized", "missing, invalid or expired token")
+            return False
+        perms = self.perms_for(claims, cache)
         if not perms or not perms.get(perm):
             self.error(403, "AccessError", f"token lacks permission {perm} on {cache}")
             return False
@@ -256,7 +262,7 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if cache not in st.caches:
                 return self.error(404, "NoSuchCache", f"cache {cache} does not exist")
-            if "retention_period" in body and not self.claims()[CLAIMS_KEY]["caches"].get(cache, {}).get("cq"):
+            if "retention_period" in body and not self.perms_for(self.claims(), cache).get("cq"):
                 return self.error(403, "AccessError", "retention needs permission cq")
             for k, v in body.items():
                 if k == "keypair":

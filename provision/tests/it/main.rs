@@ -2,6 +2,7 @@
 //! clusters started by `testenv` (no mocks). Needs PostgreSQL server binaries
 //! (`apt-get install postgresql`); see provision/README.md.
 
+mod attic;
 mod cli;
 mod postgres_apply;
 mod postgres_cdc;
