@@ -162,7 +162,15 @@ pub async fn execute(
             AtticChange::CreateCache { cache, body } => {
                 let client = client.ok_or(AtticError::NoServer)?;
                 match client.create_cache(cache, body).await {
-                    Ok(()) => done(change, None),
+                    Ok(()) => {
+                        // The new key is what clients must trust: show it.
+                        let key = client
+                            .get_cache_config(cache)
+                            .await
+                            .ok()
+                            .and_then(|c| c.public_key);
+                        done(change, key.map(|k| format!("public key {k}")));
+                    }
                     Err(e) if is_attic_error(&e, "CacheAlreadyExists") => {
                         done(change, Some("already exists".into()));
                         replanned.insert(cache.clone());

@@ -1,4 +1,4 @@
-//! The only code that talks to the outside world: PostgreSQL, and the
+//! The only code that talks to the outside world: PostgreSQL, Attic, and the
 //! environment and files that secrets come from.
 
 pub mod attic;

@@ -253,6 +253,16 @@ pub fn plan_attic(desired: &DesiredAttic, observed: &AtticObserved, now: u64) ->
     for cache in &desired.caches {
         match observed.caches.get(&cache.name) {
             Some(Some(config)) => {
+                if let (Some(want), Some(have)) = (&cache.public_key, &config.public_key) {
+                    if want != have {
+                        plan.warnings.push(format!(
+                            "cache {}: the server's public key is {have}, the spec expects {want}: \
+                             its keypair was replaced outside this tool (clients trusting the old \
+                             key will refuse its paths); update public_key once that is intended",
+                            cache.name
+                        ));
+                    }
+                }
                 plan.changes.extend(configure(cache, config));
             }
             // Not read (should not happen) or missing: create it.

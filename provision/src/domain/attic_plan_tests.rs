@@ -223,3 +223,24 @@ fn json_view() {
     assert!(!json.contains("admin-secret-value") && !json.contains(KEY_B64));
     insta::assert_snapshot!(json);
 }
+
+#[test]
+fn a_replaced_keypair_is_a_warning_not_a_change() {
+    let d = desired(&ISSUE_EXAMPLE.replace(
+        "    retention: 30d\n",
+        "    retention: 30d\n    public_key: \"main:abc\"\n",
+    ));
+    let obs = |key: &str| {
+        observed(
+            Some(CacheConfig {
+                public_key: Some(key.into()),
+                ..converged_config()
+            }),
+            token_file("ci", &ci_perms(), 0, 90 * DAY),
+        )
+    };
+    assert!(plan_attic(&d, &obs("main:abc"), NOW).warnings.is_empty());
+    let plan = plan_attic(&d, &obs("main:regenerated"), NOW);
+    assert!(plan.is_empty());
+    insta::assert_snapshot!(plan.to_string());
+}

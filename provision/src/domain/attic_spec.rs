@@ -49,6 +49,9 @@ pub struct CacheSpec {
     /// Only `generate`, used when the cache is created; an existing keypair
     /// is never replaced.
     pub keypair: Option<KeypairSpec>,
+    /// The public key clients trust (`main:base64...`): when the server's
+    /// differs, the keypair was replaced behind our back and the plan warns.
+    pub public_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -215,6 +218,8 @@ pub struct DesiredCache {
     pub priority: Option<i32>,
     pub upstream_cache_key_names: Option<Vec<String>>,
     pub retention: Option<RetentionPeriodConfig>,
+    /// Expected public key; a different one is reported, never "fixed".
+    pub public_key: Option<String>,
 }
 
 #[derive(Debug)]
@@ -289,6 +294,7 @@ fn normalize(spec: AtticSpec, base_dir: &Path) -> Result<DesiredAttic, String> {
                 Retention::Global => RetentionPeriodConfig::Global,
                 Retention::Period(s) => RetentionPeriodConfig::Period(s),
             }),
+            public_key: c.public_key,
         })
         .collect();
     let mut tokens = Vec::new();

@@ -1,4 +1,4 @@
-//! Pure logic, no I/O: the spec and its parsing, the observed catalog state,
+//! Pure logic, no I/O: the specs and their parsing, the observed state,
 //! the plan (desired + observed -> ordered changes), SQL quoting and SCRAM.
 
 pub mod attic_jwt;

@@ -433,8 +433,7 @@ fn an_admin_token_without_a_permission_is_a_clear_403() {
 }
 
 #[test]
-fn cache_created_meanwhile_counts_as_created() {
-    // The plan is made while the cache is missing; it appears before apply's POST.
+fn a_cache_created_elsewhere_is_patched_not_created() {
     let double = Double::start(&[]);
     let setup = Setup::new(&double, "");
     let out = setup.run(&["plan", "--check"]);
@@ -455,5 +454,81 @@ fn cache_created_meanwhile_counts_as_created() {
         stdout.contains("is_public: true -> false, priority: 5 -> 40, upstream_cache_key_names: [] -> [\"cache.nixos.org-1\"], retention_period: Global -> 30d"),
         "{stdout}"
     );
+    expect_code(&setup.run(&["plan", "--check"]), 0);
+}
+
+/// Secrets for calling the library directly (the process environment is
+/// shared between tests, so it is not used).
+struct Vars(Vec<(&'static str, String)>);
+
+impl forge_provision::domain::secret_ref::SecretSource for Vars {
+    fn var(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+    }
+    fn read_file(&self, _: &str) -> Result<String, String> {
+        Err("no files here".into())
+    }
+}
+
+#[test]
+fn create_racing_another_creator_counts_as_created_and_patches_what_differs() {
+    use forge_provision::adapters::attic::execute;
+    use forge_provision::domain::attic_plan::{plan_attic, AtticObserved};
+    use forge_provision::domain::attic_spec::parse_attic;
+
+    let double = Double::start(&[]);
+    let setup = Setup::new(&double, "");
+    let desired = parse_attic(
+        &std::fs::read_to_string(setup.spec()).unwrap(),
+        &setup.spec(),
+        setup.dir.path(),
+        std::sync::Arc::new(Vars(vec![
+            ("ATTIC_ADMIN_TOKEN", setup.admin.clone()),
+            ("ATTIC_SERVER_TOKEN_SECRET", SECRET_B64.into()),
+        ])),
+    )
+    .unwrap();
+    // Planned while the cache was missing...
+    let plan = plan_attic(&desired, &AtticObserved::default(), now());
+    assert_eq!(plan.len(), 3);
+    // ...and someone else creates it, with other settings, before we do.
+    let (status, _) = double.http(
+        "POST",
+        "/_api/v1/cache-config/main",
+        &setup.admin,
+        r#"{"keypair": "Generate", "is_public": true, "store_dir": "/nix/store", "priority": 5, "upstream_cache_key_names": ["cache.nixos.org-1"]}"#,
+    );
+    assert_eq!(status, 200);
+
+    let client = forge::adapters::attic::AtticClient::new(
+        &double.endpoint(),
+        Some(forge::secret::Secret::new(setup.admin.clone())),
+    );
+    let mut lines = Vec::new();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(execute(
+            Some(&client),
+            &desired,
+            &plan,
+            &now,
+            &mut |change, note| lines.push(format!("{} -- {note:?}", change.display())),
+        ))
+        .unwrap();
+    assert!(
+        lines[0].starts_with("POST ") && lines[0].ends_with("-- Some(\"already exists\")"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("PATCH /_api/v1/cache-config/main {is_public: true -> false, priority: 5 -> 40, retention_period: Global -> 30d}"),
+        "{lines:?}"
+    );
+    assert!(lines[2].starts_with("mint token for ci"), "{lines:?}");
+    assert_eq!(lines.len(), 3, "the planned PATCH is replaced, not run too");
     expect_code(&setup.run(&["plan", "--check"]), 0);
 }
