@@ -4,13 +4,16 @@
 use crate::domain::attic_jwt::mint;
 use crate::domain::attic_plan::{configure, AtticChange, AtticObserved, AtticPlan, TokenFile};
 use crate::domain::attic_spec::DesiredAttic;
+use forge::adapters::attic::api::CacheConfig;
 use forge::adapters::attic::AtticClient;
 use forge::adapters::cache::CacheError;
+use forge::retry::Transient as _;
 use forge::secret::Secret;
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AtticError {
@@ -47,15 +50,43 @@ pub fn is_attic_error(e: &CacheError, name: &str) -> bool {
     }
 }
 
-/// Reads each spec cache's configuration and each token file.
+/// `GET` a cache's configuration, retrying transient failures (connection
+/// refused, 5xx, 429) until `deadline`: the server may still be starting.
+async fn get_config_waiting(
+    client: &AtticClient,
+    cache: &str,
+    deadline: Instant,
+    notify: &mut dyn FnMut(&str),
+) -> Result<CacheConfig, CacheError> {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match client.get_cache_config(cache).await {
+            Err(e) if e.is_transient() && Instant::now() + delay < deadline => {
+                notify(&format!(
+                    "waiting for Attic at {}: {e}",
+                    client.endpoint().trim_end_matches('/')
+                ));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Reads each spec cache's configuration and each token file. `wait` bounds
+/// the retries while the server is not answering yet.
 pub async fn read_state(
     client: Option<&AtticClient>,
     desired: &DesiredAttic,
+    wait: Duration,
+    notify: &mut dyn FnMut(&str),
 ) -> Result<AtticObserved, AtticError> {
+    let deadline = Instant::now() + wait;
     let mut observed = AtticObserved::default();
     for cache in &desired.caches {
         let client = client.ok_or(AtticError::NoServer)?;
-        let config = match client.get_cache_config(&cache.name).await {
+        let config = match get_config_waiting(client, &cache.name, deadline, notify).await {
             Ok(c) => Some(c),
             Err(e) if is_attic_error(&e, "NoSuchCache") => None,
             Err(source) => {

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use forge::adapters::attic::AtticClient;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Debug, Args)]
 pub struct AtticArgs {
@@ -37,6 +37,9 @@ pub struct AtticRunArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
+    /// How long to wait for a server that is not answering yet.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub wait: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +88,13 @@ pub async fn run(args: AtticArgs) -> Result<Outcome, AtticCommandError> {
         .server
         .as_ref()
         .map(|s| AtticClient::new(&s.endpoint, Some(s.token.clone())));
-    let observed = attic::read_state(client.as_ref(), &desired).await?;
+    let observed = attic::read_state(
+        client.as_ref(),
+        &desired,
+        Duration::from_secs(args.wait),
+        &mut |msg| eprintln!("{msg}"),
+    )
+    .await?;
     let plan = plan_attic(&desired, &observed, now());
 
     if !apply || args.check || plan.is_empty() {

@@ -37,8 +37,11 @@ fn free_port() -> u16 {
 
 impl Double {
     fn start(caches: &[&str]) -> Double {
+        Double::start_on(free_port(), caches)
+    }
+
+    fn start_on(port: u16, caches: &[&str]) -> Double {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let mut cmd = Command::new("python3");
         cmd.arg(script()).args([
             "serve",
@@ -531,4 +534,58 @@ fn create_racing_another_creator_counts_as_created_and_patches_what_differs() {
     assert!(lines[2].starts_with("mint token for ci"), "{lines:?}");
     assert_eq!(lines.len(), 3, "the planned PATCH is replaced, not run too");
     expect_code(&setup.run(&["plan", "--check"]), 0);
+}
+
+#[test]
+fn a_server_that_comes_up_late_is_waited_for() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("attic.yaml");
+    std::fs::write(
+        &spec,
+        format!("server: {{endpoint: \"http://127.0.0.1:{port}\", token_env: ATTIC_ADMIN_TOKEN}}\ncaches:\n  - {{name: late, priority: 12}}\n"),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_forge-provision"))
+        .args(["attic", "apply", "--wait", "20", "--config"])
+        .arg(&spec)
+        .env("ATTIC_ADMIN_TOKEN", admin_token())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let double = Double::start_on(port, &[]);
+    let out = child.wait_with_output().unwrap();
+    expect_code(&out, 0);
+    let (stdout, stderr) = text(&out);
+    assert!(
+        stderr.contains("waiting for Attic at http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("POST /_api/v1/cache-config/late"),
+        "{stdout}"
+    );
+    let (_, body) = double.http("GET", "/_api/v1/cache-config/late", &admin_token(), "");
+    assert!(body.contains("\"priority\": 12"), "{body}");
+
+    // Without a server, the wait is bounded and the error says where.
+    drop(double);
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_forge-provision"))
+        .args(["attic", "plan", "--wait", "1", "--config"])
+        .arg(&spec)
+        .env("ATTIC_ADMIN_TOKEN", admin_token())
+        .output()
+        .unwrap();
+    expect_code(&out, 1);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(
+        text(&out)
+            .1
+            .contains("reading the configuration of cache `late`"),
+        "{}",
+        text(&out).1
+    );
 }
