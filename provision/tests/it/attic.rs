@@ -589,3 +589,43 @@ fn a_server_that_comes_up_late_is_waited_for() {
         text(&out).1
     );
 }
+
+#[test]
+fn tokens_alone_need_no_server_and_secrets_can_come_from_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hs256.b64"), format!("{SECRET_B64}\n")).unwrap();
+    let spec = dir.path().join("attic.yaml");
+    std::fs::write(
+        &spec,
+        "tokens:\n  - subject: reader\n    validity: 12h\n    secret_file: hs256.b64\n    permissions: { \"team-*\": [pull] }\n    output_file: out/reader.token\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_forge-provision"))
+            .arg("attic")
+            .args(args)
+            .arg("--config")
+            .arg(&spec)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["apply"]);
+    expect_code(&out, 0);
+    assert!(
+        text(&out).0.contains("mint token for reader -> "),
+        "{}",
+        text(&out).0
+    );
+    let token = std::fs::read_to_string(dir.path().join("out/reader.token")).unwrap();
+    assert_eq!(
+        claims(&token)["https://jwt.attic.rs/v1"]["caches"],
+        serde_json::json!({"team-*": {"r": 1}})
+    );
+    expect_code(&run(&["plan", "--check"]), 0);
+    // The double accepts it for a cache the pattern matches, and only to read.
+    let double = Double::start(&["team-a"]);
+    let (status, _) = double.http("GET", "/_api/v1/cache-config/team-a", token.trim(), "");
+    assert_eq!(status, 200);
+    let (status, _) = double.http("GET", "/_api/v1/cache-config/other", token.trim(), "");
+    assert_eq!(status, 403);
+}
