@@ -221,6 +221,6 @@ mod tests {
         assert_eq!(t.repository, "library/app");
         assert!(ImageTarget::parse("127.0.0.1:5000/app:v1").is_err());
         assert!(ImageTarget::parse("127.0.0.1:5000/app@sha256:0000000000000000000000000000000000000000000000000000000000000000").is_err());
-        assert!(ImageTarget::parse("UPPER/case").is_err());
+        assert!(ImageTarget::parse("127.0.0.1:5000/Upper").is_err());
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod attic_double;
 pub mod nginx;
+pub mod registry;
 pub mod testenv;
 
 use std::net::TcpListener;

@@ -1,0 +1,516 @@
+//! `forge image build` / `forge image push` against a real registry, read back
+//! by skopeo and umoci, and run by podman.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::support::registry::Registry;
+use crate::support::{forge, free_port, run_ok, stderr, stdout, Flake};
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", stdout(out), stderr(out)))
+}
+
+fn build(source: &str, out: &Path, cache: &Path, extra: &[&str]) -> serde_json::Value {
+    json(&run_ok(
+        forge()
+            .args([
+                "--json",
+                "image",
+                "build",
+                source,
+                "--out",
+                &format!("oci:{}:v1", out.display()),
+            ])
+            .args(["--layer-cache", cache.to_str().unwrap()])
+            .args(extra),
+    ))
+}
+
+fn skopeo_digest(reference: &str) -> String {
+    let out = run_ok(Command::new("skopeo").args(["inspect", "--tls-verify=false", reference]));
+    json(&out)["Digest"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn built_image_is_readable_by_skopeo_and_umoci_and_reproducible() {
+    let flake = Flake::basic();
+    let tmp = tempfile::tempdir().unwrap();
+    let app = flake.build("app");
+    let a = build(
+        &app,
+        &tmp.path().join("a"),
+        &tmp.path().join("cache-a"),
+        &["--expose", "8080", "--env", "MODE=test"],
+    );
+    // Another directory, another (empty) layer cache, later: the same bytes.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let b = build(
+        &app,
+        &tmp.path().join("b"),
+        &tmp.path().join("cache-b"),
+        &["--expose", "8080", "--env", "MODE=test"],
+    );
+    assert_eq!(a["manifest"]["digest"], b["manifest"]["digest"]);
+    let digest = a["manifest"]["digest"].as_str().unwrap();
+    let hex = digest.trim_start_matches("sha256:");
+    let ma = std::fs::read(tmp.path().join("a/blobs/sha256").join(hex)).unwrap();
+    let mb = std::fs::read(tmp.path().join("b/blobs/sha256").join(hex)).unwrap();
+    assert_eq!(ma, mb, "manifests differ byte for byte");
+
+    let layout = format!("oci:{}:v1", tmp.path().join("a").display());
+    assert_eq!(skopeo_digest(&layout), digest);
+    let config = json(&run_ok(
+        Command::new("skopeo").args(["inspect", "--config", &layout]),
+    ));
+    assert_eq!(config["config"]["Entrypoint"][0], format!("{app}/bin/app"));
+    assert!(config["config"]["ExposedPorts"]["8080/tcp"].is_object());
+
+    let bundle = tmp.path().join("bundle");
+    run_ok(
+        Command::new("umoci")
+            .args([
+                "unpack",
+                "--image",
+                &format!("{}:v1", tmp.path().join("a").display()),
+            ])
+            .arg(&bundle),
+    );
+    let rootfs = bundle.join("rootfs");
+    assert!(rootfs
+        .join(app.trim_start_matches('/'))
+        .join("bin/app")
+        .exists());
+    let lib = std::fs::read_to_string(Path::new(&app).join("lib-path")).unwrap();
+    assert!(rootfs
+        .join(lib.trim().trim_start_matches('/'))
+        .join("nested/a/b/deep")
+        .exists());
+    assert!(rootfs.join("tmp").is_dir());
+
+    // The cache: a rebuild compresses nothing.
+    let again = build(
+        &app,
+        &tmp.path().join("c"),
+        &tmp.path().join("cache-a"),
+        &["--expose", "8080", "--env", "MODE=test"],
+    );
+    assert!(again["image"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|l| l["cached"] == true));
+}
+
+#[test]
+fn layer_limit_is_respected() {
+    let flake = Flake::basic();
+    let tmp = tempfile::tempdir().unwrap();
+    let wide = flake.build("wide");
+    let r = build(
+        &wide,
+        &tmp.path().join("img"),
+        &tmp.path().join("cache"),
+        &["--max-layers", "10", "--compression", "zstd"],
+    );
+    let layers = r["image"]["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 10);
+    let paths: u64 = layers
+        .iter()
+        .map(|l| l["store_paths"].as_u64().unwrap())
+        .sum();
+    assert_eq!(paths, 121);
+    let raw = json(&run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        &format!("oci:{}:v1", tmp.path().join("img").display()),
+    ])));
+    assert_eq!(
+        raw["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+}
+
+#[test]
+fn push_skips_present_blobs_mounts_across_repositories_and_skopeo_copies() {
+    let registry = Registry::start();
+    let flake = Flake::basic();
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let app = flake.build("app");
+    let push = |repo: &str| {
+        json(&run_ok(
+            forge()
+                .env("FORGE_GIT_SHA", "0123456789abcdef0123456789abcdef01234567")
+                .args([
+                    "--json",
+                    "image",
+                    "push",
+                    &app,
+                    "--repo",
+                    &format!("{}/{repo}", registry.host()),
+                ])
+                .args(["--layer-cache", cache.to_str().unwrap()]),
+        ))
+    };
+    let first = push("team/app");
+    assert_eq!(
+        first["tags"],
+        serde_json::json!(["amd64-0123456", "amd64-latest"])
+    );
+    assert!(first["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|b| b["status"] == "uploaded"));
+    let digest = first["digest"].as_str().unwrap();
+    assert_eq!(
+        skopeo_digest(&format!(
+            "docker://{}/team/app:amd64-0123456",
+            registry.host()
+        )),
+        digest
+    );
+
+    let second = push("team/app");
+    assert!(second["blobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|b| b["status"] == "present"));
+    assert_eq!(second["bytes_uploaded"], 0);
+    let third = push("other/app");
+    assert!(
+        third["blobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["status"] == "mounted"),
+        "{third}"
+    );
+
+    let copy = tmp.path().join("copy");
+    run_ok(
+        Command::new("skopeo")
+            .args(["copy", "--src-tls-verify=false"])
+            .arg(format!(
+                "docker://{}/other/app:amd64-latest",
+                registry.host()
+            ))
+            .arg(format!("oci:{}:x", copy.display())),
+    );
+}
+
+#[test]
+fn basic_auth_from_env_and_docker_config_and_clear_errors() {
+    let registry = Registry::start_with(Some(("pusher", "s3cret")));
+    let layout_dir = tempfile::tempdir().unwrap();
+    let app = Flake::basic().build("app");
+    let cache = layout_dir.path().join("cache");
+    build(&app, &layout_dir.path().join("img"), &cache, &[]);
+    let src = format!("oci:{}:v1", layout_dir.path().join("img").display());
+    let repo = format!("{}/auth/app", registry.host());
+
+    let out = forge()
+        .args(["image", "push", &src, "--repo", &repo, "--tag", "t1"])
+        .env("HOME", layout_dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("requires credentials"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = forge()
+        .args(["image", "push", &src, "--repo", &repo, "--tag", "t1"])
+        .env("FORGE_REGISTRY_USER", "pusher")
+        .env("FORGE_REGISTRY_TOKEN", "wrong-pass")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("authentication failed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("wrong-pass"));
+
+    run_ok(
+        forge()
+            .args(["image", "push", &src, "--repo", &repo, "--tag", "t1"])
+            .env("FORGE_REGISTRY_USER", "pusher")
+            .env("FORGE_REGISTRY_TOKEN", "s3cret"),
+    );
+
+    let docker = layout_dir.path().join("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"cHVzaGVyOnMzY3JldA=="}}}}}}"#,
+            registry.host()
+        ),
+    )
+    .unwrap();
+    run_ok(
+        forge()
+            .args(["image", "push", &src, "--repo", &repo, "--tag", "t2"])
+            .env("DOCKER_CONFIG", &docker),
+    );
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = Flake::basic().build("app");
+    let fails = |args: &[&str]| {
+        let out = forge().args(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        stderr(&out)
+    };
+    let out = format!("oci:{}:v1", tmp.path().join("img").display());
+    let err = fails(&[
+        "image",
+        "build",
+        &app,
+        "--out",
+        &format!("oci:{}:-bad", tmp.path().display()),
+    ]);
+    assert!(
+        err.contains("--out") || err.contains("not a valid OCI tag"),
+        "{err}"
+    );
+    let err = fails(&[
+        "image",
+        "push",
+        &app,
+        "--repo",
+        "127.0.0.1:1/x",
+        "--tag=-bad",
+    ]);
+    assert!(err.contains("not a valid OCI tag"), "{err}");
+    let err = fails(&[
+        "image",
+        "push",
+        &format!("oci:{}", tmp.path().display()),
+        "--repo",
+        "127.0.0.1:1/x",
+    ]);
+    assert!(err.contains("not an OCI image layout"), "{err}");
+    let err = fails(&[
+        "image",
+        "build",
+        "/nix/store/00000000000000000000000000000000-nope",
+        "--out",
+        &out,
+    ]);
+    assert!(err.contains("not a valid path"), "{err}");
+    let err = fails(&[
+        "image",
+        "push",
+        &app,
+        "--repo",
+        "registry.invalid:5000/x",
+        "--layer-cache",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert!(err.contains("registry.invalid"), "{err}");
+    let err = fails(&["image", "push", &app, "--repo", "127.0.0.1:5000/x:tag"]);
+    assert!(err.contains("not a repository"), "{err}");
+}
+
+#[test]
+fn docker_archive_input_is_imported_and_pushed() {
+    let registry = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let app = Flake::basic().build("app");
+    build(
+        &app,
+        &tmp.path().join("img"),
+        &tmp.path().join("cache"),
+        &[],
+    );
+    let archive = tmp.path().join("image.tar");
+    run_ok(
+        Command::new("skopeo")
+            .arg("copy")
+            .arg(format!("oci:{}:v1", tmp.path().join("img").display()))
+            .arg(format!("docker-archive:{}:demo:v1", archive.display())),
+    );
+    let r = json(&run_ok(forge().args([
+        "--json",
+        "image",
+        "push",
+        &format!("docker-archive:{}", archive.display()),
+        "--repo",
+        &format!("{}/archived", registry.host()),
+        "--tag",
+        "v1",
+    ])));
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/archived:v1", registry.host())),
+        r["digest"].as_str().unwrap()
+    );
+}
+
+fn start_proxy(upstream: &str, log: &Path, faults: &[&str]) -> (std::process::Child, u16) {
+    let port = free_port();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/doubles/fault_proxy.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--upstream",
+            upstream,
+            "--log",
+            log.to_str().unwrap(),
+        ])
+        .args(faults)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    (child, port)
+}
+
+#[test]
+fn faults_are_retried_and_tags_appear_only_after_the_image_is_whole() {
+    let registry = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let big = Flake::basic().build("big");
+    build(
+        &big,
+        &tmp.path().join("img"),
+        &tmp.path().join("cache"),
+        &["--compression", "none"],
+    );
+    let log = tmp.path().join("proxy.jsonl");
+    let (mut proxy, port) = start_proxy(
+        &registry.host(),
+        &log,
+        &["--drop-uploads", "2", "--fail-5xx", "2", "--throttle", "2"],
+    );
+    let src = format!("oci:{}:v1", tmp.path().join("img").display());
+    let out = forge()
+        .args([
+            "--json",
+            "image",
+            "push",
+            &src,
+            "--repo",
+            &format!("127.0.0.1:{port}/faulty"),
+            "--tag",
+            "v1",
+            "--jobs",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let _ = proxy.kill();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let r = json(&out);
+    assert_eq!(
+        skopeo_digest(&format!("docker://{}/faulty:v1", registry.host())),
+        r["digest"].as_str().unwrap()
+    );
+
+    let entries: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(entries.iter().any(|e| e["status"] == "dropped"));
+    assert!(entries.iter().any(|e| e["status"] == 500));
+    assert!(entries.iter().any(|e| e["status"] == 429));
+    let tag_put = entries
+        .iter()
+        .position(|e| e["method"] == "PUT" && e["path"] == "/v2/faulty/manifests/v1")
+        .unwrap();
+    let last_blob = entries
+        .iter()
+        .rposition(|e| {
+            e["method"] == "PUT"
+                && e["path"].as_str().unwrap().contains("/blobs/uploads/")
+                && e["status"] == 201
+        })
+        .unwrap();
+    let by_digest = entries
+        .iter()
+        .position(|e| {
+            e["method"] == "PUT"
+                && e["path"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("/v2/faulty/manifests/sha256:")
+        })
+        .unwrap();
+    assert!(
+        last_blob < by_digest && by_digest < tag_put,
+        "tag pushed before the image was whole"
+    );
+}
+
+#[test]
+fn image_from_a_closure_runs_under_podman() {
+    if Command::new("podman").arg("--version").output().is_err() {
+        eprintln!("SKIP: podman is not installed (scripts/install-deps installs it)");
+        return;
+    }
+    let registry = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let hello = Flake::basic().build("static-hello");
+    let tag = format!("{}/hello:v1", registry.host());
+    run_ok(
+        forge()
+            .args([
+                "image",
+                "push",
+                &hello,
+                "--repo",
+                &format!("{}/hello", registry.host()),
+                "--tag",
+                "v1",
+            ])
+            .args([
+                "--entrypoint",
+                &format!("{hello}/bin/hello"),
+                "--layer-cache",
+                tmp.path().join("cache").to_str().unwrap(),
+            ]),
+    );
+    let conf = tmp.path().join("containers.conf");
+    std::fs::write(&conf, "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\n").unwrap();
+    let out = Command::new("podman")
+        .env("CONTAINERS_CONF", &conf)
+        .args([
+            "--root",
+            tmp.path().join("root").to_str().unwrap(),
+            "--runroot",
+            tmp.path().join("runroot").to_str().unwrap(),
+            "--storage-driver",
+            "vfs",
+        ])
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--tls-verify=false",
+            &tag,
+            "from",
+            "podman",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "podman run failed: {}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "hello from a forge image: from podman");
+}
