@@ -16,15 +16,15 @@ use crate::adapters::oci::layout::OciLayout;
 use crate::adapters::registry::{credentials, RegistryClient};
 use crate::adapters::store::LocalStore;
 use crate::cli::Global;
-use crate::domain::oci::descriptor::Descriptor;
+use crate::domain::oci::descriptor::{Descriptor, Platform, INDEX};
 use crate::domain::oci::image_config::{parse_key_value, parse_port, Arch, ImageOptions};
 use crate::domain::oci::image_source::{split_tag, ImageSource};
 use crate::domain::oci::layer_plan::DEFAULT_MAX_LAYERS;
-use crate::domain::oci::tag_scheme::{self, TagVars, DEFAULT_ARCH_TAGS};
+use crate::domain::oci::tag_scheme::{self, TagVars, DEFAULT_ARCH_TAGS, DEFAULT_INDEX_TAGS};
 use crate::output::{human_bytes, print_json, spinner};
 use crate::steps::build_image::{build_image, default_entrypoint, BuiltImage, ImageBuildOptions};
 use crate::steps::build_output::resolve_roots;
-use crate::steps::push_image::{push_image, ImageTarget};
+use crate::steps::push_image::{image_platform, push_image, push_index, ImageTarget};
 use crate::steps::query_closure::{query_closure, ClosureSource};
 
 #[derive(Debug, clap::Subcommand)]
@@ -100,6 +100,8 @@ pub struct BuildArgs {
 /// registry has are mounted, the rest are streamed (in chunks when large) with
 /// retries; the manifest is pushed as built, then the tags, so a failed push
 /// never leaves a tag on a broken image. Default tags: {arch}-{gitsha7} and {arch}-latest.
+/// Several sources (one per architecture) also get an image index tagged
+/// {gitsha7} and latest (or --tag).
 ///
 /// Credentials: FORGE_REGISTRY_USER + FORGE_REGISTRY_TOKEN, GHCR_TOKEN (ghcr.io),
 /// or ~/.docker/config.json (auths, credHelpers, credsStore).
@@ -107,11 +109,13 @@ pub struct BuildArgs {
 /// Examples:
 ///   forge image push .#app --repo ghcr.io/org/app
 ///   forge image push oci:./image:latest --repo 127.0.0.1:5000/app --tag v1.2.3 --json
+///   forge image push oci:./img:amd64 oci:./img:arm64 --repo ghcr.io/org/app
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct PushArgs {
-    #[arg(value_name = "SOURCE")]
-    pub source: String,
+    /// One image, or one per architecture (pushed with an index over them).
+    #[arg(value_name = "SOURCE", required = true)]
+    pub sources: Vec<String>,
     /// REGISTRY/REPO, e.g. ghcr.io/org/app.
     #[arg(long, value_name = "REGISTRY/REPO")]
     pub repo: String,
@@ -278,73 +282,61 @@ async fn build(args: BuildArgs, global: Global) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
-    let target = ImageTarget::parse(&args.repo)?;
-    let source = ImageSource::parse(&args.source);
-    let _tmp;
-    let (layout, tag) = match (&source, &args.out) {
-        (ImageSource::Layout { dir, tag }, _) => {
-            (OciLayout::new(dir), tag.clone().unwrap_or_default())
-        }
-        (_, Some(out)) => parse_out(out)?,
-        (_, None) => {
-            _tmp = tempfile::tempdir().context("creating a temporary image layout")?;
-            (OciLayout::new(_tmp.path()), "latest".to_owned())
-        }
-    };
-    let tag_arg = if tag.is_empty() {
-        None
-    } else {
-        Some(tag.as_str())
-    };
-    let manifest = match source {
-        ImageSource::Layout { .. } => layout.resolve(tag_arg)?,
-        _ => {
-            materialise(
-                &args.source,
-                &args.image,
-                &layout,
-                tag_arg.unwrap_or("latest"),
-            )
-            .await?
-            .0
-        }
-    };
-
-    let vars = TagVars {
-        arch: Some(
-            manifest
-                .platform
-                .as_ref()
-                .map_or(args.image.arch.as_str().to_owned(), |p| {
-                    p.architecture.clone()
-                }),
-        ),
-        gitsha: current_commit(&std::env::current_dir()?),
-    };
-    let templates: Vec<String> = if args.tag.is_empty() {
-        DEFAULT_ARCH_TAGS
-            .iter()
-            .filter(|t| vars.gitsha.is_some() || !t.contains("gitsha"))
-            .map(|t| t.to_string())
-            .collect()
-    } else {
-        args.tag.clone()
-    };
-    if vars.gitsha.is_none() && args.tag.is_empty() {
+/// Tag templates to use: the user's, else the defaults (without `{gitsha…}` outside git).
+fn tag_templates(user: &[String], defaults: &[&str], have_git: bool) -> Vec<String> {
+    if !user.is_empty() {
+        return user.to_vec();
+    }
+    if !have_git {
         tracing::warn!(
-            "not in a git repository (and no FORGE_GIT_SHA): pushing only {{arch}}-latest"
+            "not in a git repository (and no FORGE_GIT_SHA): skipping the {{gitsha7}} tags"
         );
     }
-    let tags: Vec<String> = templates
+    defaults
         .iter()
-        .map(|t| tag_scheme::render(t, &vars))
-        .collect::<Result<_, _>>()?;
+        .filter(|t| have_git || !t.contains("gitsha"))
+        .map(|t| t.to_string())
+        .collect()
+}
 
+/// The layout and manifest for one push source (built or imported when needed).
+async fn prepare_source(
+    source: &str,
+    args: &PushArgs,
+    temps: &mut Vec<tempfile::TempDir>,
+) -> anyhow::Result<(OciLayout, Descriptor)> {
+    let parsed = ImageSource::parse(source);
+    if let ImageSource::Layout { dir, tag } = &parsed {
+        let layout = OciLayout::new(dir);
+        let d = layout.resolve(tag.as_deref())?;
+        return Ok((layout, d));
+    }
+    let (layout, tag) = match &args.out {
+        Some(out) => parse_out(out)?,
+        None => {
+            let tmp = tempfile::tempdir().context("creating a temporary image layout")?;
+            let layout = OciLayout::new(tmp.path());
+            temps.push(tmp);
+            (layout, "latest".to_owned())
+        }
+    };
+    let (d, _) = materialise(source, &args.image, &layout, &tag).await?;
+    Ok((layout, d))
+}
+
+async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
+    let target = ImageTarget::parse(&args.repo)?;
+    let multi = args.sources.len() > 1;
+    if multi && args.out.is_some() {
+        bail!("--out takes one image; build several with `forge image build --arch … --out oci:DIR:TAG` and push those");
+    }
+    for t in args.tag.iter().filter(|t| !t.contains('{')) {
+        tag_scheme::validate_tag(t)?;
+    }
+    let gitsha = current_commit(&std::env::current_dir()?);
     let credential = credentials::lookup(&target.registry)?;
     let client = RegistryClient::new(&target.registry, args.insecure_http, credential);
-    let cache_root = args.image.cache_root();
-    let mut known = KnownBlobs::load(&cache_root);
+    let mut known = KnownBlobs::load(&args.image.cache_root());
     let progress = Arc::new(AtomicU64::new(0));
     let bar = spinner(&format!("pushing to {}", target.display()));
     let ticker = {
@@ -359,30 +351,110 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
             }
         })
     };
-    let report = push_image(
-        &client, &layout, &manifest, &target, &tags, &mut known, args.jobs, &progress,
-    )
+    let result = async {
+        let mut temps = Vec::new();
+        let mut pushed = Vec::new();
+        for source in &args.sources {
+            let (layout, manifest) = prepare_source(source, &args, &mut temps).await?;
+            let (platform, defaults): (Option<Platform>, &[&str]) = if manifest.media_type == INDEX
+            {
+                (None, &DEFAULT_INDEX_TAGS)
+            } else {
+                (
+                    Some(image_platform(&layout, &manifest)?),
+                    &DEFAULT_ARCH_TAGS,
+                )
+            };
+            let vars = TagVars {
+                arch: platform.as_ref().map(|p| p.architecture.clone()),
+                gitsha: gitsha.clone(),
+            };
+            let user_tags: &[String] = if multi { &[] } else { &args.tag };
+            let tags: Vec<String> = tag_templates(user_tags, defaults, vars.gitsha.is_some())
+                .iter()
+                .map(|t| tag_scheme::render(t, &vars))
+                .collect::<Result<_, _>>()?;
+            let report = push_image(
+                &client, &layout, &manifest, &target, &tags, &mut known, args.jobs, &progress,
+            )
+            .await
+            .with_context(|| format!("pushing {} to {}", manifest.digest, target.display()))?;
+            pushed.push((manifest, platform, report));
+        }
+        if !multi {
+            let (_, _, report) = pushed.pop().expect("one source");
+            return Ok::<_, anyhow::Error>(serde_json::to_value(report)?);
+        }
+        let vars = TagVars {
+            arch: None,
+            gitsha: gitsha.clone(),
+        };
+        let tags: Vec<String> = tag_templates(&args.tag, &DEFAULT_INDEX_TAGS, gitsha.is_some())
+            .iter()
+            .map(|t| tag_scheme::render(t, &vars))
+            .collect::<Result<_, _>>()?;
+        let images = pushed
+            .into_iter()
+            .map(|(d, p, r)| {
+                p.map(|p| (d, p, r))
+                    .ok_or_else(|| anyhow::anyhow!("an index cannot contain another index"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let index = push_index(&client, &target, images, &tags).await?;
+        Ok(serde_json::to_value(index)?)
+    }
     .await;
     ticker.abort();
     bar.finish_and_clear();
-    let report =
-        report.with_context(|| format!("pushing {} to {}", manifest.digest, target.display()))?;
+    let report = result?;
     if global.json {
         print_json(&report);
     } else {
-        let count = |s| report.blobs.iter().filter(|b| b.status == s).count();
-        use crate::steps::push_image::BlobStatus::*;
-        println!(
-            "{}@{} tagged {} ({} uploaded of {}; blobs: {} uploaded, {} mounted, {} present)",
-            report.repository,
-            report.digest,
-            report.tags.join(", "),
-            human_bytes(report.bytes_uploaded),
-            human_bytes(report.image_bytes),
-            count(Uploaded),
-            count(Mounted),
-            count(Present)
-        );
+        print_push_summary(&report);
     }
     Ok(())
+}
+
+fn print_push_summary(report: &serde_json::Value) {
+    let line = |r: &serde_json::Value| {
+        let blobs = r["blobs"].as_array().cloned().unwrap_or_default();
+        let count = |s: &str| blobs.iter().filter(|b| b["status"] == s).count();
+        format!(
+            "{}@{} tagged {} ({} uploaded of {}; blobs: {} uploaded, {} mounted, {} present)",
+            r["repository"].as_str().unwrap_or_default(),
+            r["digest"].as_str().unwrap_or_default(),
+            r["tags"]
+                .as_array()
+                .map(|t| t
+                    .iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default(),
+            human_bytes(r["bytes_uploaded"].as_u64().unwrap_or(0)),
+            human_bytes(r["image_bytes"].as_u64().unwrap_or(0)),
+            count("uploaded"),
+            count("mounted"),
+            count("present")
+        )
+    };
+    match report["images"].as_array() {
+        Some(images) => {
+            for i in images {
+                println!("{}", line(i));
+            }
+            let tags: Vec<&str> = report["tags"]
+                .as_array()
+                .map(|t| t.iter().filter_map(|x| x.as_str()).collect())
+                .unwrap_or_default();
+            println!(
+                "{}@{} (index of {} images) tagged {}",
+                report["repository"].as_str().unwrap_or_default(),
+                report["digest"].as_str().unwrap_or_default(),
+                images.len(),
+                tags.join(", ")
+            );
+        }
+        None => println!("{}", line(report)),
+    }
 }

@@ -11,7 +11,7 @@ use futures::StreamExt as _;
 use crate::adapters::oci::known_blobs::KnownBlobs;
 use crate::adapters::oci::layout::{LayoutError, OciLayout};
 use crate::adapters::registry::{MountOutcome, RegistryClient, RegistryError};
-use crate::domain::oci::descriptor::{Descriptor, Index, INDEX};
+use crate::domain::oci::descriptor::{Descriptor, Index, Platform, INDEX};
 use crate::domain::oci::tag_scheme::{validate_tag, TagError};
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +24,8 @@ pub enum PushImageError {
     Tag(#[from] TagError),
     #[error("{0:?} is not a repository: expected REGISTRY/REPO without tag or digest (tags go in --tag)")]
     BadRepository(String),
+    #[error("two images for the platform {0}: an index needs one image per platform")]
+    DuplicatePlatform(String),
     #[error("the registry stored the manifest as {got}, not {expected}; refusing to tag it")]
     DigestMismatch { expected: String, got: String },
 }
@@ -203,6 +205,84 @@ pub async fn push_image(
             .sum(),
         image_bytes: pushed.iter().map(|b| b.size).sum(),
         blobs: pushed,
+    })
+}
+
+/// The platform an image in `layout` was built for, from its config blob.
+pub fn image_platform(
+    layout: &OciLayout,
+    manifest: &Descriptor,
+) -> Result<Platform, PushImageError> {
+    let m = layout.read_manifest(manifest)?;
+    let config: serde_json::Value = serde_json::from_slice(&layout.read_blob(&m.config.digest)?)
+        .map_err(|source| LayoutError::Json {
+            path: layout.blob_path(&m.config.digest),
+            source,
+        })?;
+    Ok(Platform {
+        architecture: config["architecture"]
+            .as_str()
+            .unwrap_or("amd64")
+            .to_owned(),
+        os: config["os"].as_str().unwrap_or("linux").to_owned(),
+    })
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct IndexReport {
+    pub repository: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub images: Vec<PushImageReport>,
+}
+
+/// Pushes a multi-architecture index over images already pushed to `target`:
+/// by digest first, then its tags.
+pub async fn push_index(
+    client: &RegistryClient,
+    target: &ImageTarget,
+    images: Vec<(Descriptor, Platform, PushImageReport)>,
+    tags: &[String],
+) -> Result<IndexReport, PushImageError> {
+    for t in tags {
+        validate_tag(t)?;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for (_, p, _) in &images {
+        if !seen.insert((p.os.clone(), p.architecture.clone())) {
+            return Err(PushImageError::DuplicatePlatform(format!(
+                "{}/{}",
+                p.os, p.architecture
+            )));
+        }
+    }
+    let manifests = images
+        .iter()
+        .map(|(d, p, _)| Descriptor {
+            platform: Some(p.clone()),
+            annotations: Default::default(),
+            ..d.clone()
+        })
+        .collect();
+    let bytes = Index::new(manifests).to_bytes();
+    let digest = crate::domain::oci::descriptor::digest_of(&bytes);
+    let repo = &target.repository;
+    if let Some(got) = client.put_manifest(repo, &digest, INDEX, &bytes).await? {
+        if got != digest {
+            return Err(PushImageError::DigestMismatch {
+                expected: digest,
+                got,
+            });
+        }
+    }
+    for t in tags {
+        client.put_manifest(repo, t, INDEX, &bytes).await?;
+    }
+    Ok(IndexReport {
+        repository: target.display(),
+        digest,
+        tags: tags.to_vec(),
+        images: images.into_iter().map(|(_, _, r)| r).collect(),
     })
 }
 

@@ -514,3 +514,77 @@ fn image_from_a_closure_runs_under_podman() {
     assert!(out.status.success(), "podman run failed: {}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "hello from a forge image: from podman");
 }
+
+#[test]
+fn several_architectures_get_an_index() {
+    let registry = Registry::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let app = Flake::basic().build("app");
+    let dir = tmp.path().join("img");
+    let cache = tmp.path().join("cache");
+    for arch in ["amd64", "arm64"] {
+        run_ok(
+            forge()
+                .args([
+                    "image",
+                    "build",
+                    &app,
+                    "--arch",
+                    arch,
+                    "--out",
+                    &format!("oci:{}:{arch}", dir.display()),
+                ])
+                .args(["--layer-cache", cache.to_str().unwrap()]),
+        );
+    }
+    let r = json(&run_ok(
+        forge()
+            .env("FORGE_GIT_SHA", "89abcdef0123456789abcdef0123456789abcdef")
+            .args([
+                "--json",
+                "image",
+                "push",
+                &format!("oci:{}:amd64", dir.display()),
+                &format!("oci:{}:arm64", dir.display()),
+            ])
+            .args([
+                "--repo",
+                &format!("{}/multi", registry.host()),
+                "--layer-cache",
+                cache.to_str().unwrap(),
+            ]),
+    ));
+    assert_eq!(r["tags"], serde_json::json!(["89abcde", "latest"]));
+    assert_eq!(
+        r["images"][0]["tags"],
+        serde_json::json!(["amd64-89abcde", "amd64-latest"])
+    );
+    assert_eq!(
+        r["images"][1]["tags"],
+        serde_json::json!(["arm64-89abcde", "arm64-latest"])
+    );
+    let raw = json(&run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}/multi:latest", registry.host()),
+    ])));
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let arches: Vec<&str> = raw["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(arches, ["amd64", "arm64"]);
+    assert_eq!(raw["manifests"][1]["digest"], r["images"][1]["digest"]);
+    let arm = run_ok(Command::new("skopeo").args([
+        "inspect",
+        "--config",
+        "--override-arch",
+        "arm64",
+        "--tls-verify=false",
+        &format!("docker://{}/multi:89abcde", registry.host()),
+    ]));
+    assert_eq!(json(&arm)["architecture"], "arm64");
+}
