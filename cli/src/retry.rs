@@ -70,6 +70,16 @@ impl RetryPolicy {
     }
 }
 
+/// HTTP statuses worth another attempt: server errors, 429 and 408.
+pub fn is_transient_status(status: u16) -> bool {
+    status >= 500 || status == 429 || status == 408
+}
+
+/// Connection, timeout and body errors; not TLS or URL errors.
+pub fn is_transient_transport(e: &reqwest::Error) -> bool {
+    e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
+}
+
 /// Parses `Retry-After` given in seconds (the HTTP-date form is rare for APIs and is ignored).
 pub fn parse_retry_after(value: Option<&reqwest::header::HeaderValue>) -> Option<Duration> {
     let secs: u64 = value?.to_str().ok()?.trim().parse().ok()?;

@@ -4,7 +4,6 @@ use reqwest::{Method, RequestBuilder};
 
 use super::api::*;
 use crate::adapters::cache::{http_client, CacheError};
-use crate::retry::parse_retry_after;
 use crate::secret::{redact, Secret};
 
 /// Upload info at least this large goes in a body preamble instead of a header.
@@ -71,27 +70,19 @@ impl AtticClient {
     }
 
     async fn send(&self, url: &str, req: RequestBuilder) -> Result<reqwest::Response, CacheError> {
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| CacheError::transport(url, e))?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status();
-        let retry_after = parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
-        let text = resp.text().await.unwrap_or_default();
-        // Attic errors are JSON; show "Name: message" rather than raw JSON.
-        let body = match serde_json::from_str::<ErrorResponse>(&text) {
-            Ok(e) if e.message.is_empty() => e.error,
-            Ok(e) => format!("{}: {}", e.error, e.message),
-            Err(_) => text,
-        };
-        let body = match &self.token {
-            Some(t) => redact(&body, t),
-            None => body,
-        };
-        Err(CacheError::from_status(url, status, body, retry_after))
+        CacheError::send(url, req, |text| {
+            // Attic errors are JSON; show "Name: message" rather than raw JSON.
+            let body = match serde_json::from_str::<ErrorResponse>(&text) {
+                Ok(e) if e.message.is_empty() => e.error,
+                Ok(e) => format!("{}: {}", e.error, e.message),
+                Err(_) => text,
+            };
+            match &self.token {
+                Some(t) => redact(&body, t),
+                None => body,
+            }
+        })
+        .await
     }
 
     pub async fn get_cache_config(&self, cache: &str) -> Result<CacheConfig, CacheError> {

@@ -67,6 +67,24 @@ impl CacheError {
         }
     }
 
+    /// Sends `req`; a non-success status becomes an error whose body is passed
+    /// through `describe_body` (e.g. to decode a JSON error or redact secrets).
+    pub async fn send(
+        url: &str,
+        req: reqwest::RequestBuilder,
+        describe_body: impl FnOnce(String) -> String,
+    ) -> Result<reqwest::Response, Self> {
+        let resp = req.send().await.map_err(|e| Self::transport(url, e))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let retry_after =
+            crate::retry::parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
+        let body = describe_body(resp.text().await.unwrap_or_default());
+        Err(Self::from_status(url, status, body, retry_after))
+    }
+
     pub fn transport(url: &str, source: reqwest::Error) -> Self {
         // reqwest's Display may include the URL with credentials; keep only ours.
         CacheError::Transport {

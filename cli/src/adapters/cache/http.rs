@@ -17,7 +17,7 @@ use super::{
 use crate::adapters::store::LocalStore;
 use crate::domain::narinfo::{self, Compression, NarFile};
 use crate::domain::path_info::PathInfo;
-use crate::retry::{parse_retry_after, RetryPolicy};
+use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 
 /// Parallel HEAD requests when checking which paths exist.
@@ -74,17 +74,7 @@ impl HttpCache {
     }
 
     async fn send(&self, url: &str, req: RequestBuilder) -> Result<reqwest::Response, CacheError> {
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| CacheError::transport(url, e))?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status();
-        let retry_after = parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
-        let body = resp.text().await.unwrap_or_default();
-        Err(CacheError::from_status(url, status, body, retry_after))
+        CacheError::send(url, req, |body| body).await
     }
 
     async fn put_bytes(

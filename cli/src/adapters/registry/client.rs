@@ -79,15 +79,12 @@ impl RegistryClient {
     ) -> Result<Response, RegistryError> {
         for attempt in 0..2 {
             let (method, url, req) = make();
-            let resp =
-                self.auth
-                    .apply(req, scope)
-                    .send()
-                    .await
-                    .map_err(|e| RegistryError::Transport {
-                        url: url.clone(),
-                        source: e.without_url(),
-                    })?;
+            let resp = self
+                .auth
+                .apply(req, scope)
+                .send()
+                .await
+                .map_err(transport(&url))?;
             let status = resp.status();
             if expect.contains(&status) {
                 return Ok(resp);
@@ -103,22 +100,7 @@ impl RegistryClient {
                     continue;
                 }
             }
-            let retry_after = parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
-            let body = resp.text().await.unwrap_or_default();
-            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                return Err(RegistryError::Auth {
-                    registry: self.registry.clone(),
-                    status: status.as_u16(),
-                    body,
-                });
-            }
-            return Err(RegistryError::Http {
-                method: method.to_string(),
-                url,
-                status: status.as_u16(),
-                body,
-                retry_after,
-            });
+            return check(resp, method.as_str(), &url, expect, &self.registry).await;
         }
         unreachable!("the loop returns on its second pass")
     }
@@ -256,10 +238,7 @@ impl RegistryClient {
                     .header("content-range", format!("{}-{}", offset, offset + len - 1))
                     .header("content-length", len)
                     .body(body);
-                let resp = req.send().await.map_err(|e| RegistryError::Transport {
-                    url: url.clone(),
-                    source: e.without_url(),
-                })?;
+                let resp = req.send().await.map_err(transport(&url))?;
                 let resp =
                     check(resp, "PATCH", &url, &[StatusCode::ACCEPTED], &self.registry).await?;
                 location = self.location(&resp)?;
@@ -274,10 +253,7 @@ impl RegistryClient {
                 .header("content-length", 0)
                 .send()
                 .await
-                .map_err(|e| RegistryError::Transport {
-                    url: url.clone(),
-                    source: e.without_url(),
-                })?;
+                .map_err(transport(&url))?;
             check(resp, "PUT", &url, &[StatusCode::CREATED], &self.registry).await?;
         } else {
             let body = file_range_body(path, 0, size, progress.clone()).await?;
@@ -291,10 +267,7 @@ impl RegistryClient {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| RegistryError::Transport {
-                    url: url.clone(),
-                    source: e.without_url(),
-                })?;
+                .map_err(transport(&url))?;
             check(resp, "PUT", &url, &[StatusCode::CREATED], &self.registry).await?;
             *sent += size;
         }
@@ -397,6 +370,14 @@ async fn check(
         body,
         retry_after,
     })
+}
+
+/// Maps a failed request to an error naming the URL (credentials stripped).
+fn transport(url: &str) -> impl FnOnce(reqwest::Error) -> RegistryError + '_ {
+    move |e| RegistryError::Transport {
+        url: url.to_owned(),
+        source: e.without_url(),
+    }
 }
 
 fn with_digest(location: &str, digest: &str) -> String {
