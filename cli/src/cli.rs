@@ -46,6 +46,8 @@ pub enum Command {
     Cache(commands::cache::CacheCommand),
     #[command(subcommand)]
     Image(commands::image::ImageCommand),
+    #[command(subcommand)]
+    Kustomize(commands::kustomize::KustomizeCommand),
 }
 
 /// Flags every command sees.

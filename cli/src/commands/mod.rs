@@ -3,6 +3,7 @@
 pub mod build;
 pub mod cache;
 pub mod image;
+pub mod kustomize;
 
 use crate::cli::{Cli, Command, Global};
 
@@ -13,5 +14,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Build(args) => build::run(args, global).await,
         Command::Cache(cmd) => cache::run(cmd, global).await,
         Command::Image(cmd) => image::run(cmd, global).await,
+        Command::Kustomize(cmd) => kustomize::run(cmd, global).await,
     }
 }

@@ -1,6 +1,7 @@
 //! Pure logic: no processes, sockets or files.
 
 pub mod hash;
+pub mod kustomize_edit;
 pub mod narinfo;
 pub mod nix32;
 pub mod oci;

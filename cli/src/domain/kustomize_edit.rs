@@ -1,0 +1,558 @@
+//! `kustomize set-image` as a text edit: only the bytes of the values that
+//! change are touched, so comments, key order, quoting, indentation, line
+//! endings and Flux `# {"$imagepolicy": ...}` markers survive byte for byte
+//! (`kustomize edit set image` reformats the file and drops inline comments).
+//!
+//! Rules:
+//! - Only the `images:` entry whose `name` equals the given name exactly is
+//!   edited; entries with similar names (`app` vs `app-worker`) are left alone.
+//! - Only the given fields are written; nothing is removed. With a tag and a
+//!   digest both are kept: kustomize renders `name:tag@digest`, the runtime
+//!   pulls by digest ("tag for humans, digest for truth").
+//! - A missing key is inserted after its predecessor in kustomize's order
+//!   (name, newName, newTag, digest), at the entry's indentation; a missing
+//!   entry (or `images:` section) is appended in the document's list style,
+//!   unless adding is forbidden.
+//! - Flow style (`images: [{...}]`) is refused with a clear error, except the
+//!   empty `images: []`.
+//! - The result is parsed again and compared with the intended document; any
+//!   difference is an error, never a write.
+
+mod scan;
+
+use serde_yaml_ng::{Mapping, Value};
+
+use scan::{Entry, ImagesValue, Line, Style};
+
+/// The fields to set on one `images:` entry.
+#[derive(Debug, Clone, Default)]
+pub struct ImageEdit {
+    /// The entry's `name`: the image as the base manifests spell it.
+    pub name: String,
+    pub new_name: Option<String>,
+    pub new_tag: Option<String>,
+    pub digest: Option<String>,
+    /// Whether a missing entry may be added.
+    pub allow_add: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EditAction {
+    Unchanged,
+    Updated,
+    Added,
+}
+
+#[derive(Debug, Clone)]
+pub struct EditOutcome {
+    pub text: String,
+    pub action: EditAction,
+    /// Things the user should know (e.g. a digest that overrides a new tag).
+    pub notes: Vec<String>,
+}
+
+impl EditOutcome {
+    pub fn changed(&self) -> bool {
+        self.action != EditAction::Unchanged
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EditError {
+    /// A problem in the file; line and column are 1-based.
+    #[error("{line}:{column}: {message}")]
+    At {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("invalid {what} `{value}`: {reason}")]
+    InvalidArgument {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("no `images:` entry named `{0}`, and adding one is not allowed")]
+    NotFound(String),
+    #[error("the edit did not give the intended document ({0}); nothing was written")]
+    Verification(String),
+}
+
+impl EditError {
+    /// `line` and `col` are 0-based here.
+    fn at(line: usize, col: usize, message: impl Into<String>) -> Self {
+        EditError::At {
+            line: line + 1,
+            column: col + 1,
+            message: message.into(),
+        }
+    }
+}
+
+const FIELDS: [&str; 4] = ["name", "newName", "newTag", "digest"];
+
+/// Sets the fields of `edit` on the matching `images:` entry of `text`.
+pub fn set_image(text: &str, edit: &ImageEdit) -> Result<EditOutcome, EditError> {
+    validate_edit(edit)?;
+    let before = parse(text)?;
+    let lines = scan::lines(text);
+    let section = scan::find_images(&lines)?;
+    if let Some(section) = &section {
+        check_scan_matches(&before, section)?;
+    }
+    let eol = if text.contains("\r\n") { "\r\n" } else { "\n" };
+    let wanted = edit.fields();
+
+    let mut patches = Vec::new();
+    let mut notes = Vec::new();
+    let entry = section
+        .as_ref()
+        .and_then(|s| find_entry(s, &edit.name).transpose());
+    let action = match entry {
+        Some(entry) => {
+            let entry = entry?;
+            update_entry(&lines, entry, &wanted, eol, &mut patches);
+            if edit.new_tag.is_some() && edit.digest.is_none() {
+                if let Some(d) = entry.get("digest") {
+                    notes.push(format!(
+                        "the entry keeps digest {}, which is what gets pulled; pass --digest too",
+                        d.value
+                    ));
+                }
+            }
+            if patches.is_empty() {
+                EditAction::Unchanged
+            } else {
+                EditAction::Updated
+            }
+        }
+        None if !edit.allow_add => return Err(EditError::NotFound(edit.name.clone())),
+        None => {
+            add_entry(text, &lines, section.as_ref(), &wanted, eol, &mut patches);
+            EditAction::Added
+        }
+    };
+    let out = apply(text, patches);
+    verify(&before, &out, edit)?;
+    Ok(EditOutcome {
+        text: out,
+        action,
+        notes,
+    })
+}
+
+impl ImageEdit {
+    /// `(key, value)` pairs to set, in kustomize's key order.
+    fn fields(&self) -> Vec<(&'static str, &str)> {
+        let values = [
+            Some(self.name.as_str()),
+            self.new_name.as_deref(),
+            self.new_tag.as_deref(),
+            self.digest.as_deref(),
+        ];
+        FIELDS
+            .iter()
+            .zip(values)
+            .filter_map(|(k, v)| v.map(|v| (*k, v)))
+            .collect()
+    }
+}
+
+fn validate_edit(edit: &ImageEdit) -> Result<(), EditError> {
+    let invalid = |what, value: &str, reason| EditError::InvalidArgument {
+        what,
+        value: value.to_owned(),
+        reason,
+    };
+    let plain = |s: &str| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !plain(&edit.name) {
+        return Err(invalid(
+            "image name",
+            &edit.name,
+            "empty, or contains whitespace",
+        ));
+    }
+    if let Some(n) = &edit.new_name {
+        if !plain(n) || n.contains(['@', '#', '"', '\'']) {
+            return Err(invalid(
+                "new name",
+                n,
+                "expected an image name such as registry.example/team/app",
+            ));
+        }
+        if n.rsplit('/').next().is_some_and(|last| last.contains(':')) {
+            return Err(invalid(
+                "new name",
+                n,
+                "it has a tag; give the tag with --tag",
+            ));
+        }
+    }
+    if let Some(t) = &edit.new_tag {
+        if !is_valid_tag(t) {
+            return Err(invalid(
+                "tag",
+                t,
+                "a tag is 1-128 characters of [A-Za-z0-9_.-] not starting with . or -",
+            ));
+        }
+    }
+    if let Some(d) = &edit.digest {
+        if !is_valid_digest(d) {
+            return Err(invalid(
+                "digest",
+                d,
+                "expected sha256:<64 hex digits> (or sha512:<128>), lower case",
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub fn is_valid_tag(t: &str) -> bool {
+    let b = t.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+pub fn is_valid_digest(d: &str) -> bool {
+    let hex_len =
+        |h: &str, n| h.len() == n && h.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'));
+    match d.split_once(':') {
+        Some(("sha256", h)) => hex_len(h, 64),
+        Some(("sha512", h)) => hex_len(h, 128),
+        _ => false,
+    }
+}
+
+/// Parses one YAML document; the top level must be a mapping (or empty).
+fn parse(text: &str) -> Result<Value, EditError> {
+    let mut docs = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        let value = <Value as serde::Deserialize>::deserialize(doc).map_err(yaml_error)?;
+        docs.push(value);
+    }
+    if docs.len() > 1 {
+        return Err(EditError::At {
+            line: 1,
+            column: 1,
+            message: format!("{} YAML documents; a kustomization is one", docs.len()),
+        });
+    }
+    match docs.pop().unwrap_or(Value::Null) {
+        v @ (Value::Mapping(_) | Value::Null) => Ok(v),
+        _ => Err(EditError::At {
+            line: 1,
+            column: 1,
+            message: "the top level is not a mapping".into(),
+        }),
+    }
+}
+
+fn yaml_error(e: serde_yaml_ng::Error) -> EditError {
+    let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+    let message = e.to_string();
+    // The parser appends its own "at line X column Y".
+    let message = match message.find(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message,
+    };
+    EditError::At {
+        line,
+        column,
+        message: format!("invalid YAML: {message}"),
+    }
+}
+
+/// The scanner and the parser must see the same entries and names.
+fn check_scan_matches(doc: &Value, section: &scan::ImagesSection) -> Result<(), EditError> {
+    let unsupported = |what: &str| {
+        EditError::at(
+            section.key_line,
+            0,
+            format!("`images:` is written in a layout this editor does not support ({what})"),
+        )
+    };
+    let parsed = match doc.get("images") {
+        Some(Value::Sequence(seq)) => seq.as_slice(),
+        Some(Value::Null) | None => &[],
+        Some(_) => {
+            return Err(EditError::at(
+                section.key_line,
+                0,
+                "`images:` is not a list",
+            ))
+        }
+    };
+    if parsed.len() != section.entries.len() {
+        return Err(unsupported("entries"));
+    }
+    for (value, entry) in parsed.iter().zip(&section.entries) {
+        let Value::Mapping(map) = value else {
+            return Err(EditError::at(
+                entry.dash_line,
+                entry.key_indent,
+                "image entry is not a mapping",
+            ));
+        };
+        match (map.get("name"), entry.get("name")) {
+            (Some(Value::String(n)), Some(kv)) if *n == kv.value => {}
+            (None, _) => {
+                return Err(EditError::at(
+                    entry.dash_line,
+                    entry.key_indent,
+                    "image entry without `name`",
+                ))
+            }
+            (Some(Value::String(_)), _) => return Err(unsupported("name")),
+            (Some(_), _) => {
+                return Err(EditError::at(
+                    entry.dash_line,
+                    entry.key_indent,
+                    "image `name` is not a string",
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn find_entry<'s>(
+    section: &'s scan::ImagesSection,
+    name: &str,
+) -> Result<Option<&'s Entry>, EditError> {
+    let mut found = section
+        .entries
+        .iter()
+        .filter(|e| e.get("name").is_some_and(|kv| kv.value == name));
+    let first = found.next();
+    if let (Some(a), Some(b)) = (first, found.next()) {
+        return Err(EditError::at(
+            b.dash_line,
+            b.key_indent,
+            format!(
+                "image `{name}` is listed twice (also at line {})",
+                a.dash_line + 1
+            ),
+        ));
+    }
+    Ok(first)
+}
+
+/// A replacement of `start..end` by `text`.
+struct Patch {
+    start: usize,
+    end: usize,
+    text: String,
+}
+
+fn apply(text: &str, mut patches: Vec<Patch>) -> String {
+    patches.sort_by_key(|p| (p.start, p.end));
+    let mut out = String::with_capacity(text.len() + 128);
+    let mut at = 0;
+    for p in patches {
+        out.push_str(&text[at..p.start]);
+        out.push_str(&p.text);
+        at = p.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+/// Text inserted after `line` (which may lack a line ending).
+fn insert_after(line: &Line<'_>, new_lines: &[String], eol: &str) -> Patch {
+    let mut text = String::new();
+    let end = line.end();
+    if line.eol.is_empty() {
+        for l in new_lines {
+            text.push_str(eol);
+            text.push_str(l);
+        }
+    } else {
+        for l in new_lines {
+            text.push_str(l);
+            text.push_str(eol);
+        }
+    }
+    Patch {
+        start: end,
+        end,
+        text,
+    }
+}
+
+fn update_entry(
+    lines: &[Line<'_>],
+    entry: &Entry,
+    wanted: &[(&'static str, &str)],
+    eol: &str,
+    patches: &mut Vec<Patch>,
+) {
+    let style = entry.get("name").map_or(Style::Plain, |kv| kv.style);
+    // Missing keys grouped by the line they go after.
+    let mut inserts: Vec<(usize, Vec<String>)> = Vec::new();
+    for &(key, value) in wanted {
+        if let Some(kv) = entry.get(key) {
+            if kv.value != value {
+                // `key:` with no value gets a space before the new one.
+                let space = if kv.value_start == kv.value_end {
+                    " "
+                } else {
+                    ""
+                };
+                patches.push(Patch {
+                    start: kv.value_start,
+                    end: kv.value_end,
+                    text: format!("{space}{}", render(value, kv.style)),
+                });
+            }
+            continue;
+        }
+        let pos = FIELDS.iter().position(|f| *f == key).expect("known field");
+        let anchor = FIELDS[..pos]
+            .iter()
+            .rev()
+            .find_map(|f| entry.get(f))
+            .map_or(entry.last_line, |kv| kv.last_line);
+        let line = format!(
+            "{}{key}: {}",
+            " ".repeat(entry.key_indent),
+            render(value, style)
+        );
+        match inserts.iter_mut().find(|(a, _)| *a == anchor) {
+            Some((_, group)) => group.push(line),
+            None => inserts.push((anchor, vec![line])),
+        }
+    }
+    for (anchor, group) in inserts {
+        patches.push(insert_after(&lines[anchor], &group, eol));
+    }
+}
+
+fn add_entry(
+    text: &str,
+    lines: &[Line<'_>],
+    section: Option<&scan::ImagesSection>,
+    wanted: &[(&'static str, &str)],
+    eol: &str,
+    patches: &mut Vec<Patch>,
+) {
+    let (dash, keys, style) = match section.and_then(|s| s.entries.first().map(|e| (s, e))) {
+        Some((s, first)) => (
+            s.dash_indent.expect("entries have a dash"),
+            first.key_indent,
+            first.get("name").map_or(Style::Plain, |kv| kv.style),
+        ),
+        None => {
+            let d = scan::preferred_list_indent(lines);
+            (d, d + 2, Style::Plain)
+        }
+    };
+    let mut entry: Vec<String> = wanted
+        .iter()
+        .map(|(k, v)| format!("{}{k}: {}", " ".repeat(keys), render(v, style)))
+        .collect();
+    entry[0] = format!("{}- {}", " ".repeat(dash), &entry[0][keys..]);
+    match section {
+        Some(s) => {
+            if let ImagesValue::EmptyInline { start, end } = s.value {
+                // `images: []  # c` becomes `images:  # c`, then the list.
+                let start = text[..start].trim_end_matches(' ').len();
+                patches.push(Patch {
+                    start,
+                    end,
+                    text: String::new(),
+                });
+            }
+            patches.push(insert_after(&lines[s.last_line], &entry, eol));
+        }
+        None => {
+            entry.insert(0, "images:".to_owned());
+            match lines.iter().rposition(|l| !l.content.trim().is_empty()) {
+                Some(last) => patches.push(insert_after(&lines[last], &entry, eol)),
+                None => patches.push(Patch {
+                    start: text.len(),
+                    end: text.len(),
+                    text: entry.iter().map(|l| format!("{l}{eol}")).collect(),
+                }),
+            }
+        }
+    }
+}
+
+/// Writes `value` in `style`, falling back to double quotes when a plain
+/// scalar would not read back as the same string (`1.0`, `true`, `a #b`).
+fn render(value: &str, style: Style) -> String {
+    match style {
+        Style::Plain if reads_back_plain(value) => value.to_owned(),
+        Style::Single => format!("'{}'", value.replace('\'', "''")),
+        Style::Plain | Style::Double => {
+            format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+        }
+    }
+}
+
+fn reads_back_plain(value: &str) -> bool {
+    let doc = format!("k: {value}\n");
+    matches!(
+        serde_yaml_ng::from_str::<Value>(&doc),
+        Ok(Value::Mapping(m)) if m.get("k") == Some(&Value::String(value.to_owned())) && m.len() == 1
+    )
+}
+
+/// The result must parse and equal the input with exactly the intended change.
+fn verify(before: &Value, out: &str, edit: &ImageEdit) -> Result<(), EditError> {
+    let after =
+        parse(out).map_err(|e| EditError::Verification(format!("result does not parse: {e}")))?;
+    let mut expected = before.clone();
+    if expected.is_null() {
+        expected = Value::Mapping(Mapping::new());
+    }
+    let root = expected.as_mapping_mut().expect("checked by parse");
+    let images = root
+        .entry(Value::String("images".into()))
+        .or_insert(Value::Sequence(Vec::new()));
+    if images.is_null() {
+        *images = Value::Sequence(Vec::new());
+    }
+    let seq = images.as_sequence_mut().expect("checked by the scan");
+    let index = match seq
+        .iter()
+        .position(|e| e.get("name") == Some(&Value::String(edit.name.clone())))
+    {
+        Some(i) => i,
+        None => {
+            seq.push(Value::Mapping(Mapping::new()));
+            seq.len() - 1
+        }
+    };
+    let map = seq[index].as_mapping_mut().expect("checked by the scan");
+    for (k, v) in edit.fields() {
+        map.insert(Value::String(k.into()), Value::String(v.into()));
+    }
+    if after != expected {
+        return Err(EditError::Verification(
+            "the edited file reads differently than intended".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A unified diff of `old` and `new` with 3 lines of context, labelled
+/// `a/path` and `b/path` (just `path` when it is absolute).
+pub fn unified_diff(old: &str, new: &str, path: &str) -> String {
+    let (a, b) = if path.starts_with('/') {
+        (path.to_owned(), path.to_owned())
+    } else {
+        (format!("a/{path}"), format!("b/{path}"))
+    };
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&a, &b)
+        .to_string()
+}

@@ -1,0 +1,394 @@
+//! A line scanner for the `images:` section of a kustomization: it finds
+//! entries, keys and the byte span of each scalar value, so the editor can
+//! replace exactly those bytes and leave everything else alone.
+//!
+//! It understands the block layouts people write (2 or 4 spaces, the list
+//! indented or not under `images:`, plain, single- or double-quoted scalars,
+//! trailing comments, CRLF). Anything else is reported as unsupported; the
+//! editor also checks its result with a real YAML parser.
+
+use super::EditError;
+
+/// One line of the text, without its line ending.
+#[derive(Debug, Clone, Copy)]
+pub struct Line<'a> {
+    /// Byte offset of the line's first character.
+    pub start: usize,
+    pub content: &'a str,
+    /// `\n`, `\r\n` or empty for a last line without one.
+    pub eol: &'a str,
+}
+
+impl Line<'_> {
+    pub fn indent(&self) -> usize {
+        self.content.len() - self.content.trim_start_matches(' ').len()
+    }
+
+    /// Blank or a comment only.
+    pub fn is_trivia(&self) -> bool {
+        let t = self.content.trim_start();
+        t.is_empty() || t.starts_with('#')
+    }
+
+    /// Byte offset just past the line ending.
+    pub fn end(&self) -> usize {
+        self.start + self.content.len() + self.eol.len()
+    }
+
+    /// `- x` or a lone `-` at column `indent`.
+    fn dash_at(&self, indent: usize) -> bool {
+        self.indent() == indent && is_dash(&self.content[indent..])
+    }
+}
+
+fn is_dash(s: &str) -> bool {
+    s == "-" || s.starts_with("- ")
+}
+
+pub fn lines(text: &str) -> Vec<Line<'_>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for raw in text.split_inclusive('\n') {
+        let (content, eol) = if let Some(c) = raw.strip_suffix("\r\n") {
+            (c, "\r\n")
+        } else if let Some(c) = raw.strip_suffix('\n') {
+            (c, "\n")
+        } else {
+            (raw, "")
+        };
+        out.push(Line {
+            start,
+            content,
+            eol,
+        });
+        start += raw.len();
+    }
+    out
+}
+
+/// How a scalar was written, so a new value is written the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Plain,
+    Single,
+    Double,
+}
+
+/// A `key: value` on one line.
+#[derive(Debug, Clone)]
+pub struct KeyValue {
+    pub key: String,
+    /// Byte span of the value in the whole text (empty for a null value).
+    pub value_start: usize,
+    pub value_end: usize,
+    pub style: Style,
+    /// The value as the YAML parser reads it (for a plain scalar: its text).
+    pub value: String,
+    /// Last line of the key's value (continuation lines included).
+    pub last_line: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub dash_line: usize,
+    /// Column of the entry's keys.
+    pub key_indent: usize,
+    pub keys: Vec<KeyValue>,
+    /// Last non-trivia line of the entry.
+    pub last_line: usize,
+}
+
+impl Entry {
+    pub fn get(&self, key: &str) -> Option<&KeyValue> {
+        self.keys.iter().find(|k| k.key == key)
+    }
+}
+
+#[derive(Debug)]
+pub enum ImagesValue {
+    /// `images:` followed by a block list (possibly empty, i.e. null).
+    Block,
+    /// `images: []`, `images: ~` or `images: null`: span of that value.
+    EmptyInline { start: usize, end: usize },
+}
+
+#[derive(Debug)]
+pub struct ImagesSection {
+    pub key_line: usize,
+    pub value: ImagesValue,
+    pub entries: Vec<Entry>,
+    /// Column of the entries' dashes, if there is any entry.
+    pub dash_indent: Option<usize>,
+    /// Last non-trivia line of the section (the key line when empty).
+    pub last_line: usize,
+}
+
+/// Finds the top-level `images:` key, if any.
+pub fn find_images(lines: &[Line<'_>]) -> Result<Option<ImagesSection>, EditError> {
+    let Some(key_line) = lines
+        .iter()
+        .position(|l| top_level_key(l.content) == Some("images"))
+    else {
+        return Ok(None);
+    };
+    let line = lines[key_line];
+    let after = "images:".len();
+    let (rest_start, rest) = skip_spaces(line.content, after);
+    let rest_trim = strip_comment(rest);
+    let value = match rest_trim {
+        "" => ImagesValue::Block,
+        "[]" | "~" | "null" => ImagesValue::EmptyInline {
+            start: line.start + rest_start,
+            end: line.start + rest_start + rest_trim.len(),
+        },
+        v if v.starts_with('[') => {
+            return Err(EditError::at(
+                key_line,
+                rest_start,
+                "flow-style `images: [...]` is not supported; write the list in block style \
+                 (`images:` then one `- name: ...` entry per line)",
+            ))
+        }
+        _ => {
+            return Err(EditError::at(
+                key_line,
+                rest_start,
+                "`images:` is not a list",
+            ))
+        }
+    };
+    let mut section = ImagesSection {
+        key_line,
+        value,
+        entries: Vec::new(),
+        dash_indent: None,
+        last_line: key_line,
+    };
+    // The section runs until the next line at column 0 that is neither
+    // trivia nor an unindented list item.
+    let mut end = lines.len();
+    for (i, l) in lines.iter().enumerate().skip(key_line + 1) {
+        if !l.is_trivia() && l.indent() == 0 && !is_dash(l.content) {
+            end = i;
+            break;
+        }
+    }
+    let body: Vec<usize> = (key_line + 1..end)
+        .filter(|&i| !lines[i].is_trivia())
+        .collect();
+    let Some(&first) = body.first() else {
+        return Ok(Some(section));
+    };
+    if matches!(section.value, ImagesValue::EmptyInline { .. }) {
+        return Err(EditError::at(
+            first,
+            lines[first].indent(),
+            "unexpected content after `images:`",
+        ));
+    }
+    let dash_indent = lines[first].indent();
+    if !lines[first].dash_at(dash_indent) {
+        return Err(EditError::at(first, dash_indent, "`images:` is not a list"));
+    }
+    section.dash_indent = Some(dash_indent);
+    section.last_line = *body.last().expect("non-empty");
+    let starts: Vec<usize> = body
+        .iter()
+        .copied()
+        .filter(|&i| lines[i].dash_at(dash_indent))
+        .collect();
+    for (n, &start) in starts.iter().enumerate() {
+        let stop = starts.get(n + 1).copied().unwrap_or(section.last_line + 1);
+        section
+            .entries
+            .push(scan_entry(lines, start, stop, dash_indent)?);
+    }
+    Ok(Some(section))
+}
+
+/// The column-0 plain key of a line, if it is one.
+pub fn top_level_key(content: &str) -> Option<&str> {
+    if content.starts_with([' ', '#', '-', '%', '\'', '"', '{', '[']) || content.starts_with("...")
+    {
+        return None;
+    }
+    let colon = key_colon(content)?;
+    Some(&content[..colon])
+}
+
+/// Index of the `:` ending a plain key at the start of `s`.
+fn key_colon(s: &str) -> Option<usize> {
+    let bytes = s.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'#' && (i == 0 || bytes[i - 1] == b' ') {
+            return None;
+        }
+        if b == b':' && (i + 1 == bytes.len() || bytes[i + 1] == b' ') {
+            return (i > 0).then_some(i);
+        }
+    }
+    None
+}
+
+fn skip_spaces(s: &str, from: usize) -> (usize, &str) {
+    let rest = &s[from..];
+    let trimmed = rest.trim_start_matches(' ');
+    (from + rest.len() - trimmed.len(), trimmed)
+}
+
+/// `s` without a trailing ` # comment` and trailing spaces (plain scalars only).
+fn strip_comment(s: &str) -> &str {
+    if s.starts_with('#') {
+        return "";
+    }
+    match s.find(" #") {
+        Some(i) => s[..i].trim_end(),
+        None => s.trim_end(),
+    }
+}
+
+fn scan_entry(
+    lines: &[Line<'_>],
+    dash_line: usize,
+    stop: usize,
+    dash_indent: usize,
+) -> Result<Entry, EditError> {
+    let dash = lines[dash_line];
+    let (after_dash, rest) = skip_spaces(dash.content, dash_indent + 1);
+    let content_lines: Vec<usize> = (dash_line + 1..stop)
+        .filter(|&i| !lines[i].is_trivia())
+        .collect();
+    let (key_indent, mut key_lines) = if rest.is_empty() || rest.starts_with('#') {
+        let Some(&next) = content_lines.first() else {
+            return Err(EditError::at(
+                dash_line,
+                dash_indent,
+                "image entry without `name`",
+            ));
+        };
+        (lines[next].indent(), vec![])
+    } else {
+        if rest.starts_with('{') {
+            return Err(EditError::at(
+                dash_line,
+                after_dash,
+                "flow-style image entries (`- {name: ...}`) are not supported; write the entry in block style",
+            ));
+        }
+        (after_dash, vec![dash_line])
+    };
+    key_lines.extend(
+        content_lines
+            .iter()
+            .copied()
+            .filter(|&i| lines[i].indent() == key_indent),
+    );
+    let last_line = content_lines.last().copied().unwrap_or(dash_line);
+    let mut keys = Vec::new();
+    for (n, &i) in key_lines.iter().enumerate() {
+        let next_key = key_lines.get(n + 1).copied().unwrap_or(last_line + 1);
+        let kv_last = (i..next_key)
+            .rev()
+            .find(|&j| !lines[j].is_trivia())
+            .unwrap_or(i);
+        keys.push(scan_key_value(lines, i, key_indent, kv_last)?);
+    }
+    Ok(Entry {
+        dash_line,
+        key_indent,
+        keys,
+        last_line,
+    })
+}
+
+fn scan_key_value(
+    lines: &[Line<'_>],
+    i: usize,
+    col: usize,
+    last_line: usize,
+) -> Result<KeyValue, EditError> {
+    let line = lines[i];
+    let s = &line.content[col..];
+    let Some(colon) = key_colon(s) else {
+        return Err(EditError::at(
+            i,
+            col,
+            "expected `key: value` in an image entry",
+        ));
+    };
+    let key = s[..colon].to_owned();
+    let (vstart, rest) = skip_spaces(line.content, col + colon + 1);
+    let (len, style, value) = if rest.starts_with('\'') {
+        let len = quoted_len(rest, '\'').ok_or_else(|| unsupported(i, vstart, &key))?;
+        (len, Style::Single, rest[1..len - 1].replace("''", "'"))
+    } else if rest.starts_with('"') {
+        let len = quoted_len(rest, '"').ok_or_else(|| unsupported(i, vstart, &key))?;
+        let value: String =
+            serde_yaml_ng::from_str(&rest[..len]).map_err(|_| unsupported(i, vstart, &key))?;
+        (len, Style::Double, value)
+    } else {
+        let v = strip_comment(rest);
+        if v.starts_with(['&', '*', '!', '|', '>', '{', '[', '@', '`'])
+            && matches!(key.as_str(), "name" | "newName" | "newTag" | "digest")
+        {
+            return Err(unsupported(i, vstart, &key));
+        }
+        (v.len(), Style::Plain, v.to_owned())
+    };
+    // A null value is replaced right after the colon.
+    let vstart = if len == 0 { col + colon + 1 } else { vstart };
+    Ok(KeyValue {
+        key,
+        value_start: line.start + vstart,
+        value_end: line.start + vstart + len,
+        style,
+        value,
+        last_line,
+    })
+}
+
+fn unsupported(line: usize, col: usize, key: &str) -> EditError {
+    EditError::at(
+        line,
+        col,
+        format!("the value of `{key}` is written in a way this editor does not support (multi-line, anchor, alias or tag)"),
+    )
+}
+
+/// Length of a quoted scalar that closes on the same line, quotes included.
+fn quoted_len(s: &str, quote: char) -> Option<usize> {
+    let mut chars = s.char_indices().skip(1).peekable();
+    while let Some((i, c)) = chars.next() {
+        if quote == '"' && c == '\\' {
+            chars.next();
+        } else if c == quote {
+            if quote == '\'' && matches!(chars.peek(), Some((_, '\''))) {
+                chars.next();
+            } else {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
+}
+
+/// The list indentation this document already uses for top-level block
+/// lists (`resources:` and friends): 0 when the dashes sit under the key.
+pub fn preferred_list_indent(lines: &[Line<'_>]) -> usize {
+    for (i, l) in lines.iter().enumerate() {
+        if top_level_key(l.content).is_none() {
+            continue;
+        }
+        let colon = key_colon(l.content).expect("a key line");
+        if !strip_comment(l.content[colon + 1..].trim_start()).is_empty() {
+            continue;
+        }
+        if let Some(next) = lines[i + 1..].iter().find(|n| !n.is_trivia()) {
+            let indent = next.indent();
+            if is_dash(&next.content[indent..]) {
+                return indent;
+            }
+        }
+    }
+    0
+}
