@@ -98,7 +98,7 @@ fn restart_count(pod: &Value) -> i64 {
 }
 
 #[test]
-fn deployment_rolls_out_then_a_crashing_image_fails_on_the_new_replicaset() {
+fn rollout_complete_then_crashloop_on_new_rs() {
     let Some(env) = testenv::get() else { return };
     let ns = env.namespace("rollout");
     let n = ns.name.as_str();
@@ -335,7 +335,7 @@ fn commit_and_push(wc: &std::path::Path, url: &str, branch: &str, ns: &str, valu
 }
 
 #[test]
-fn flux_applies_a_pushed_commit_after_reconcile_request() {
+fn flux_reconciles_new_commit() {
     let Some(env) = testenv::get() else { return };
     let ns = env.namespace("flux");
     let n = ns.name.as_str();

@@ -178,7 +178,8 @@ impl TestEnv {
 
     /// `kubectl get ARGS -o json`, parsed.
     pub fn get_json(&self, args: &[&str]) -> Value {
-        let mut all = args.to_vec();
+        let mut all = vec!["get"];
+        all.extend(args);
         all.extend(["-o", "json"]);
         serde_json::from_str(&self.kubectl_ok(&all)).expect("kubectl json")
     }
