@@ -42,6 +42,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Build(commands::build::BuildArgs),
+    Health(commands::health::HealthArgs),
     #[command(subcommand)]
     Cache(commands::cache::CacheCommand),
     #[command(subcommand)]

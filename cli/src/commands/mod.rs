@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod health;
 pub mod image;
 pub mod kustomize;
 
@@ -13,6 +14,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Build(args) => build::run(args, global).await,
         Command::Cache(cmd) => cache::run(cmd, global).await,
+        Command::Health(args) => health::run(args, global).await,
         Command::Image(cmd) => image::run(cmd, global).await,
         Command::Kustomize(cmd) => kustomize::run(cmd, global).await,
     }

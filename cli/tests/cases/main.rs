@@ -4,6 +4,7 @@
 //! review the `.snap` diffs).
 
 mod kustomize_edit;
+mod rollout_verdict;
 
 use std::path::PathBuf;
 
