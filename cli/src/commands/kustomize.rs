@@ -22,8 +22,9 @@ pub enum KustomizeCommand {
 /// appended unless --no-add. Comments, key order, quoting, indentation, CRLF
 /// and Flux `# {"$imagepolicy": ...}` markers are kept. Fields not given are
 /// left as they are (nothing is removed): with --tag and --digest both are
-/// written and the digest is what gets pulled. Flow-style lists
-/// (`images: [{...}]`) are refused. An unchanged result writes nothing.
+/// written and the digest is what gets pulled. One-line flow style
+/// (`images: [{name: app, newTag: v1}]`) is edited in place; flow style over
+/// several lines is refused. An unchanged result writes nothing.
 /// Writes are atomic (temporary file and rename, file mode kept).
 ///
 /// Examples:

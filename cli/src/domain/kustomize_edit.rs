@@ -13,12 +13,15 @@
 //!   (name, newName, newTag, digest), at the entry's indentation; a missing
 //!   entry (or `images:` section) is appended in the document's list style,
 //!   unless adding is forbidden.
-//! - Flow style (`images: [{...}]`) is refused with a clear error, except the
-//!   empty `images: []`.
+//! - Flow style on one line (`images: [{name: app, newTag: v1}]`,
+//!   `- {name: app}`) is edited in place: missing keys go before the `}`,
+//!   a new entry before the `]`. `images: []` becomes a block list. Flow
+//!   collections over several lines are refused with a clear error.
 //! - The result is parsed again and compared with the intended document; any
 //!   difference is an error, never a write.
 
 mod check;
+mod flow;
 mod scan;
 
 use check::{check_scan_matches, parse, validate_edit, verify};
@@ -233,6 +236,9 @@ fn update_entry(
     patches: &mut Vec<Patch>,
 ) {
     let style = entry.get("name").map_or(Style::Plain, |kv| kv.style);
+    let flow = entry.flow.is_some();
+    // `, key: value` appended to a flow-style entry.
+    let mut flow_keys = String::new();
     // Missing keys grouped by the line they go after.
     let mut inserts: Vec<(usize, Vec<String>)> = Vec::new();
     for &(key, value) in wanted {
@@ -247,9 +253,16 @@ fn update_entry(
                 patches.push(Patch {
                     start: kv.value_start,
                     end: kv.value_end,
-                    text: format!("{space}{}", render(value, kv.style)),
+                    text: format!("{space}{}", render(value, kv.style, flow)),
                 });
             }
+            continue;
+        }
+        if let Some(insert) = entry.flow {
+            if !(insert.empty && flow_keys.is_empty()) {
+                flow_keys.push_str(", ");
+            }
+            flow_keys.push_str(&format!("{key}: {}", render(value, style, true)));
             continue;
         }
         let pos = FIELDS.iter().position(|f| *f == key).expect("known field");
@@ -261,7 +274,7 @@ fn update_entry(
         let line = format!(
             "{}{key}: {}",
             " ".repeat(entry.key_indent),
-            render(value, style)
+            render(value, style, false)
         );
         match inserts.iter_mut().find(|(a, _)| *a == anchor) {
             Some((_, group)) => group.push(line),
@@ -270,6 +283,13 @@ fn update_entry(
     }
     for (anchor, group) in inserts {
         patches.push(insert_after(&lines[anchor], &group, eol));
+    }
+    if let Some(insert) = entry.flow.filter(|_| !flow_keys.is_empty()) {
+        patches.push(Patch {
+            start: insert.at,
+            end: insert.at,
+            text: flow_keys,
+        });
     }
 }
 
@@ -283,7 +303,7 @@ fn add_entry(
 ) {
     let (dash, keys, style) = match section.and_then(|s| s.entries.first().map(|e| (s, e))) {
         Some((s, first)) => (
-            s.dash_indent.expect("entries have a dash"),
+            s.dash_indent.unwrap_or(0),
             first.key_indent,
             first.get("name").map_or(Style::Plain, |kv| kv.style),
         ),
@@ -292,9 +312,22 @@ fn add_entry(
             (d, d + 2, Style::Plain)
         }
     };
+    if let Some(ImagesValue::FlowList(insert)) = section.map(|s| &s.value) {
+        let pairs: Vec<String> = wanted
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", render(v, style, true)))
+            .collect();
+        let comma = if insert.empty { "" } else { ", " };
+        patches.push(Patch {
+            start: insert.at,
+            end: insert.at,
+            text: format!("{comma}{{{}}}", pairs.join(", ")),
+        });
+        return;
+    }
     let mut entry: Vec<String> = wanted
         .iter()
-        .map(|(k, v)| format!("{}{k}: {}", " ".repeat(keys), render(v, style)))
+        .map(|(k, v)| format!("{}{k}: {}", " ".repeat(keys), render(v, style, false)))
         .collect();
     entry[0] = format!("{}- {}", " ".repeat(dash), &entry[0][keys..]);
     match section {
@@ -326,9 +359,11 @@ fn add_entry(
 
 /// Writes `value` in `style`, falling back to double quotes when a plain
 /// scalar would not read back as the same string (`1.0`, `true`, `a #b`).
-fn render(value: &str, style: Style) -> String {
+/// In a flow collection (`flow`), `,[]{}` need quotes too.
+fn render(value: &str, style: Style, flow: bool) -> String {
+    let flow_safe = !flow || !value.contains([',', '[', ']', '{', '}']);
     match style {
-        Style::Plain if reads_back_plain(value) => value.to_owned(),
+        Style::Plain if flow_safe && reads_back_plain(value) => value.to_owned(),
         Style::Single => format!("'{}'", value.replace('\'', "''")),
         Style::Plain | Style::Double => {
             format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))

@@ -7,6 +7,7 @@
 //! trailing comments, CRLF). Anything else is reported as unsupported; the
 //! editor also checks its result with a real YAML parser.
 
+use super::flow::{flow_list, flow_map, FlowInsert};
 use super::EditError;
 
 /// One line of the text, without its line ending.
@@ -96,6 +97,8 @@ pub struct Entry {
     pub keys: Vec<KeyValue>,
     /// Last non-trivia line of the entry.
     pub last_line: usize,
+    /// For a flow-style entry (`{name: app}`): where keys are appended.
+    pub flow: Option<FlowInsert>,
 }
 
 impl Entry {
@@ -110,6 +113,8 @@ pub enum ImagesValue {
     Block,
     /// `images: []`, `images: ~` or `images: null`: span of that value.
     EmptyInline { start: usize, end: usize },
+    /// `images: [{...}, ...]` on one line.
+    FlowList(FlowInsert),
 }
 
 #[derive(Debug)]
@@ -142,12 +147,14 @@ pub fn find_images(lines: &[Line<'_>]) -> Result<Option<ImagesSection>, EditErro
             end: line.start + rest_start + rest_trim.len(),
         },
         v if v.starts_with('[') => {
-            return Err(EditError::at(
+            let (entries, insert) = flow_list(lines, key_line, rest_start)?;
+            return Ok(Some(ImagesSection {
                 key_line,
-                rest_start,
-                "flow-style `images: [...]` is not supported; write the list in block style \
-                 (`images:` then one `- name: ...` entry per line)",
-            ))
+                value: ImagesValue::FlowList(insert),
+                entries,
+                dash_indent: None,
+                last_line: key_line,
+            }));
         }
         _ => {
             return Err(EditError::at(
@@ -230,7 +237,7 @@ fn key_colon(s: &str) -> Option<usize> {
     None
 }
 
-fn skip_spaces(s: &str, from: usize) -> (usize, &str) {
+pub(super) fn skip_spaces(s: &str, from: usize) -> (usize, &str) {
     let rest = &s[from..];
     let trimmed = rest.trim_start_matches(' ');
     (from + rest.len() - trimmed.len(), trimmed)
@@ -269,11 +276,16 @@ fn scan_entry(
         (lines[next].indent(), vec![])
     } else {
         if rest.starts_with('{') {
-            return Err(EditError::at(
-                dash_line,
-                after_dash,
-                "flow-style image entries (`- {name: ...}`) are not supported; write the entry in block style",
-            ));
+            let (entry, after) = flow_map(lines, dash_line, after_dash)?;
+            let tail = dash.content[after..].trim_start();
+            if !(tail.is_empty() || tail.starts_with('#')) || !content_lines.is_empty() {
+                return Err(EditError::at(
+                    dash_line,
+                    after_dash,
+                    "unsupported layout of a flow-style image entry (it must be the whole line)",
+                ));
+            }
+            return Ok(entry);
         }
         (after_dash, vec![dash_line])
     };
@@ -298,6 +310,7 @@ fn scan_entry(
         key_indent,
         keys,
         last_line,
+        flow: None,
     })
 }
 
@@ -356,7 +369,7 @@ fn unsupported(line: usize, col: usize, key: &str) -> EditError {
 }
 
 /// Length of a quoted scalar that closes on the same line, quotes included.
-fn quoted_len(s: &str, quote: char) -> Option<usize> {
+pub(super) fn quoted_len(s: &str, quote: char) -> Option<usize> {
     let mut chars = s.char_indices().skip(1).peekable();
     while let Some((i, c)) = chars.next() {
         if quote == '"' && c == '\\' {
