@@ -120,8 +120,10 @@ fn set_image_cmd(args: SetImageArgs, global: Global) -> anyhow::Result<()> {
 }
 
 /// Replaces `path` with `bytes` through a temporary file in the same
-/// directory, keeping the file's permissions.
+/// directory, keeping the file's permissions. A symlink is followed, so its target is replaced, not the link.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let path =
+        &std::fs::canonicalize(path).with_context(|| format!("resolving {}", path.display()))?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
