@@ -45,17 +45,17 @@ pub struct ObjectVerdict {
     pub verdict: Verdict,
 }
 
-pub const EXIT_FAILED: i32 = 1;
-pub const EXIT_BAD_INPUT: i32 = 2;
-pub const EXIT_IN_PROGRESS: i32 = 3;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+pub const EXIT_IN_PROGRESS: u8 = 3;
 
-/// Exits the process with the status documented above.
-pub async fn run(args: HealthArgs, global: Global) -> anyhow::Result<()> {
+/// Returns the exit status documented above (bad input is reported here, as status 2).
+pub async fn run(args: HealthArgs, global: Global) -> anyhow::Result<u8> {
     let verdicts = match evaluate(&args) {
         Ok(v) => v,
         Err(e) => {
             report_error(&e);
-            std::process::exit(EXIT_BAD_INPUT);
+            return Ok(EXIT_BAD_INPUT);
         }
     };
     if global.json {
@@ -65,13 +65,7 @@ pub async fn run(args: HealthArgs, global: Global) -> anyhow::Result<()> {
             println!("{}: {}", v.object, v.verdict);
         }
     }
-    let code = exit_code(verdicts.iter().map(|v| &v.verdict));
-    if code != 0 {
-        use std::io::Write as _;
-        let _ = std::io::stdout().flush();
-        std::process::exit(code);
-    }
-    Ok(())
+    Ok(exit_code(verdicts.iter().map(|v| &v.verdict)))
 }
 
 fn evaluate(args: &HealthArgs) -> anyhow::Result<Vec<ObjectVerdict>> {
@@ -99,7 +93,7 @@ fn evaluate(args: &HealthArgs) -> anyhow::Result<Vec<ObjectVerdict>> {
 }
 
 /// 0 all Current, 1 any Failed, 3 any InProgress.
-pub fn exit_code<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> i32 {
+pub fn exit_code<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> u8 {
     let mut code = 0;
     for v in verdicts {
         match v {

@@ -8,14 +8,17 @@ pub mod kustomize;
 
 use crate::cli::{Cli, Command, Global};
 
-/// Runs the parsed command line; the error is what `main` reports.
-pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+/// Runs the parsed command line. `Ok` carries the exit status (commands with
+/// more than success and failure, like `health`, choose it); an error is what
+/// `main` reports, with status 1.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     let global = Global { json: cli.json };
+    let done = |r: anyhow::Result<()>| r.map(|()| 0);
     match cli.command {
-        Command::Build(args) => build::run(args, global).await,
-        Command::Cache(cmd) => cache::run(cmd, global).await,
+        Command::Build(args) => done(build::run(args, global).await),
+        Command::Cache(cmd) => done(cache::run(cmd, global).await),
         Command::Health(args) => health::run(args, global).await,
-        Command::Image(cmd) => image::run(cmd, global).await,
-        Command::Kustomize(cmd) => kustomize::run(cmd, global).await,
+        Command::Image(cmd) => done(image::run(cmd, global).await),
+        Command::Kustomize(cmd) => done(kustomize::run(cmd, global).await),
     }
 }
