@@ -5,6 +5,7 @@
 # cold build throughput next to plain gzip/zstd, and peak memory.
 # Needs: nix, docker-registry, skopeo, gzip, zstd, /usr/bin/time. Run as root.
 set -euo pipefail
+trap 'echo "bench failed at line $LINENO" >&2' ERR
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 export NIX_CONFIG=$'experimental-features = nix-command flakes\nsandbox = false\nbuild-users-group =\nsubstituters =\nwarn-dirty = false'
@@ -16,16 +17,18 @@ trap 'stop_registry; rm -rf "$T" "$SHM"' EXIT
 PORT=15099
 start_registry() {
   stop_registry; rm -rf $SHM; mkdir -p $SHM
+  if curl -sf http://127.0.0.1:$PORT/v2/ >/dev/null; then echo "port $PORT is taken by another registry" >&2; exit 1; fi
   printf 'version: 0.1\nlog: { level: error }\nstorage: { filesystem: { rootdirectory: %s } }\nhttp: { addr: 127.0.0.1:%s }\n' $SHM $PORT > $T/reg.yml
   docker-registry serve $T/reg.yml >/dev/null 2>&1 & REGPID=$!
-  for i in $(seq 100); do curl -sf http://127.0.0.1:$PORT/v2/ >/dev/null && return; sleep 0.05; done
+  for i in $(seq 100); do curl -sf http://127.0.0.1:$PORT/v2/ >/dev/null && kill -0 $REGPID && return; sleep 0.05; done
+  echo "docker-registry did not start" >&2; exit 1
 }
 
 cargo build --release -q -p forge
 FORGE=$PWD/target/release/forge
 export FORGE_CACHE_DIR=$T/fcache
 
-echo "preparing a closure of 200 paths, ~1.5 MB each..." >&2
+echo "preparing a closure of 200 paths, ~2.2 MB each..." >&2
 mkdir -p $T/flake
 write_flake() {
 cat > $T/flake/flake.nix <<NIX
@@ -33,7 +36,7 @@ cat > $T/flake/flake.nix <<NIX
     system = "$(uname -m)-linux";
     sh = a: derivation (a // { inherit system; builder = "/bin/sh"; PATH = "/bin:/usr/bin"; });
     part = i: sh { name = "ibench-part-\${toString i}"; salt = if i == 7 then "$1" else "0";
-      args = [ "-c" "mkdir -p \$out; head -c 700000 /dev/urandom > \$out/random; seq 1 120000 > \$out/text; echo \$salt > \$out/salt" ]; };
+      args = [ "-c" "mkdir -p \$out; head -c 1400000 /dev/urandom > \$out/random; seq 1 120000 > \$out/text; echo \$salt > \$out/salt" ]; };
   in {
     img = sh { name = "ibench-root"; args = [ "-c" "mkdir -p \$out/bin; echo \${toString (builtins.genList part 199)} > \$out/parts; printf '#!/bin/sh\\\\n' > \$out/bin/run" ]; };
   }; }
@@ -43,23 +46,26 @@ write_flake 0
 ROOT=$(nix build --no-link --json -j4 "path:$T/flake#img" 2>/dev/null | sed 's/.*"out":"\([^"]*\)".*/\1/')
 
 now() { date +%s.%N; }
+# median VAR cmd...: runs cmd RUNS times (PREP before each, untimed, in this
+# shell so that servers it starts are ours) and stores the median in VAR.
 median() {
+  local var=$1; shift
   local times=()
   for i in $(seq $RUNS); do
     [ -n "${PREP:-}" ] && eval "$PREP"
-    local s=$(now); "$@" >/dev/null 2>&1; local e=$(now)
+    local s=$(now); "$@" >/dev/null 2>$T/last.err || { echo "failed: $*" >&2; cat $T/last.err >&2; exit 1; }; local e=$(now)
     times+=("$(awk -v s=$s -v e=$e 'BEGIN {print e - s}')")
   done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]}'
+  printf -v "$var" '%s' "$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]}')"
 }
 ratio() { awk -v a=$1 -v b=$2 'BEGIN {printf "%.1fx", a / b}'; }
 rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 
 # --- cold build (empty layer cache), gzip and zstd
 PREP='rm -rf $T/img $FORGE_CACHE_DIR'
-build_gzip=$(median $FORGE image build $ROOT --out oci:$T/img:v1 --max-layers 201)
-build_zstd=$(median $FORGE image build $ROOT --out oci:$T/img:v1 --max-layers 201 --compression zstd)
-rm -rf $T/img $FORGE_CACHE_DIR
+median build_gzip $FORGE image build $ROOT --out oci:$T/img:v1 --max-layers 201
+median build_zstd $FORGE image build $ROOT --out oci:$T/img:v1 --max-layers 201 --compression zstd
+rm -rf $T/img $FORGE_CACHE_DIR; PREP=""
 rss_build=$(rss $FORGE image build $ROOT --out oci:$T/img:v1 --max-layers 201)
 img_mb=$(du -sm $T/img/blobs | cut -f1)
 layers=$(skopeo inspect --raw oci:$T/img:v1 | grep -o '"mediaType":"application/vnd.oci.image.layer[^"]*"' | wc -l)
@@ -67,19 +73,19 @@ closure_mb=$(nix path-info -rS $ROOT | sort -k2 -n | tail -1 | awk '{printf "%d"
 # Machine throughput of the compressors on the same bytes (one core each).
 tar -cf $T/closure.tar $(nix-store -qR $ROOT) 2>/dev/null
 tar_mb=$(du -m $T/closure.tar | cut -f1)
-t_gzip=$(RUNS=1 median bash -c "gzip -6 -c $T/closure.tar > /dev/null")
-t_zstd=$(RUNS=1 median bash -c "zstd -3 -q -c $T/closure.tar > /dev/null")
+RUNS_SAVED=$RUNS; RUNS=1; median t_gzip bash -c "gzip -6 -c $T/closure.tar > /dev/null"; RUNS=$RUNS_SAVED
+RUNS_SAVED=$RUNS; RUNS=1; median t_zstd bash -c "zstd -3 -q -c $T/closure.tar > /dev/null"; RUNS=$RUNS_SAVED
 rm -f $T/closure.tar
 
 # --- cold push: empty registry each run (forge's mount record cleared too)
 SRC=oci:$T/img:v1
 PREP='start_registry; rm -f $FORGE_CACHE_DIR/oci/known-blobs.json'
-skopeo_cold=$(median skopeo copy -q --dest-tls-verify=false $SRC docker://127.0.0.1:$PORT/s:v1)
-forge_cold=$(median $FORGE image push $SRC --repo 127.0.0.1:$PORT/f --tag v1)
+median skopeo_cold skopeo copy -q --dest-tls-verify=false $SRC docker://127.0.0.1:$PORT/s:v1
+median forge_cold $FORGE image push $SRC --repo 127.0.0.1:$PORT/f --tag v1
 # --- warm push: every blob already in the repository
 PREP=''
-skopeo_warm=$(median skopeo copy -q --dest-tls-verify=false $SRC docker://127.0.0.1:$PORT/s:v1)
-forge_warm=$(median $FORGE image push $SRC --repo 127.0.0.1:$PORT/f --tag v1)
+median skopeo_warm skopeo copy -q --dest-tls-verify=false $SRC docker://127.0.0.1:$PORT/s:v1
+median forge_warm $FORGE image push $SRC --repo 127.0.0.1:$PORT/f --tag v1
 rss_push=$(rss $FORGE image push $SRC --repo 127.0.0.1:$PORT/f --tag v1)
 
 # --- one small store path changed: rebuild + push, end to end
