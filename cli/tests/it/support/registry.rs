@@ -10,7 +10,8 @@ use super::{free_port, wait_for_port};
 pub struct Registry {
     child: Child,
     pub port: u16,
-    pub dir: TempDir,
+    /// Storage and config; removed on drop.
+    _dir: TempDir,
 }
 
 impl Registry {
@@ -45,7 +46,11 @@ impl Registry {
             .spawn()
             .expect("docker-registry (apt-get install docker-registry)");
         wait_for_port(port, "docker-registry");
-        Self { child, port, dir }
+        Self {
+            child,
+            port,
+            _dir: dir,
+        }
     }
 
     pub fn host(&self) -> String {
