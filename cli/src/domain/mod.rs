@@ -1,5 +1,6 @@
 //! Pure logic: no processes, sockets or files.
 
+pub mod deploy_config;
 pub mod hash;
 pub mod kustomize_edit;
 pub mod narinfo;

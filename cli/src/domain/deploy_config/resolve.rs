@@ -1,0 +1,532 @@
+//! From the file as written to the resolved configuration: every default
+//! filled in, patterns expanded per service and environment.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::parse::{closest, error_at, from_yaml, ConfigError};
+use super::pattern::{AttrVars, EnvVars, Pattern, RepoVars, TargetVars};
+use super::types::{
+    Compression, DeployFile, Duration, EnvName, EnvironmentSpec, RollbackPolicy, ServiceSpec,
+    WorkloadKind,
+};
+use crate::domain::oci::image_config::Arch;
+use crate::domain::oci::layer_plan::DEFAULT_MAX_LAYERS;
+use crate::domain::oci::tag_scheme::{self, TagVars, DEFAULT_ARCH_TAGS};
+
+pub const DEFAULT_FLAKE: &str = ".";
+pub const DEFAULT_KUSTOMIZATION: &str = "deploy/{env}/{service}/kustomization.yaml";
+pub const DEFAULT_REPOSITORY: &str = "{registry}/{service}";
+pub const DEFAULT_FLUX_NAMESPACE: &str = "flux-system";
+pub const DEFAULT_FLUX_SOURCE: &str = "flux-system";
+pub const DEFAULT_FLUX_KUSTOMIZATION: &str = "{env}";
+pub const DEFAULT_NAMESPACE: &str = "{env}";
+pub const DEFAULT_BRANCH: &str = "main";
+pub const DEFAULT_AUTHOR_NAME: &str = "Forge";
+pub const DEFAULT_AUTHOR_EMAIL: &str = "forge@localhost";
+pub const DEFAULT_RECONCILE_TIMEOUT: Duration = Duration(5 * 60);
+pub const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration(10 * 60);
+
+/// Where a secret comes from; the value itself is read only when needed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretRef {
+    Env(String),
+    File(String),
+}
+
+/// The resolved `deploy.yaml`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployConfig {
+    /// The file it was read from (as given).
+    pub file: String,
+    pub flake: String,
+    pub cache: Option<Cache>,
+    pub registry: Option<String>,
+    pub gitops: Option<Gitops>,
+    pub environments: BTreeMap<String, Environment>,
+    pub services: BTreeMap<String, Service>,
+    /// Every service in every environment.
+    pub targets: Vec<Target>,
+    #[serde(skip)]
+    text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cache {
+    pub url: String,
+    pub signing_key_file: Option<String>,
+    pub token: Option<SecretRef>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Gitops {
+    pub repo: String,
+    pub branch: String,
+    pub auth: GitAuth,
+    pub author_name: String,
+    pub author_email: String,
+    /// Where to keep the clone (default: under Forge's cache directory).
+    pub clone_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GitAuth {
+    /// The SSH agent for SSH URLs; nothing for HTTPS.
+    Default,
+    Token(SecretRef),
+    SshKeyFile(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    pub name: String,
+    pub kube_context: Option<String>,
+    pub namespace: String,
+    pub reconcile_timeout: Duration,
+    pub rollout_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    pub name: String,
+    /// Installable per architecture, e.g. `.#packages.x86_64-linux.app`.
+    pub installables: BTreeMap<String, String>,
+    pub repository: String,
+    /// Tag templates for each architecture's image.
+    pub tags: Vec<String>,
+    pub image: Image,
+    pub rollback: RollbackPolicy,
+}
+
+/// Image settings, as `forge image build` takes them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Image {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub expose: Vec<String>,
+    pub max_layers: usize,
+    pub compression: Compression,
+    pub arch: Vec<Arch>,
+}
+
+/// A Kubernetes object reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Workload {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// One service in one environment: everything a deploy touches.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub service: String,
+    pub env: String,
+    pub repository: String,
+    /// Path in the GitOps repository.
+    pub kustomization: String,
+    pub flux_source: ObjectRef,
+    pub flux_kustomization: ObjectRef,
+    pub workload: Workload,
+    pub kube_context: Option<String>,
+    pub reconcile_timeout: Duration,
+    pub rollout_timeout: Duration,
+}
+
+impl DeployConfig {
+    /// Parses and resolves `text`, read from `file` (named in errors).
+    /// Images with no `arch` are built for `host`.
+    pub fn parse(text: &str, file: &str, host: Arch) -> Result<Self, ConfigError> {
+        let raw: DeployFile = from_yaml(text, file)?;
+        resolve(raw, text, file, host)
+    }
+
+    pub fn service(&self, name: &str) -> Result<&Service, ConfigError> {
+        self.services.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.services.keys().map(String::as_str).collect();
+            self.error(
+                &["services"],
+                format!(
+                    "no service `{name}` in services: (known: {})",
+                    known.join(", ")
+                ),
+                closest(name, known.iter().copied()),
+            )
+        })
+    }
+
+    pub fn environment(&self, name: &str) -> Result<&Environment, ConfigError> {
+        self.environments.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.environments.keys().map(String::as_str).collect();
+            let listed = if known.is_empty() {
+                "none are defined".to_owned()
+            } else {
+                format!("known: {}", known.join(", "))
+            };
+            self.error(
+                &["environments"],
+                format!("no environment `{name}` in environments: ({listed})"),
+                closest(name, known.iter().copied()),
+            )
+        })
+    }
+
+    /// `service` in `env`.
+    pub fn target(&self, service: &str, env: &str) -> Result<&Target, ConfigError> {
+        self.service(service)?;
+        self.environment(env)?;
+        Ok(self
+            .targets
+            .iter()
+            .find(|t| t.service == service && t.env == env)
+            .expect("every service has a target in every environment"))
+    }
+
+    fn error(&self, path: &[&str], message: String, suggestion: Option<String>) -> ConfigError {
+        error_at(&self.text, &self.file, path, message, suggestion)
+    }
+}
+
+fn secret(
+    env: Option<EnvName>,
+    file: Option<String>,
+    at: impl Fn(String) -> ConfigError,
+    what: &str,
+) -> Result<Option<SecretRef>, ConfigError> {
+    match (env, file) {
+        (Some(_), Some(_)) => Err(at(format!(
+            "{what}: give one of {what}_env and {what}_file, not both"
+        ))),
+        (Some(e), None) => Ok(Some(SecretRef::Env(e.0))),
+        (None, Some(f)) => Ok(Some(SecretRef::File(f))),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `name` or `namespace/name`.
+fn object_ref(text: String, namespace: &str) -> ObjectRef {
+    match text.split_once('/') {
+        Some((ns, name)) => ObjectRef {
+            namespace: ns.to_owned(),
+            name: name.to_owned(),
+        },
+        None => ObjectRef {
+            namespace: namespace.to_owned(),
+            name: text,
+        },
+    }
+}
+
+fn resolve(
+    raw: DeployFile,
+    text: &str,
+    file: &str,
+    host: Arch,
+) -> Result<DeployConfig, ConfigError> {
+    let at = |path: &[&str], message: String| error_at(text, file, path, message, None);
+    let flake = raw.flake.unwrap_or_else(|| DEFAULT_FLAKE.to_owned());
+    if flake.contains('#') {
+        return Err(at(
+            &["flake"],
+            format!("flake `{flake}` holds an attribute (#…): name the flake here and the attribute in services.<name>.attr"),
+        ));
+    }
+    let registry = raw.registry.map(|r| r.trim_end_matches('/').to_owned());
+    if let Some(r) = &registry {
+        if r.is_empty() || r.contains("://") || r.contains(char::is_whitespace) || r.contains('@') {
+            return Err(at(
+                &["registry"],
+                format!("registry `{r}`: expected a host with an optional path, e.g. ghcr.io/org (no scheme, tag or digest)"),
+            ));
+        }
+    }
+    let cache = match raw.cache {
+        None => None,
+        Some(c) => Some(Cache {
+            token: secret(c.token_env, c.token_file, |m| at(&["cache"], m), "token")?,
+            url: c.url,
+            signing_key_file: c.signing_key_file,
+        }),
+    };
+    let gitops = match raw.gitops {
+        None => None,
+        Some(g) => {
+            let auth = match g.auth {
+                None => GitAuth::Default,
+                Some(a) => {
+                    let here = |m| at(&["gitops", "auth"], m);
+                    match (
+                        secret(a.token_env, a.token_file, here, "token")?,
+                        a.ssh_key_file,
+                    ) {
+                        (Some(_), Some(_)) => {
+                            return Err(here(
+                                "auth: a token (HTTPS) or an ssh_key_file (SSH), not both".into(),
+                            ))
+                        }
+                        (Some(t), None) => GitAuth::Token(t),
+                        (None, Some(k)) => GitAuth::SshKeyFile(k),
+                        (None, None) => GitAuth::Default,
+                    }
+                }
+            };
+            let author = g.author.unwrap_or(super::types::AuthorSpec {
+                name: None,
+                email: None,
+            });
+            Some(Gitops {
+                repo: g.repo,
+                branch: g.branch.unwrap_or_else(|| DEFAULT_BRANCH.to_owned()),
+                auth,
+                author_name: author
+                    .name
+                    .unwrap_or_else(|| DEFAULT_AUTHOR_NAME.to_owned()),
+                author_email: author
+                    .email
+                    .unwrap_or_else(|| DEFAULT_AUTHOR_EMAIL.to_owned()),
+                clone_dir: g.clone_dir,
+            })
+        }
+    };
+
+    if raw.services.is_empty() {
+        return Err(at(
+            &["services"],
+            "no services: add at least one under services: (e.g. `services: {app: {}}`)".into(),
+        ));
+    }
+
+    struct EnvPatterns {
+        kustomization: Pattern<TargetVars>,
+        flux_namespace: String,
+        flux_source: Pattern<TargetVars>,
+        flux_kustomization: Pattern<TargetVars>,
+    }
+    let mut environments = BTreeMap::new();
+    let mut env_patterns = BTreeMap::new();
+    for (name, spec) in raw.environments {
+        let name = name.0;
+        let spec: EnvironmentSpec = spec.unwrap_or_default();
+        let vars = [("env", name.as_str())];
+        let flux = spec.flux.unwrap_or_default();
+        let kube = spec.kube.unwrap_or_default();
+        let timeouts = spec.timeouts.unwrap_or_default();
+        env_patterns.insert(
+            name.clone(),
+            EnvPatterns {
+                kustomization: spec
+                    .kustomization
+                    .unwrap_or_else(|| Pattern::fixed(DEFAULT_KUSTOMIZATION)),
+                flux_namespace: flux
+                    .namespace
+                    .unwrap_or_else(|| Pattern::fixed(DEFAULT_FLUX_NAMESPACE))
+                    .expand(&vars),
+                flux_source: flux
+                    .source
+                    .unwrap_or_else(|| Pattern::fixed(DEFAULT_FLUX_SOURCE)),
+                flux_kustomization: flux
+                    .kustomization
+                    .unwrap_or_else(|| Pattern::fixed(DEFAULT_FLUX_KUSTOMIZATION)),
+            },
+        );
+        environments.insert(
+            name.clone(),
+            Environment {
+                kube_context: kube.context,
+                namespace: kube
+                    .namespace
+                    .unwrap_or_else(|| Pattern::<EnvVars>::fixed(DEFAULT_NAMESPACE))
+                    .expand(&vars),
+                reconcile_timeout: timeouts.reconcile.unwrap_or(DEFAULT_RECONCILE_TIMEOUT),
+                rollout_timeout: timeouts.rollout.unwrap_or(DEFAULT_ROLLOUT_TIMEOUT),
+                name,
+            },
+        );
+    }
+
+    let mut services = BTreeMap::new();
+    let mut targets = Vec::new();
+    for (name, spec) in raw.services {
+        let name = name.0;
+        let spec: ServiceSpec = spec.unwrap_or_default();
+        let here = |sub: &[&str], m: String| {
+            let mut path = vec!["services", name.as_str()];
+            path.extend_from_slice(sub);
+            at(&path, format!("services.{name}: {m}"))
+        };
+        let image = spec.image.unwrap_or_default();
+        let repository = match (&image.repository, &registry) {
+            (Some(p), registry) => {
+                if p.as_str().contains("{registry}") && registry.is_none() {
+                    return Err(here(
+                        &["image", "repository"],
+                        "the repository uses {registry} but no top-level registry: is set".into(),
+                    ));
+                }
+                p.expand(&[("registry", registry.as_deref().unwrap_or("")), ("service", &name)])
+            }
+            (None, Some(r)) => Pattern::<RepoVars>::fixed(DEFAULT_REPOSITORY)
+                .expand(&[("registry", r), ("service", &name)]),
+            (None, None) => {
+                return Err(here(
+                    &[],
+                    "no image repository: set a top-level registry: (the repository is then {registry}/{service}) or image.repository".into(),
+                ))
+            }
+        };
+        let tags = match image.tags {
+            Some(t) if t.is_empty() => {
+                return Err(here(
+                    &["image", "tags"],
+                    "tags: is empty; leave it out for the default tags".into(),
+                ))
+            }
+            Some(t) => t,
+            None => DEFAULT_ARCH_TAGS.iter().map(|t| t.to_string()).collect(),
+        };
+        let probe = TagVars {
+            arch: Some("amd64".into()),
+            gitsha: Some("0123456789abcdef0123456789abcdef01234567".into()),
+        };
+        for t in &tags {
+            tag_scheme::render(t, &probe).map_err(|e| here(&["image", "tags"], e.to_string()))?;
+        }
+        let max_layers = image.max_layers.unwrap_or(DEFAULT_MAX_LAYERS);
+        if !(2..=125).contains(&max_layers) {
+            return Err(here(
+                &["image", "max_layers"],
+                format!("max_layers {max_layers} is out of range 2..125 (overlayfs allows about 127 layers)"),
+            ));
+        }
+        for (what, map) in [("env", &image.env), ("labels", &image.labels)] {
+            if map.keys().any(|k| k.is_empty()) {
+                return Err(here(&["image", what], format!("{what}: a key is empty")));
+            }
+        }
+        let mut arch: Vec<Arch> = Vec::new();
+        for a in image
+            .arch
+            .map_or(vec![host], |a| a.0.into_iter().map(|a| a.0).collect())
+        {
+            if !arch.contains(&a) {
+                arch.push(a);
+            }
+        }
+        if arch.is_empty() {
+            return Err(here(&["image", "arch"], "arch: is empty".into()));
+        }
+        let attr = spec
+            .attr
+            .unwrap_or_else(|| Pattern::<AttrVars>::fixed("{service}"));
+        if attr.as_str().contains('#') {
+            return Err(here(
+                &["attr"],
+                format!(
+                    "attr `{}` holds a `#`: the flake goes in the top-level flake:",
+                    attr.as_str()
+                ),
+            ));
+        }
+        if arch.len() > 1 && attr.as_str().contains('.') && !attr.as_str().contains("{system}") {
+            return Err(here(
+                &["attr"],
+                format!("attr `{}` names one system but the image has {} architectures: use {{system}} in it", attr.as_str(), arch.len()),
+            ));
+        }
+        let installables = arch
+            .iter()
+            .map(|a| {
+                let system = a.nix_system();
+                let path = attr.expand(&[("service", &name), ("system", system)]);
+                let path = if path.contains('.') {
+                    path
+                } else {
+                    format!("packages.{system}.{path}")
+                };
+                (a.as_str().to_owned(), format!("{flake}#{path}"))
+            })
+            .collect();
+        let workload = spec.workload.unwrap_or_default();
+        for (env, e) in &environments {
+            let p = &env_patterns[env];
+            let vars = [("env", env.as_str()), ("service", name.as_str())];
+            targets.push(Target {
+                service: name.clone(),
+                env: env.clone(),
+                repository: repository.clone(),
+                kustomization: p.kustomization.expand(&vars),
+                flux_source: object_ref(p.flux_source.expand(&vars), &p.flux_namespace),
+                flux_kustomization: object_ref(
+                    p.flux_kustomization.expand(&vars),
+                    &p.flux_namespace,
+                ),
+                workload: Workload {
+                    kind: workload.kind.unwrap_or(WorkloadKind::Deployment),
+                    namespace: workload
+                        .namespace
+                        .as_ref()
+                        .map_or_else(|| e.namespace.clone(), |n| n.expand(&vars)),
+                    name: workload
+                        .name
+                        .as_ref()
+                        .map_or_else(|| name.clone(), |n| n.expand(&vars)),
+                },
+                kube_context: e.kube_context.clone(),
+                reconcile_timeout: e.reconcile_timeout,
+                rollout_timeout: e.rollout_timeout,
+            });
+        }
+        services.insert(
+            name.clone(),
+            Service {
+                installables,
+                repository,
+                tags,
+                image: Image {
+                    entrypoint: image.entrypoint.map(|w| w.0).unwrap_or_default(),
+                    cmd: image.cmd.map(|w| w.0).unwrap_or_default(),
+                    env: image.env,
+                    workdir: image.workdir,
+                    user: image.user,
+                    labels: image.labels,
+                    expose: image.expose.into_iter().map(|p| p.0).collect(),
+                    max_layers,
+                    compression: image.compression.unwrap_or_default(),
+                    arch,
+                },
+                rollback: spec.rollback.unwrap_or_default(),
+                name,
+            },
+        );
+    }
+    Ok(DeployConfig {
+        file: file.to_owned(),
+        flake,
+        cache,
+        registry,
+        gitops,
+        environments,
+        services,
+        targets,
+        text: text.to_owned(),
+    })
+}
