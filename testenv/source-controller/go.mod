@@ -1,7 +1,8 @@
 // Pins Flux source-controller for scripts/testenv. v1.3.0 is the newest
-// release whose whole dependency graph the Go module proxy serves here (v1.7+
-// need github.com/fluxcd/pkg/artifact, which it refuses). The non-local
-// replace line is copied from the controller's own go.mod.
+// release found whose whole dependency graph the Go module proxy serves here:
+// v1.7.0 and later need github.com/fluxcd/pkg/artifact, which it refuses, and
+// it refuses v1.4.x-v1.6.x themselves. The non-local replace line is copied
+// from the controller's own go.mod.
 module forge.local/testenv/source-controller
 
 go 1.22.0
