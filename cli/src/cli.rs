@@ -49,6 +49,10 @@ pub enum Command {
     Image(commands::image::ImageCommand),
     #[command(subcommand)]
     Kustomize(commands::kustomize::KustomizeCommand),
+    /// Check deploy.yaml (`validate`) or print its JSON Schema (`schema`).
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
+    Push(commands::push::PushArgs),
 }
 
 /// Flags every command sees.

@@ -302,7 +302,8 @@ fn tag_templates(user: &[String], defaults: &[&str], have_git: bool) -> Vec<Stri
 /// The layout and manifest for one push source (built or imported when needed).
 async fn prepare_source(
     source: &str,
-    args: &PushArgs,
+    image: &ImageArgs,
+    out: Option<&str>,
     temps: &mut Vec<tempfile::TempDir>,
 ) -> anyhow::Result<(OciLayout, Descriptor)> {
     let parsed = ImageSource::parse(source);
@@ -311,7 +312,7 @@ async fn prepare_source(
         let d = layout.resolve(tag.as_deref())?;
         return Ok((layout, d));
     }
-    let (layout, tag) = match &args.out {
+    let (layout, tag) = match out {
         Some(out) => parse_out(out)?,
         None => {
             let tmp = tempfile::tempdir().context("creating a temporary image layout")?;
@@ -320,23 +321,77 @@ async fn prepare_source(
             (layout, "latest".to_owned())
         }
     };
-    let (d, _) = materialise(source, &args.image, &layout, &tag).await?;
+    let (d, _) = materialise(source, image, &layout, &tag).await?;
     Ok((layout, d))
 }
 
+/// What `forge image push` and `forge push` share: each source built with
+/// its own image options (or imported), pushed to one repository, with an
+/// index over them when there are several.
+pub struct PushRequest {
+    pub sources: Vec<(String, ImageArgs)>,
+    pub repo: String,
+    /// Tag templates of each image; empty: `{arch}-{gitsha7}`, `{arch}-latest`.
+    pub image_tags: Vec<String>,
+    /// Tag templates of the index (several sources); empty: `{gitsha7}`, `latest`.
+    pub index_tags: Vec<String>,
+    pub insecure_http: bool,
+    pub jobs: usize,
+    /// Keep the built layout here (one source only).
+    pub out: Option<String>,
+    /// Where `{gitsha}` comes from.
+    pub git_dir: PathBuf,
+}
+
 async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
-    let target = ImageTarget::parse(&args.repo)?;
     let multi = args.sources.len() > 1;
-    if multi && args.out.is_some() {
+    let (image_tags, index_tags) = if multi {
+        (vec![], args.tag)
+    } else {
+        (args.tag, vec![])
+    };
+    let request = PushRequest {
+        sources: args
+            .sources
+            .into_iter()
+            .map(|s| (s, args.image.clone()))
+            .collect(),
+        repo: args.repo,
+        image_tags,
+        index_tags,
+        insecure_http: args.insecure_http,
+        jobs: args.jobs,
+        out: args.out,
+        git_dir: std::env::current_dir()?,
+    };
+    let report = push_images(&request).await?;
+    print_push_report(&report, global);
+    Ok(())
+}
+
+/// Builds (or imports) and pushes every source of `req`; returns the report
+/// of the image, or of the index over several.
+pub async fn push_images(req: &PushRequest) -> anyhow::Result<serde_json::Value> {
+    let target = ImageTarget::parse(&req.repo)?;
+    let Some((_, first)) = req.sources.first() else {
+        bail!("nothing to push");
+    };
+    let multi = req.sources.len() > 1;
+    if multi && req.out.is_some() {
         bail!("--out takes one image; build several with `forge image build --arch … --out oci:DIR:TAG` and push those");
     }
-    for t in args.tag.iter().filter(|t| !t.contains('{')) {
+    for t in req
+        .image_tags
+        .iter()
+        .chain(&req.index_tags)
+        .filter(|t| !t.contains('{'))
+    {
         tag_scheme::validate_tag(t)?;
     }
-    let gitsha = current_commit(&std::env::current_dir()?);
+    let gitsha = current_commit(&req.git_dir);
     let credential = credentials::lookup(&target.registry)?;
-    let client = RegistryClient::new(&target.registry, args.insecure_http, credential);
-    let mut known = KnownBlobs::load(&args.image.cache_root());
+    let client = RegistryClient::new(&target.registry, req.insecure_http, credential);
+    let mut known = KnownBlobs::load(&first.cache_root());
     let progress = Arc::new(AtomicU64::new(0));
     let bar = spinner(&format!("pushing to {}", target.display()));
     let ticker = {
@@ -354,8 +409,9 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
     let result = async {
         let mut temps = Vec::new();
         let mut pushed = Vec::new();
-        for source in &args.sources {
-            let (layout, manifest) = prepare_source(source, &args, &mut temps).await?;
+        for (source, image) in &req.sources {
+            let (layout, manifest) =
+                prepare_source(source, image, req.out.as_deref(), &mut temps).await?;
             let (platform, defaults): (Option<Platform>, &[&str]) = if manifest.media_type == INDEX
             {
                 (None, &DEFAULT_INDEX_TAGS)
@@ -369,13 +425,12 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
                 arch: platform.as_ref().map(|p| p.architecture.clone()),
                 gitsha: gitsha.clone(),
             };
-            let user_tags: &[String] = if multi { &[] } else { &args.tag };
-            let tags: Vec<String> = tag_templates(user_tags, defaults, vars.gitsha.is_some())
+            let tags: Vec<String> = tag_templates(&req.image_tags, defaults, vars.gitsha.is_some())
                 .iter()
                 .map(|t| tag_scheme::render(t, &vars))
                 .collect::<Result<_, _>>()?;
             let report = push_image(
-                &client, &layout, &manifest, &target, &tags, &mut known, args.jobs, &progress,
+                &client, &layout, &manifest, &target, &tags, &mut known, req.jobs, &progress,
             )
             .await
             .with_context(|| format!("pushing {} to {}", manifest.digest, target.display()))?;
@@ -389,10 +444,11 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
             arch: None,
             gitsha: gitsha.clone(),
         };
-        let tags: Vec<String> = tag_templates(&args.tag, &DEFAULT_INDEX_TAGS, gitsha.is_some())
-            .iter()
-            .map(|t| tag_scheme::render(t, &vars))
-            .collect::<Result<_, _>>()?;
+        let tags: Vec<String> =
+            tag_templates(&req.index_tags, &DEFAULT_INDEX_TAGS, gitsha.is_some())
+                .iter()
+                .map(|t| tag_scheme::render(t, &vars))
+                .collect::<Result<_, _>>()?;
         let images = pushed
             .into_iter()
             .map(|(d, p, r)| {
@@ -406,13 +462,16 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
     .await;
     ticker.abort();
     bar.finish_and_clear();
-    let report = result?;
+    result
+}
+
+/// The report as JSON with `--json`, else one line per image.
+pub fn print_push_report(report: &serde_json::Value, global: Global) {
     if global.json {
-        print_json(&report);
+        print_json(report);
     } else {
-        print_push_summary(&report);
+        print_push_summary(report);
     }
-    Ok(())
 }
 
 fn print_push_summary(report: &serde_json::Value) {

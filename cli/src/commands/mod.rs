@@ -2,9 +2,11 @@
 
 pub mod build;
 pub mod cache;
+pub mod config;
 pub mod health;
 pub mod image;
 pub mod kustomize;
+pub mod push;
 
 use crate::cli::{Cli, Command, Global};
 
@@ -17,8 +19,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Build(args) => done(build::run(args, global).await),
         Command::Cache(cmd) => done(cache::run(cmd, global).await),
+        Command::Config(cmd) => done(config::run(cmd, global).await),
         Command::Health(args) => health::run(args, global).await,
         Command::Image(cmd) => done(image::run(cmd, global).await),
         Command::Kustomize(cmd) => done(kustomize::run(cmd, global).await),
+        Command::Push(args) => done(push::run(args, global).await),
     }
 }

@@ -13,3 +13,4 @@ mod image;
 mod kube_testenv;
 mod nar_hash;
 mod nix_lib;
+mod service_push;

@@ -1,0 +1,146 @@
+//! `forge push`: `forge image push` for a service of `deploy.yaml`.
+
+use std::path::{Path, PathBuf};
+
+use crate::adapters::oci::layer_tar::LayerCompression;
+use crate::cli::Global;
+use crate::commands::config::ConfigArg;
+use crate::commands::image::{print_push_report, push_images, ImageArgs, PushRequest};
+use crate::domain::deploy_config::resolve::{DeployConfig, Service};
+use crate::domain::deploy_config::types::Compression;
+use crate::domain::oci::tag_scheme::DEFAULT_ARCH_TAGS;
+
+/// Build a configured service's image and push it (the first half of a deploy).
+///
+/// Reads the service from deploy.yaml: its flake attribute (per architecture),
+/// image settings and repository ({registry}/{service} by default), then does
+/// what `forge image push` does: tags {arch}-{gitsha7} and {arch}-latest (or
+/// the service's image.tags), plus an index tagged {gitsha7} and latest when
+/// the service has several architectures. {gitsha} is the commit of the
+/// directory holding deploy.yaml (or FORGE_GIT_SHA).
+///
+/// Examples:
+///   forge push app
+///   forge push api --config deploy/deploy.yaml --env production --json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct PushArgs {
+    /// A key of `services:` in deploy.yaml.
+    #[arg(value_name = "SERVICE")]
+    pub service: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The environment the image is for (must exist in deploy.yaml).
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// Talk plain HTTP to the registry (loopback registries always use HTTP).
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// Blob transfers at once.
+    #[arg(short, long, default_value_t = 8)]
+    pub jobs: usize,
+    /// Where compressed layers are cached between builds [default: ~/.cache/forge].
+    #[arg(long, value_name = "DIR", env = "FORGE_CACHE_DIR")]
+    pub layer_cache: Option<PathBuf>,
+}
+
+pub async fn run(args: PushArgs, global: Global) -> anyhow::Result<()> {
+    let config = args.config.load()?;
+    let service = config.service(&args.service)?;
+    if let Some(env) = &args.env {
+        config.target(&service.name, env)?;
+    }
+    let base = args
+        .config
+        .config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let request = request(&config, service, &base, &args);
+    let mut report = push_images(&request).await?;
+    if let Some(obj) = report.as_object_mut() {
+        obj.insert("service".into(), service.name.clone().into());
+        if let Some(env) = &args.env {
+            obj.insert("env".into(), env.clone().into());
+        }
+    }
+    print_push_report(&report, global);
+    Ok(())
+}
+
+/// A relative flake path in deploy.yaml is relative to the file, not to the
+/// working directory.
+fn installable(config: &DeployConfig, raw: &str, base: &Path) -> String {
+    let flake = &config.flake;
+    let is_path = !flake.contains(':') && !Path::new(flake).is_absolute();
+    match raw.strip_prefix(flake.as_str()) {
+        Some(rest) if is_path => {
+            let dir = base.join(flake);
+            let dir = dir.canonicalize().unwrap_or(dir);
+            format!("{}{rest}", dir.display())
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+fn request(config: &DeployConfig, s: &Service, base: &Path, args: &PushArgs) -> PushRequest {
+    let words = |w: &[String]| {
+        (!w.is_empty()).then(|| serde_json::to_string(w).expect("strings serialise"))
+    };
+    let sources = s
+        .image
+        .arch
+        .iter()
+        .map(|&arch| {
+            let image = ImageArgs {
+                entrypoint: words(&s.image.entrypoint),
+                cmd: words(&s.image.cmd),
+                env: s
+                    .image
+                    .env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+                workdir: s.image.workdir.clone(),
+                user: s.image.user.clone(),
+                label: s
+                    .image
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect(),
+                expose: s.image.expose.clone(),
+                max_layers: s.image.max_layers,
+                arch,
+                compression: match s.image.compression {
+                    Compression::Gzip => LayerCompression::Gzip,
+                    Compression::Zstd => LayerCompression::Zstd,
+                    Compression::None => LayerCompression::None,
+                },
+                layer_cache: args.layer_cache.clone(),
+            };
+            (
+                installable(config, &s.installables[arch.as_str()], base),
+                image,
+            )
+        })
+        .collect();
+    // The default tags are left to `push_images`, which drops the {gitsha7}
+    // ones outside git instead of failing.
+    let image_tags = if s.tags == DEFAULT_ARCH_TAGS {
+        vec![]
+    } else {
+        s.tags.clone()
+    };
+    PushRequest {
+        sources,
+        repo: s.repository.clone(),
+        image_tags,
+        index_tags: vec![],
+        insecure_http: args.insecure_http,
+        jobs: args.jobs,
+        out: None,
+        git_dir: base.to_path_buf(),
+    }
+}
