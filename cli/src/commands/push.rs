@@ -76,7 +76,11 @@ fn installable(config: &DeployConfig, raw: &str, base: &Path) -> String {
     let is_path = !flake.contains(':') && !Path::new(flake).is_absolute();
     match raw.strip_prefix(flake.as_str()) {
         Some(rest) if is_path => {
-            let dir = base.join(flake);
+            let dir = if flake == "." {
+                base.to_path_buf()
+            } else {
+                base.join(flake)
+            };
             let dir = dir.canonicalize().unwrap_or(dir);
             format!("{}{rest}", dir.display())
         }
@@ -142,5 +146,39 @@ fn request(config: &DeployConfig, s: &Service, base: &Path, args: &PushArgs) -> 
         jobs: args.jobs,
         out: None,
         git_dir: base.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::oci::image_config::Arch;
+
+    fn config(flake: &str) -> DeployConfig {
+        let text = format!("flake: {flake}\nregistry: r\nservices: {{app: {{}}}}\n");
+        DeployConfig::parse(&text, "deploy.yaml", Arch::Amd64).unwrap()
+    }
+
+    #[test]
+    fn relative_flakes_are_relative_to_the_file() {
+        let base = Path::new("/nonexistent/repo");
+        let c = config(".");
+        let raw = &c.services["app"].installables["amd64"];
+        assert_eq!(
+            installable(&c, raw, base),
+            "/nonexistent/repo#packages.x86_64-linux.app"
+        );
+        let c = config("github:org/repo");
+        let raw = &c.services["app"].installables["amd64"];
+        assert_eq!(
+            installable(&c, raw, base),
+            "github:org/repo#packages.x86_64-linux.app"
+        );
+        let c = config("/abs/flake");
+        let raw = &c.services["app"].installables["amd64"];
+        assert_eq!(
+            installable(&c, raw, base),
+            "/abs/flake#packages.x86_64-linux.app"
+        );
     }
 }

@@ -262,8 +262,20 @@ fn resolve(
     let cache = match raw.cache {
         None => None,
         Some(c) => Some(Cache {
+            url: {
+                let known = ["file:///", "http://", "https://", "attic://"];
+                if !known.iter().any(|k| c.url.starts_with(k)) {
+                    return Err(at(
+                        &["cache", "url"],
+                        format!(
+                            "cache url `{}`: expected file:///…, http(s)://… or attic://…",
+                            c.url
+                        ),
+                    ));
+                }
+                c.url
+            },
             token: secret(c.token_env, c.token_file, |m| at(&["cache"], m), "token")?,
-            url: c.url,
             signing_key_file: c.signing_key_file,
         }),
     };
@@ -308,7 +320,7 @@ fn resolve(
         }
     };
 
-    if raw.services.is_empty() {
+    if raw.services.0.is_empty() {
         return Err(at(
             &["services"],
             "no services: add at least one under services: (e.g. `services: {app: {}}`)".into(),
@@ -323,7 +335,7 @@ fn resolve(
     }
     let mut environments = BTreeMap::new();
     let mut env_patterns = BTreeMap::new();
-    for (name, spec) in raw.environments {
+    for (name, spec) in raw.environments.0 {
         let name = name.0;
         let spec: EnvironmentSpec = spec.unwrap_or_default();
         let vars = [("env", name.as_str())];
@@ -365,7 +377,7 @@ fn resolve(
 
     let mut services = BTreeMap::new();
     let mut targets = Vec::new();
-    for (name, spec) in raw.services {
+    for (name, spec) in raw.services.0 {
         let name = name.0;
         let spec: ServiceSpec = spec.unwrap_or_default();
         let here = |sub: &[&str], m: String| {
@@ -417,7 +429,7 @@ fn resolve(
                 format!("max_layers {max_layers} is out of range 2..125 (overlayfs allows about 127 layers)"),
             ));
         }
-        for (what, map) in [("env", &image.env), ("labels", &image.labels)] {
+        for (what, map) in [("env", &image.env.0), ("labels", &image.labels.0)] {
             if map.keys().any(|k| k.is_empty()) {
                 return Err(here(&["image", what], format!("{what}: a key is empty")));
             }
@@ -504,10 +516,10 @@ fn resolve(
                 image: Image {
                     entrypoint: image.entrypoint.map(|w| w.0).unwrap_or_default(),
                     cmd: image.cmd.map(|w| w.0).unwrap_or_default(),
-                    env: image.env,
+                    env: image.env.0,
                     workdir: image.workdir,
                     user: image.user,
-                    labels: image.labels,
+                    labels: image.labels.0,
                     expose: image.expose.into_iter().map(|p| p.0).collect(),
                     max_layers,
                     compression: image.compression.unwrap_or_default(),

@@ -121,6 +121,18 @@ fn checks_after_reading_name_the_key() {
             "deploy.yaml:5:7: services.app: max_layers 500",
         ),
         ("registry: r\n", "deploy.yaml:1:1: no services"),
+        (
+            "registry: r\nservices: {app: {}}\ncache:\n  url: s3://bucket\n",
+            "deploy.yaml:4:3: cache url `s3://bucket`",
+        ),
+        (
+            "registry: r\nservices:\n  app: {}\n  web: {}\n  app: {}\n",
+            "deploy.yaml:5:3: services: `app` is defined twice",
+        ),
+        (
+            "registry: r\nservices:\n  app:\n    image:\n      env: {A: x, A: y}\n",
+            "services.app.image.env: `A` is defined twice",
+        ),
         ("", "deploy.yaml:1:1: no services"),
         (
             "registry: r\nservices:\n  App: {}\n",

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::{Deserialize, Deserializer};
 
@@ -21,9 +22,9 @@ pub struct DeployFile {
     pub registry: Option<String>,
     pub gitops: Option<GitopsSpec>,
     #[serde(default)]
-    pub environments: BTreeMap<Key, Option<EnvironmentSpec>>,
+    pub environments: UniqueMap<Key, Option<EnvironmentSpec>>,
     #[serde(default)]
-    pub services: BTreeMap<Key, Option<ServiceSpec>>,
+    pub services: UniqueMap<Key, Option<ServiceSpec>>,
 }
 
 /// `cache:`: the binary cache closures are pushed to.
@@ -126,11 +127,11 @@ pub struct ImageSpec {
     pub entrypoint: Option<Words>,
     pub cmd: Option<Words>,
     #[serde(default)]
-    pub env: BTreeMap<String, String>,
+    pub env: UniqueMap<String, String>,
     pub workdir: Option<String>,
     pub user: Option<String>,
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: UniqueMap<String, String>,
     #[serde(default)]
     pub expose: Vec<Port>,
     pub max_layers: Option<usize>,
@@ -344,5 +345,73 @@ impl serde::Serialize for Duration {
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         map_str(d, "a duration", Duration::parse)
+    }
+}
+
+/// A mapping whose keys must be unique (YAML parsers keep the last of two
+/// equal keys; here the second is an error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueMap<K: Ord, V>(pub BTreeMap<K, V>);
+
+impl<K: Ord, V> Default for UniqueMap<K, V> {
+    fn default() -> Self {
+        Self(BTreeMap::new())
+    }
+}
+
+impl<'de, K, V> Deserialize<'de> for UniqueMap<K, V>
+where
+    K: Ord + fmt::Display + Deserialize<'de>,
+    V: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<K, V>(PhantomData<(K, V)>);
+        impl<'de, K, V> serde::de::Visitor<'de> for Visit<K, V>
+        where
+            K: Ord + fmt::Display + Deserialize<'de>,
+            V: Deserialize<'de>,
+        {
+            type Value = UniqueMap<K, V>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = BTreeMap::new();
+                let mut seen = std::collections::BTreeSet::new();
+                while let Some((text, k)) = map.next_key_seed(KeySeed::<K>(&seen, PhantomData))? {
+                    seen.insert(text);
+                    let v = map.next_value()?;
+                    out.insert(k, v);
+                }
+                Ok(UniqueMap(out))
+            }
+            // `env:` with nothing after it.
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(UniqueMap(BTreeMap::new()))
+            }
+        }
+        d.deserialize_map(Visit(PhantomData))
+    }
+}
+
+/// Reads a key inside its scalar's visitor, so that a repeated key is
+/// reported at its own line and column.
+struct KeySeed<'a, K>(&'a std::collections::BTreeSet<String>, PhantomData<K>);
+
+impl<'de, K: Deserialize<'de>> serde::de::DeserializeSeed<'de> for KeySeed<'_, K> {
+    type Value = (String, K);
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        map_str(d, "a key", |s| {
+            if self.0.contains(s) {
+                return Err(format!("`{s}` is defined twice"));
+            }
+            // Keys are owned (String, Key), so an owned string feeds them.
+            let k = K::deserialize(serde::de::IntoDeserializer::into_deserializer(s.to_owned()))
+                .map_err(|e: serde::de::value::Error| e.to_string());
+            k.map(|k| (s.to_owned(), k))
+        })
     }
 }
