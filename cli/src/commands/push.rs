@@ -6,7 +6,7 @@ use crate::adapters::oci::layer_tar::LayerCompression;
 use crate::cli::Global;
 use crate::commands::config::ConfigArg;
 use crate::commands::image::{print_push_report, push_images, ImageArgs, PushRequest};
-use crate::domain::deploy_config::resolve::{DeployConfig, Service};
+use crate::domain::deploy_config::resolved::{DeployConfig, Service};
 use crate::domain::deploy_config::types::Compression;
 use crate::domain::oci::tag_scheme::DEFAULT_ARCH_TAGS;
 

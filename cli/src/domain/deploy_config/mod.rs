@@ -3,13 +3,15 @@
 //! - [`types`]: the file as written (strict: unknown keys are errors).
 //! - [`pattern`]: `{service}`/`{env}`/`{registry}`/`{system}` templates.
 //! - [`parse`]: errors with file, line, column and "did you mean".
-//! - [`resolve`]: defaults filled in, one [`Target`] per service and environment.
+//! - [`resolve`]: the defaults, and patterns expanded.
+//! - [`resolved`]: the result, one [`Target`] per service and environment.
 //! - [`summary`]: the text `forge config validate` prints.
 //! - [`SCHEMA`]: the JSON Schema `forge config schema` prints.
 
 pub mod parse;
 pub mod pattern;
 pub mod resolve;
+pub mod resolved;
 pub mod summary;
 pub mod types;
 
@@ -19,7 +21,7 @@ mod schema_tests;
 mod tests;
 
 pub use parse::ConfigError;
-pub use resolve::{DeployConfig, Environment, Service, Target};
+pub use resolved::{DeployConfig, Environment, Service, Target};
 
 /// JSON Schema (draft 2020-12) of `deploy.yaml`, for editors.
 pub const SCHEMA: &str = include_str!("deploy.schema.json");

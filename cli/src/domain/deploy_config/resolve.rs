@@ -1,16 +1,15 @@
-//! From the file as written to the resolved configuration: every default
-//! filled in, patterns expanded per service and environment.
+//! From the file as written to the resolved configuration: the defaults, and
+//! patterns expanded per service and environment.
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
-use super::parse::{closest, error_at, from_yaml, ConfigError};
+use super::parse::{error_at, ConfigError};
 use super::pattern::{AttrVars, EnvVars, Pattern, RepoVars, TargetVars};
-use super::types::{
-    Compression, DeployFile, Duration, EnvName, EnvironmentSpec, RollbackPolicy, ServiceSpec,
-    WorkloadKind,
+use super::resolved::{
+    Cache, DeployConfig, Environment, GitAuth, Gitops, Image, ObjectRef, SecretRef, Service,
+    Target, Workload,
 };
+use super::types::{DeployFile, Duration, EnvName, EnvironmentSpec, ServiceSpec, WorkloadKind};
 use crate::domain::oci::image_config::Arch;
 use crate::domain::oci::layer_plan::DEFAULT_MAX_LAYERS;
 use crate::domain::oci::tag_scheme::{self, TagVars, DEFAULT_ARCH_TAGS};
@@ -27,184 +26,6 @@ pub const DEFAULT_AUTHOR_NAME: &str = "Forge";
 pub const DEFAULT_AUTHOR_EMAIL: &str = "forge@localhost";
 pub const DEFAULT_RECONCILE_TIMEOUT: Duration = Duration(5 * 60);
 pub const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration(10 * 60);
-
-/// Where a secret comes from; the value itself is read only when needed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SecretRef {
-    Env(String),
-    File(String),
-}
-
-/// The resolved `deploy.yaml`.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeployConfig {
-    /// The file it was read from (as given).
-    pub file: String,
-    pub flake: String,
-    pub cache: Option<Cache>,
-    pub registry: Option<String>,
-    pub gitops: Option<Gitops>,
-    pub environments: BTreeMap<String, Environment>,
-    pub services: BTreeMap<String, Service>,
-    /// Every service in every environment.
-    pub targets: Vec<Target>,
-    #[serde(skip)]
-    text: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Cache {
-    pub url: String,
-    pub signing_key_file: Option<String>,
-    pub token: Option<SecretRef>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Gitops {
-    pub repo: String,
-    pub branch: String,
-    pub auth: GitAuth,
-    pub author_name: String,
-    pub author_email: String,
-    /// Where to keep the clone (default: under Forge's cache directory).
-    pub clone_dir: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GitAuth {
-    /// The SSH agent for SSH URLs; nothing for HTTPS.
-    Default,
-    Token(SecretRef),
-    SshKeyFile(String),
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Environment {
-    pub name: String,
-    pub kube_context: Option<String>,
-    pub namespace: String,
-    pub reconcile_timeout: Duration,
-    pub rollout_timeout: Duration,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Service {
-    pub name: String,
-    /// Installable per architecture, e.g. `.#packages.x86_64-linux.app`.
-    pub installables: BTreeMap<String, String>,
-    pub repository: String,
-    /// Tag templates for each architecture's image.
-    pub tags: Vec<String>,
-    pub image: Image,
-    pub rollback: RollbackPolicy,
-}
-
-/// Image settings, as `forge image build` takes them.
-#[derive(Debug, Clone, Serialize)]
-pub struct Image {
-    pub entrypoint: Vec<String>,
-    pub cmd: Vec<String>,
-    pub env: BTreeMap<String, String>,
-    pub workdir: Option<String>,
-    pub user: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    pub expose: Vec<String>,
-    pub max_layers: usize,
-    pub compression: Compression,
-    pub arch: Vec<Arch>,
-}
-
-/// A Kubernetes object reference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ObjectRef {
-    pub namespace: String,
-    pub name: String,
-}
-
-impl std::fmt::Display for ObjectRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Workload {
-    pub kind: WorkloadKind,
-    pub namespace: String,
-    pub name: String,
-}
-
-/// One service in one environment: everything a deploy touches.
-#[derive(Debug, Clone, Serialize)]
-pub struct Target {
-    pub service: String,
-    pub env: String,
-    pub repository: String,
-    /// Path in the GitOps repository.
-    pub kustomization: String,
-    pub flux_source: ObjectRef,
-    pub flux_kustomization: ObjectRef,
-    pub workload: Workload,
-    pub kube_context: Option<String>,
-    pub reconcile_timeout: Duration,
-    pub rollout_timeout: Duration,
-}
-
-impl DeployConfig {
-    /// Parses and resolves `text`, read from `file` (named in errors).
-    /// Images with no `arch` are built for `host`.
-    pub fn parse(text: &str, file: &str, host: Arch) -> Result<Self, ConfigError> {
-        let raw: DeployFile = from_yaml(text, file)?;
-        resolve(raw, text, file, host)
-    }
-
-    pub fn service(&self, name: &str) -> Result<&Service, ConfigError> {
-        self.services.get(name).ok_or_else(|| {
-            let known: Vec<&str> = self.services.keys().map(String::as_str).collect();
-            self.error(
-                &["services"],
-                format!(
-                    "no service `{name}` in services: (known: {})",
-                    known.join(", ")
-                ),
-                closest(name, known.iter().copied()),
-            )
-        })
-    }
-
-    pub fn environment(&self, name: &str) -> Result<&Environment, ConfigError> {
-        self.environments.get(name).ok_or_else(|| {
-            let known: Vec<&str> = self.environments.keys().map(String::as_str).collect();
-            let listed = if known.is_empty() {
-                "none are defined".to_owned()
-            } else {
-                format!("known: {}", known.join(", "))
-            };
-            self.error(
-                &["environments"],
-                format!("no environment `{name}` in environments: ({listed})"),
-                closest(name, known.iter().copied()),
-            )
-        })
-    }
-
-    /// `service` in `env`.
-    pub fn target(&self, service: &str, env: &str) -> Result<&Target, ConfigError> {
-        self.service(service)?;
-        self.environment(env)?;
-        Ok(self
-            .targets
-            .iter()
-            .find(|t| t.service == service && t.env == env)
-            .expect("every service has a target in every environment"))
-    }
-
-    fn error(&self, path: &[&str], message: String, suggestion: Option<String>) -> ConfigError {
-        error_at(&self.text, &self.file, path, message, suggestion)
-    }
-}
 
 fn secret(
     env: Option<EnvName>,
@@ -236,7 +57,7 @@ fn object_ref(text: String, namespace: &str) -> ObjectRef {
     }
 }
 
-fn resolve(
+pub(super) fn resolve(
     raw: DeployFile,
     text: &str,
     file: &str,

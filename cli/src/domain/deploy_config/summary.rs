@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::resolve::{DeployConfig, GitAuth, SecretRef};
+use super::resolved::{DeployConfig, GitAuth, SecretRef};
 use super::types::RollbackPolicy;
 
 fn secret(s: &SecretRef) -> String {
