@@ -27,6 +27,19 @@ pub const DEFAULT_AUTHOR_EMAIL: &str = "forge@localhost";
 pub const DEFAULT_RECONCILE_TIMEOUT: Duration = Duration(5 * 60);
 pub const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration(10 * 60);
 
+const INLINE_CREDENTIALS: &str = "the URL holds a password or token: secrets are never written inline; use token_env or token_file";
+
+/// `scheme://user:secret@host…` (a bare `user@` is fine: SSH URLs have one).
+fn has_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+}
+
 fn secret(
     env: Option<EnvName>,
     file: Option<String>,
@@ -84,6 +97,9 @@ pub(super) fn resolve(
         None => None,
         Some(c) => Some(Cache {
             url: {
+                if has_password(&c.url) {
+                    return Err(at(&["cache", "url"], INLINE_CREDENTIALS.into()));
+                }
                 let known = ["file:///", "http://", "https://", "attic://"];
                 if !known.iter().any(|k| c.url.starts_with(k)) {
                     return Err(at(
@@ -103,6 +119,9 @@ pub(super) fn resolve(
     let gitops = match raw.gitops {
         None => None,
         Some(g) => {
+            if has_password(&g.repo) {
+                return Err(at(&["gitops", "repo"], INLINE_CREDENTIALS.into()));
+            }
             let auth = match g.auth {
                 None => GitAuth::Default,
                 Some(a) => {

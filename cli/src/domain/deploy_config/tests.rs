@@ -97,6 +97,15 @@ fn inline_secrets_are_refused() {
     let e = error("services: {app: {}}\ncache:\n  url: https://c\n  token: hunter2\n");
     assert!(!e.contains("hunter2"), "{e}");
     insta::assert_snapshot!("inline_secret", e);
+    let e = error("registry: r\nservices: {app: {}}\ngitops:\n  repo: https://bot:hunter2@github.com/o/r.git\n");
+    assert!(!e.contains("hunter2"), "{e}");
+    assert!(
+        e.starts_with("deploy.yaml:4:3: the URL holds a password"),
+        "{e}"
+    );
+    // SSH URLs name a user, which is fine.
+    parse("registry: r\nservices: {app: {}}\ngitops:\n  repo: ssh://git@github.com/o/r.git\n")
+        .unwrap();
     let e = error("services: {app: {}}\ncache:\n  url: https://c\n  token_env: \"hunter 2\"\n");
     assert!(e.starts_with("deploy.yaml:4:14: "), "{e}");
 }
