@@ -13,3 +13,4 @@ pub mod rollout_verdict;
 pub mod signing;
 pub mod store_path;
 pub mod upload_schedule;
+pub mod yaml_error;

@@ -60,45 +60,14 @@ pub fn parse(
 }
 
 pub(crate) fn syntax_error(e: &serde_yaml_ng::Error, file: &str) -> SpecError {
-    let full = e.to_string();
-    let (line, column, message) = match e.location() {
-        Some(loc) => {
-            let msg = match full.rfind(" at line ") {
-                Some(i) => full[..i].to_owned(),
-                None => full.clone(),
-            };
-            (loc.line(), loc.column(), msg)
-        }
-        None => (1, 1, full),
-    };
-    let suggestion = suggest(&message);
+    let l = forge::domain::yaml_error::locate_error(e);
     SpecError::Syntax {
         file: file.to_owned(),
-        line,
-        column,
-        message,
-        suggestion,
+        line: l.line,
+        column: l.column,
+        message: l.message,
+        suggestion: l.suggestion,
     }
-}
-
-/// For serde's "unknown field `x`, expected one of `a`, `b`" (and "unknown
-/// variant"), the closest expected word.
-fn suggest(message: &str) -> Option<String> {
-    let start = message
-        .find("unknown field `")
-        .or_else(|| message.find("unknown variant `"))?;
-    let mut quoted = message[start..].split('`').skip(1).step_by(2);
-    let unknown = quoted.next()?.to_lowercase();
-    quoted
-        .map(|candidate| {
-            (
-                strsim::jaro_winkler(&unknown, &candidate.to_lowercase()),
-                candidate,
-            )
-        })
-        .filter(|(score, _)| *score > 0.75)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c.to_owned())
 }
 
 pub(crate) fn duplicates<'a>(

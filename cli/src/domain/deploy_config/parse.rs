@@ -2,6 +2,8 @@
 //! mean" for unknown keys and words; errors found after reading (two secrets
 //! for one thing, a missing repository) are placed on the key they concern.
 
+use crate::domain::yaml_error::locate_error;
+
 /// A `deploy.yaml` that cannot be used, with where and, when there is a
 /// close match, what was probably meant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,37 +41,14 @@ pub(super) fn from_yaml<T: serde::de::DeserializeOwned>(
 }
 
 fn syntax_error(e: &serde_yaml_ng::Error, file: &str) -> ConfigError {
-    let full = e.to_string();
-    let (line, column, message) = match e.location() {
-        Some(loc) => {
-            let msg = match full.rfind(" at line ") {
-                Some(i) => full[..i].to_owned(),
-                None => full.clone(),
-            };
-            (loc.line(), loc.column(), msg)
-        }
-        None => (1, 1, full),
-    };
-    let suggestion = suggest(&message);
-    let message = secret_hint(message);
+    let l = locate_error(e);
     ConfigError {
         file: file.to_owned(),
-        line,
-        column,
-        message,
-        suggestion,
+        line: l.line,
+        column: l.column,
+        message: secret_hint(l.message),
+        suggestion: l.suggestion,
     }
-}
-
-/// For serde's "unknown field `x`, expected one of `a`, `b`" (and "unknown
-/// variant"), the closest expected word.
-fn suggest(message: &str) -> Option<String> {
-    let start = message
-        .find("unknown field `")
-        .or_else(|| message.find("unknown variant `"))?;
-    let mut quoted = message[start..].split('`').skip(1).step_by(2);
-    let unknown = quoted.next()?;
-    closest(unknown, quoted)
 }
 
 /// Inline secrets are refused by having no key for them; say why.
@@ -115,19 +94,7 @@ where
     d.deserialize_str(V(f, expecting))
 }
 
-/// The candidate closest to `word`, if any is close enough to be a typo.
-pub(crate) fn closest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<String> {
-    let word = word.to_lowercase();
-    candidates
-        .into_iter()
-        .map(|c| (strsim::jaro_winkler(&word, &c.to_lowercase()), c))
-        .filter(|(score, _)| *score > 0.75)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c.to_owned())
-}
+pub(crate) use crate::domain::yaml_error::closest;
 
 /// Line and column (1-based) of the key at `path` in block-style YAML, or of
 /// the deepest ancestor found (the file's start when none is).
