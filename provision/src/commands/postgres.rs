@@ -139,22 +139,11 @@ pub async fn run(args: PostgresArgs) -> Result<Outcome, PostgresCommandError> {
 }
 
 fn print_plan(plan: &Plan, json: bool, applied: bool) {
-    if json {
-        let mut value = serde_json::to_value(plan.to_json()).expect("plans serialize");
-        value["applied"] = serde_json::Value::Bool(applied);
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value).expect("plans serialize")
-        );
-    } else {
-        for w in &plan.warnings {
-            eprintln!("warning: {w}");
-        }
-        let text = plan.to_string();
-        let body: Vec<&str> = text
-            .lines()
-            .filter(|l| !l.starts_with("-- warning: "))
-            .collect();
-        println!("{}", body.join("\n"));
-    }
+    super::print_plan(
+        plan.to_json(),
+        &plan.to_string(),
+        &plan.warnings,
+        json,
+        applied,
+    );
 }
