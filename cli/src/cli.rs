@@ -43,10 +43,13 @@ pub struct Cli {
 pub enum Command {
     Build(commands::build::BuildArgs),
     Health(commands::health::HealthArgs),
+    /// Push closures to binary caches (file, HTTP, Attic); make signing keys.
     #[command(subcommand)]
     Cache(commands::cache::CacheCommand),
+    /// Build OCI images from closures and push them to registries.
     #[command(subcommand)]
     Image(commands::image::ImageCommand),
+    /// Edit kustomizations (pin an image by tag and digest), keeping their style.
     #[command(subcommand)]
     Kustomize(commands::kustomize::KustomizeCommand),
     /// Check deploy.yaml (`validate`) or print its JSON Schema (`schema`).

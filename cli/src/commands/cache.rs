@@ -26,8 +26,8 @@ pub enum CacheCommand {
 
 /// Push the complete closure of flake outputs or store paths to a binary cache.
 ///
-/// Only paths the cache lacks are uploaded, largest first, several at a time,
-/// with retries on transient failures. NARs are read straight from the store
+/// Only paths the cache lacks are uploaded, several at a time (references
+/// first, then the largest ready path), with retries on transient failures. NARs are read straight from the store
 /// and checked against the hash Nix recorded while they upload.
 ///
 /// Caches:
