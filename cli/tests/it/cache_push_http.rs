@@ -59,3 +59,26 @@ fn basic_auth_works_and_a_wrong_password_is_a_clear_error_without_the_password()
     assert!(err.contains("authentication failed (HTTP 401)"), "{err}");
     assert!(!err.contains("hunter2"), "password leaked: {err}");
 }
+
+#[test]
+fn presence_checks_see_exactly_which_narinfos_are_missing() {
+    let nginx = Nginx::start();
+    let flake = Flake::basic();
+    let cache = nginx.url("mixed");
+    let wide = flake.build("wide");
+    run_ok(forge().args(["cache", "push", "--to", &cache, &wide]));
+    // Remove three narinfos; the pipelined HEADs must find exactly those.
+    let dir = nginx.root().join("mixed");
+    let mut removed = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if removed < 3 && path.extension().is_some_and(|e| e == "narinfo") {
+            std::fs::remove_file(path).unwrap();
+            removed += 1;
+        }
+    }
+    let out = run_ok(forge().args(["--json", "cache", "push", "--to", &cache, &wide]));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["uploaded"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(report["already_present"], 118);
+}

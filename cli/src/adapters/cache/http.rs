@@ -10,6 +10,7 @@ use reqwest::{Method, RequestBuilder};
 
 use super::channel_body::body_channel;
 use super::compress::{compress_in_memory, compress_streaming, IN_MEMORY_LIMIT};
+use super::pipelined_head;
 use super::{
     http_client, redact_url, BinaryCache, ByteProgress, CacheAuth, CacheError, UploadJob,
     UploadOutcome,
@@ -60,6 +61,21 @@ impl HttpCache {
             bearer: auth.token,
             retry: RetryPolicy::default(),
         })
+    }
+
+    /// The `Authorization` header value this cache's requests carry, if any.
+    fn authorization(&self) -> Option<String> {
+        use base64::Engine as _;
+        if let Some((user, pass)) = &self.basic {
+            let raw = format!("{user}:{}", pass.expose());
+            return Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            ));
+        }
+        self.bearer
+            .as_ref()
+            .map(|t| format!("Bearer {}", t.expose()))
     }
 
     fn request(&self, method: Method, rel: &str) -> (String, RequestBuilder) {
@@ -172,7 +188,32 @@ impl BinaryCache for HttpCache {
             .iter()
             .map(|p| p.path.hash_part().to_owned())
             .collect();
-        futures::stream::iter(hashes)
+        let rels: Vec<String> = hashes.iter().map(|h| format!("{h}.narinfo")).collect();
+        let statuses = match url::Url::parse(&self.base) {
+            Ok(base) => {
+                pipelined_head::head_statuses(&base, &rels, self.authorization().as_deref()).await
+            }
+            Err(_) => vec![None; rels.len()],
+        };
+        let mut present = HashSet::new();
+        let mut undecided = Vec::new();
+        for (hash, status) in hashes.into_iter().zip(statuses) {
+            match status {
+                Some(200) => {
+                    present.insert(hash);
+                }
+                Some(404) => {}
+                // Anything else (auth, errors, no answer) gets the ordinary check with retries.
+                _ => undecided.push(hash),
+            }
+        }
+        if !undecided.is_empty() {
+            tracing::debug!(
+                "{} presence checks fall back to one request each",
+                undecided.len()
+            );
+        }
+        let found: Vec<String> = futures::stream::iter(undecided)
             .map(|hash| async move {
                 let found = self.exists(&format!("{hash}.narinfo")).await?;
                 Ok::<_, CacheError>(found.then_some(hash))
@@ -180,7 +221,9 @@ impl BinaryCache for HttpCache {
             .buffer_unordered(HEAD_CONCURRENCY)
             .try_filter_map(|h| async move { Ok(h) })
             .try_collect()
-            .await
+            .await?;
+        present.extend(found);
+        Ok(present)
     }
 
     async fn upload(

@@ -8,6 +8,7 @@ pub mod compress;
 pub mod error;
 pub mod file;
 pub mod http;
+pub mod pipelined_head;
 pub mod progress;
 
 use std::collections::HashSet;
