@@ -50,9 +50,9 @@ impl AtticClient {
             endpoint.push('/');
         }
         Self {
+            client: http_client(endpoint.starts_with("https://")),
             endpoint,
             token,
-            client: http_client(),
         }
     }
 

@@ -55,8 +55,8 @@ impl HttpCache {
             base.push('/');
         }
         Ok(Self {
+            client: http_client(base.starts_with("https://")),
             base,
-            client: http_client(),
             basic,
             bearer: auth.token,
             retry: RetryPolicy::default(),
