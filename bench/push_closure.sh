@@ -10,7 +10,10 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 export NIX_CONFIG=$'experimental-features = nix-command flakes\nsandbox = false\nbuild-users-group =\nsubstituters =\nwarn-dirty = false'
 T=$(mktemp -d /tmp/forge-bench.XXXXXX)
-trap 'kill $(cat $T/nginx/nginx.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$T"' EXIT
+# Caches (and nginx's document root) on tmpfs, for both tools alike, so that
+# the machine's disk is not what is measured (as the image benchmark does).
+C=$(mktemp -d /dev/shm/forge-bench.XXXXXX)
+trap 'kill $(cat $T/nginx/nginx.pid 2>/dev/null) 2>/dev/null || true; rm -rf "$T" "$C"' EXIT
 
 cargo build --release -q -p forge
 FORGE=$PWD/target/release/forge
@@ -30,14 +33,14 @@ MANY=$(nix build --no-link --json -j4 "path:$T/flake#many" 2>/dev/null | sed 's/
 BIG=$(nix build --no-link --json "path:$T/flake#big" 2>/dev/null | sed 's/.*"out":"\([^"]*\)".*/\1/')
 nix key generate-secret --key-name bench-1 > $T/k.sec
 
-mkdir -p $T/nginx/{root,body,tmp,logs}
+mkdir -p $T/nginx/{body,tmp,logs} $C/root
 PORT=18090
 cat > $T/nginx/nginx.conf <<NG
-user root; worker_processes 1; daemon on; pid $T/nginx/nginx.pid; error_log $T/nginx/logs/error.log;
+user root; worker_processes auto; daemon on; pid $T/nginx/nginx.pid; error_log $T/nginx/logs/error.log;
 events { worker_connections 1024; }
 http { access_log off; client_body_temp_path $T/nginx/body; proxy_temp_path $T/nginx/tmp; fastcgi_temp_path $T/nginx/tmp;
   uwsgi_temp_path $T/nginx/tmp; scgi_temp_path $T/nginx/tmp; client_max_body_size 0; keepalive_requests 100000;
-  server { listen 127.0.0.1:$PORT; location / { root $T/nginx/root; dav_methods PUT; create_full_put_path on; } } }
+  server { listen 127.0.0.1:$PORT; location / { root $C/root; dav_methods PUT; create_full_put_path on; } } }
 NG
 nginx -c $T/nginx/nginx.conf -p $T/nginx
 
@@ -56,39 +59,39 @@ clear_nix_cache() { rm -rf ~/.cache/nix/binary-cache-v*.sqlite*; }
 rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 
 # --- cold pushes: a new, empty cache each run
-PREP='rm -rf $T/fcn $T/fcf; clear_nix_cache'
-nix_file_cold=$(median bash -c 'nix copy --to "file://$0?compression=zstd&secret-key=$1" $2' "$T/fcn" $T/k.sec $MANY)
-forge_file_cold=$(median $FORGE cache push --to file://$T/fcf --signing-key $T/k.sec $MANY)
-PREP='rm -rf $T/nginx/root/n $T/nginx/root/f; clear_nix_cache'
+PREP='rm -rf $C/fcn $C/fcf; clear_nix_cache'
+nix_file_cold=$(median bash -c 'nix copy --to "file://$0?compression=zstd&secret-key=$1" $2' "$C/fcn" $T/k.sec $MANY)
+forge_file_cold=$(median $FORGE cache push --to file://$C/fcf --signing-key $T/k.sec $MANY)
+PREP='rm -rf $C/root/n $C/root/f; clear_nix_cache'
 nix_http_cold=$(median nix copy --to "http://127.0.0.1:$PORT/n?compression=zstd&secret-key=$T/k.sec" $MANY)
 forge_http_cold=$(median $FORGE cache push --to http://127.0.0.1:$PORT/f --signing-key $T/k.sec $MANY)
 
 # --- no-op pushes: everything present; nix's local narinfo cache cleared (a fresh CI runner)
 nix copy --to "http://127.0.0.1:$PORT/n?compression=zstd" $MANY >/dev/null 2>&1
 $FORGE cache push --to http://127.0.0.1:$PORT/f $MANY >/dev/null
-nix copy --to "file://$T/fcn?compression=zstd" $MANY >/dev/null 2>&1
-$FORGE cache push --to file://$T/fcf $MANY >/dev/null
+nix copy --to "file://$C/fcn?compression=zstd" $MANY >/dev/null 2>&1
+$FORGE cache push --to file://$C/fcf $MANY >/dev/null
 PREP='clear_nix_cache'
 nix_http_noop=$(median nix copy --to "http://127.0.0.1:$PORT/n?compression=zstd" $MANY)
 forge_http_noop=$(median $FORGE cache push --to http://127.0.0.1:$PORT/f $MANY)
-nix_file_noop=$(median nix copy --to "file://$T/fcn?compression=zstd" $MANY)
-forge_file_noop=$(median $FORGE cache push --to file://$T/fcf $MANY)
+nix_file_noop=$(median nix copy --to "file://$C/fcn?compression=zstd" $MANY)
+forge_file_noop=$(median $FORGE cache push --to file://$C/fcf $MANY)
 
 # --- the 500 MB path: floor is `nix-store --dump | zstd -3` to a file
 RUNS_BIG=${RUNS_BIG:-3}
-PREP='rm -f $T/floor.zst'
-floor_big=$(RUNS=$RUNS_BIG median bash -c 'nix-store --dump $0 | zstd -3 -q > $1' $BIG $T/floor.zst)
-PREP='rm -rf $T/big-f'
-forge_big=$(RUNS=$RUNS_BIG median $FORGE cache push --to file://$T/big-f $BIG)
-PREP='rm -rf $T/big-n; clear_nix_cache'
-nix_big=$(RUNS=$RUNS_BIG median nix copy --to "file://$T/big-n?compression=zstd" $BIG)
+PREP='rm -f $C/floor.zst'
+floor_big=$(RUNS=$RUNS_BIG median bash -c 'nix-store --dump $0 | zstd -3 -q > $1' $BIG $C/floor.zst)
+PREP='rm -rf $C/big-f'
+forge_big=$(RUNS=$RUNS_BIG median $FORGE cache push --to file://$C/big-f $BIG)
+PREP='rm -rf $C/big-n; clear_nix_cache'
+nix_big=$(RUNS=$RUNS_BIG median nix copy --to "file://$C/big-n?compression=zstd" $BIG)
 PREP=''
 
 # --- peak memory
-rm -rf $T/rss1 $T/rss2 $T/nginx/root/rss
-rss_many=$(rss $FORGE cache push --to file://$T/rss1 $MANY)
+rm -rf $C/rss1 $C/rss2 $C/root/rss
+rss_many=$(rss $FORGE cache push --to file://$C/rss1 $MANY)
 rss_http=$(rss $FORGE cache push --to http://127.0.0.1:$PORT/rss $MANY)
-rss_big=$(rss $FORGE cache push --to file://$T/rss2 $BIG)
+rss_big=$(rss $FORGE cache push --to file://$C/rss2 $BIG)
 rss_big_http=$(rss $FORGE cache push --to http://127.0.0.1:$PORT/rss $BIG)
 
 ratio() { awk -v a=$1 -v b=$2 'BEGIN {printf "%.1fx", a / b}'; }
