@@ -3,6 +3,7 @@
 
 pub mod attic;
 pub mod cache;
+pub mod git;
 pub mod git_rev;
 pub mod nix;
 pub mod oci;

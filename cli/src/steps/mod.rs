@@ -5,3 +5,4 @@ pub mod build_output;
 pub mod push_closure;
 pub mod push_image;
 pub mod query_closure;
+pub mod update_gitops;
