@@ -68,13 +68,12 @@ pub async fn run(args: AtticArgs) -> Result<Outcome, AtticCommandError> {
         AtticAction::Plan(a) => (a, false),
         AtticAction::Apply(a) => (a, true),
     };
-    let path = args.config.display().to_string();
-    let text =
-        std::fs::read_to_string(&args.config).map_err(|source| AtticCommandError::ReadSpec {
-            path: path.clone(),
-            source,
-        })?;
-    let base_dir = args.config.parent().map(PathBuf::from).unwrap_or_default();
+    let super::SpecFile {
+        path,
+        text,
+        base_dir,
+    } = super::read_spec(&args.config)
+        .map_err(|(path, source)| AtticCommandError::ReadSpec { path, source })?;
     let desired = parse_attic(
         &text,
         &path,

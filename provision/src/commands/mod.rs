@@ -39,3 +39,26 @@ pub(crate) fn print_plan(
         println!("{}", body.join("\n"));
     }
 }
+
+/// A spec file as read from disk: its display path (for error locations), its
+/// text, and the directory `*_file` references are relative to.
+pub(crate) struct SpecFile {
+    pub path: String,
+    pub text: String,
+    pub base_dir: std::path::PathBuf,
+}
+
+/// Reads `config`; the error carries the display path for the caller's error type.
+pub(crate) fn read_spec(config: &std::path::Path) -> Result<SpecFile, (String, std::io::Error)> {
+    let path = config.display().to_string();
+    let text = std::fs::read_to_string(config).map_err(|e| (path.clone(), e))?;
+    let base_dir = config
+        .parent()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    Ok(SpecFile {
+        path,
+        text,
+        base_dir,
+    })
+}

@@ -69,13 +69,12 @@ pub async fn run(args: PostgresArgs) -> Result<Outcome, PostgresCommandError> {
         PostgresAction::Plan(a) => (a, false),
         PostgresAction::Apply(a) => (a, true),
     };
-    let path = args.config.display().to_string();
-    let text =
-        std::fs::read_to_string(&args.config).map_err(|source| PostgresCommandError::ReadSpec {
-            path: path.clone(),
-            source,
-        })?;
-    let base_dir = args.config.parent().map(PathBuf::from).unwrap_or_default();
+    let super::SpecFile {
+        path,
+        text,
+        base_dir,
+    } = super::read_spec(&args.config)
+        .map_err(|(path, source)| PostgresCommandError::ReadSpec { path, source })?;
     let (spec, desired) = parse(&text, &path, Arc::new(ProcessSecrets { base_dir }))?;
 
     let p = desired.prune;
