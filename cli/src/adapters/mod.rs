@@ -5,6 +5,7 @@ pub mod attic;
 pub mod cache;
 pub mod git;
 pub mod git_rev;
+pub mod kube;
 pub mod nix;
 pub mod oci;
 pub mod registry;

@@ -1,6 +1,7 @@
 //! Pure logic: no processes, sockets or files.
 
 pub mod deploy_config;
+pub mod flux_progress;
 pub mod hash;
 pub mod kustomize_edit;
 pub mod narinfo;
@@ -9,6 +10,7 @@ pub mod oci;
 pub mod path_info;
 pub mod pod_failure;
 pub mod push_plan;
+pub mod rollout_progress;
 pub mod rollout_verdict;
 pub mod signing;
 pub mod store_path;

@@ -1,0 +1,1 @@
+//! Flux GitRepository and Kustomization objects: read, watch, annotate (filled in by the Flux work).

@@ -1,0 +1,1 @@
+//! Workloads, their ReplicaSets and pods, logs and events (filled in by the rollout work).

@@ -1,0 +1,1 @@
+//! Ask Flux to reconcile and wait for our commit (filled in by the Flux work).

@@ -1,0 +1,1 @@
+//! Watch a workload roll out (filled in by the rollout work).

@@ -1,0 +1,1 @@
+//! forge deploy against the Kubernetes + Flux test environment.

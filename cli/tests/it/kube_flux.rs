@@ -1,0 +1,1 @@
+//! forge flux against the Kubernetes + Flux test environment.

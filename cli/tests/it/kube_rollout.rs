@@ -1,0 +1,1 @@
+//! forge rollout against the Kubernetes + Flux test environment.
