@@ -1,8 +1,10 @@
 //! Pure logic: no processes, sockets or files.
 
 pub mod deploy_config;
+pub mod deploy_report;
 pub mod flux_progress;
 pub mod hash;
+pub mod image_pin;
 pub mod kustomize_edit;
 pub mod narinfo;
 pub mod nix32;

@@ -204,6 +204,7 @@ pub(super) fn resolve(
             name.clone(),
             Environment {
                 kube_context: kube.context,
+                cluster: spec.cluster.unwrap_or(true),
                 namespace: kube
                     .namespace
                     .unwrap_or_else(|| Pattern::<EnvVars>::fixed(DEFAULT_NAMESPACE))
@@ -343,6 +344,7 @@ pub(super) fn resolve(
                         .map_or_else(|| name.clone(), |n| n.expand(&vars)),
                 },
                 kube_context: e.kube_context.clone(),
+                cluster: e.cluster,
                 reconcile_timeout: e.reconcile_timeout,
                 rollout_timeout: e.rollout_timeout,
             });

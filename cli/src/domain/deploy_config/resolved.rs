@@ -64,6 +64,8 @@ pub enum GitAuth {
 #[derive(Debug, Clone, Serialize)]
 pub struct Environment {
     pub name: String,
+    /// Whether Forge can reach a cluster (Flux and rollout steps) here.
+    pub cluster: bool,
     pub kube_context: Option<String>,
     pub namespace: String,
     pub reconcile_timeout: Duration,
@@ -129,6 +131,8 @@ pub struct Target {
     pub flux_kustomization: ObjectRef,
     pub workload: Workload,
     pub kube_context: Option<String>,
+    /// Whether Forge can reach the cluster (else Flux and rollout are skipped).
+    pub cluster: bool,
     pub reconcile_timeout: Duration,
     pub rollout_timeout: Duration,
 }

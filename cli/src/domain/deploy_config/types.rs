@@ -70,6 +70,8 @@ pub struct AuthorSpec {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentSpec {
+    /// `false`: no cluster Forge can reach; deploy ends after the GitOps push.
+    pub cluster: Option<bool>,
     /// Path in the GitOps repository of each service's kustomization.
     pub kustomization: Option<Pattern<TargetVars>>,
     pub flux: Option<FluxSpec>,

@@ -25,6 +25,9 @@ use sha2::Digest as _;
 
 use crate::secret::Secret;
 
+mod history;
+pub use history::FileVersion;
+
 /// How to authenticate to the remote.
 #[derive(Debug, Clone)]
 pub enum GitAuth {
@@ -119,6 +122,8 @@ pub enum Error {
     BranchMissing { url: String, branch: String },
     #[error("`{path}` does not exist on branch `{branch}`")]
     FileMissing { path: String, branch: String },
+    #[error("no commit `{rev}` in {url}")]
+    UnknownRevision { url: String, rev: String },
     #[error("`{path}` is not UTF-8 text")]
     NotText { path: String },
     #[error("editing `{path}`: {source}")]
