@@ -56,6 +56,8 @@ pub enum Command {
     #[command(subcommand)]
     Config(commands::config::ConfigCommand),
     Push(commands::push::PushArgs),
+    Deploy(commands::deploy::DeployArgs),
+    Rollback(commands::rollback::RollbackArgs),
 }
 
 /// Flags every command sees.

@@ -214,7 +214,7 @@ fn print_summary(r: &PushReport) {
     }
 }
 
-fn load_signing_key(path: &std::path::Path) -> anyhow::Result<SigningKey> {
+pub(crate) fn load_signing_key(path: &std::path::Path) -> anyhow::Result<SigningKey> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading signing key {}", path.display()))?;
     SigningKey::parse(&text).with_context(|| {

@@ -205,7 +205,7 @@ fn parse_out(out: &str) -> anyhow::Result<(OciLayout, String)> {
 }
 
 /// Produces the image in `layout` under `tag` from any source; returns its manifest.
-async fn materialise(
+pub(crate) async fn materialise(
     source: &str,
     args: &ImageArgs,
     layout: &OciLayout,

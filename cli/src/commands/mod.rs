@@ -3,10 +3,12 @@
 pub mod build;
 pub mod cache;
 pub mod config;
+pub mod deploy;
 pub mod health;
 pub mod image;
 pub mod kustomize;
 pub mod push;
+pub mod rollback;
 
 use crate::cli::{Cli, Command, Global};
 
@@ -24,5 +26,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Image(cmd) => done(image::run(cmd, global).await),
         Command::Kustomize(cmd) => done(kustomize::run(cmd, global).await),
         Command::Push(args) => done(push::run(args, global).await),
+        Command::Deploy(args) => deploy::run(args, global).await,
+        Command::Rollback(args) => rollback::run(args, global).await,
     }
 }

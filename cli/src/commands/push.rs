@@ -57,7 +57,14 @@ pub async fn run(args: PushArgs, global: Global) -> anyhow::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let request = request(&config, service, &base, &args);
+    let request = image_request(
+        &config,
+        service,
+        &base,
+        args.insecure_http,
+        args.jobs,
+        args.layer_cache.clone(),
+    );
     let mut report = push_images(&request).await?;
     if let Some(obj) = report.as_object_mut() {
         obj.insert("service".into(), service.name.clone().into());
@@ -71,7 +78,7 @@ pub async fn run(args: PushArgs, global: Global) -> anyhow::Result<()> {
 
 /// A relative flake path in deploy.yaml is relative to the file, not to the
 /// working directory.
-fn installable(config: &DeployConfig, raw: &str, base: &Path) -> String {
+pub(crate) fn installable(config: &DeployConfig, raw: &str, base: &Path) -> String {
     let flake = &config.flake;
     let is_path = !flake.contains(':') && !Path::new(flake).is_absolute();
     match raw.strip_prefix(flake.as_str()) {
@@ -88,7 +95,15 @@ fn installable(config: &DeployConfig, raw: &str, base: &Path) -> String {
     }
 }
 
-fn request(config: &DeployConfig, s: &Service, base: &Path, args: &PushArgs) -> PushRequest {
+/// What `forge image push` would be asked for this service (shared with deploy).
+pub(crate) fn image_request(
+    config: &DeployConfig,
+    s: &Service,
+    base: &Path,
+    insecure_http: bool,
+    jobs: usize,
+    layer_cache: Option<PathBuf>,
+) -> PushRequest {
     let words = |w: &[String]| {
         (!w.is_empty()).then(|| serde_json::to_string(w).expect("strings serialise"))
     };
@@ -122,7 +137,7 @@ fn request(config: &DeployConfig, s: &Service, base: &Path, args: &PushArgs) -> 
                     Compression::Zstd => LayerCompression::Zstd,
                     Compression::None => LayerCompression::None,
                 },
-                layer_cache: args.layer_cache.clone(),
+                layer_cache: layer_cache.clone(),
             };
             (
                 installable(config, &s.installables[arch.as_str()], base),
@@ -142,8 +157,8 @@ fn request(config: &DeployConfig, s: &Service, base: &Path, args: &PushArgs) -> 
         repo: s.repository.clone(),
         image_tags,
         index_tags: vec![],
-        insecure_http: args.insecure_http,
-        jobs: args.jobs,
+        insecure_http,
+        jobs,
         out: None,
         git_dir: base.to_path_buf(),
     }

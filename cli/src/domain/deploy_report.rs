@@ -125,10 +125,12 @@ impl DeployReport {
         self.steps.push(StepLine { step, status });
     }
 
-    /// Whether every step that ran found nothing to do.
+    /// Whether every step that ran found nothing to do (a build that Nix
+    /// answered from its store counts as nothing).
     pub fn nothing_changed(&self) -> bool {
         self.steps
             .iter()
+            .filter(|s| s.step != Step::Build)
             .all(|s| matches!(s.status, Status::Unchanged(_) | Status::Skipped(_)))
     }
 
@@ -163,6 +165,9 @@ impl DeployReport {
         }
         let image = self.image.as_deref().unwrap_or("the image");
         out.push_str(&match &self.outcome {
+            Outcome::Deployed if self.action == "rollback" => {
+                format!("result: rolled back to {image}\n")
+            }
             Outcome::Deployed => format!("result: deployed {image}\n"),
             Outcome::NoOp => format!("result: no-op, {image} was already deployed; nothing changed\n"),
             Outcome::Planned => "result: dry run, nothing was pushed, committed or reconciled\n".to_owned(),
@@ -217,6 +222,7 @@ mod tests {
     #[test]
     fn no_op_only_when_every_step_found_nothing_to_do() {
         let mut r = DeployReport::new("deploy", "app", "dev");
+        r.record(Step::Build, Status::Done("/nix/store/aaaa-app".into()));
         r.record(Step::Cache, Status::Unchanged("had it".into()));
         r.record(Step::Flux, Status::Skipped("no cluster".into()));
         assert!(r.nothing_changed());

@@ -17,6 +17,8 @@ pub struct ReleaseInfo {
     pub image: String,
     pub flake_rev: Option<String>,
     pub release: Option<String>,
+    /// For a rollback: the image being replaced (`Forge-Rollback-Of`).
+    pub rollback_of: Option<String>,
 }
 
 impl ReleaseInfo {
@@ -32,9 +34,17 @@ impl ReleaseInfo {
         if let Some(rel) = &self.release {
             trailers.push(("Forge-Release".to_owned(), rel.clone()));
         }
+        if let Some(of) = &self.rollback_of {
+            trailers.push(("Forge-Rollback-Of".to_owned(), of.clone()));
+        }
+        let verb = if self.rollback_of.is_some() {
+            "rollback"
+        } else {
+            "deploy"
+        };
         CommitMessage {
             subject: format!(
-                "deploy({}): {} to {}",
+                "{verb}({}): {} to {}",
                 self.environment, self.service, self.image
             ),
             body: None,

@@ -189,6 +189,7 @@ fn release(service: &str, d: &str) -> ReleaseInfo {
         image: format!("registry.example/{service}@{d}"),
         flake_rev: Some("0123456789abcdef0123456789abcdef01234567".to_owned()),
         release: Some("r42".to_owned()),
+        rollback_of: None,
     }
 }
 

@@ -8,6 +8,7 @@ mod build;
 mod cache_push_attic;
 mod cache_push_file;
 mod cache_push_http;
+mod deploy_local;
 mod gitops_git;
 mod gitops_offline;
 mod image;

@@ -100,12 +100,13 @@ pub(super) fn resolve(
                 if has_password(&c.url) {
                     return Err(at(&["cache", "url"], INLINE_CREDENTIALS.into()));
                 }
-                let known = ["file:///", "http://", "https://", "attic://"];
+                // A relative file:// path is relative to deploy.yaml.
+                let known = ["file://", "http://", "https://", "attic://"];
                 if !known.iter().any(|k| c.url.starts_with(k)) {
                     return Err(at(
                         &["cache", "url"],
                         format!(
-                            "cache url `{}`: expected file:///…, http(s)://… or attic://…",
+                            "cache url `{}`: expected file://PATH, http(s)://… or attic://…",
                             c.url
                         ),
                     ));
