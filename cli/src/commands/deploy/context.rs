@@ -66,11 +66,21 @@ impl DeployContext {
             .map(|dir| self.path(dir))
     }
 
-    /// The name the kustomization's `images:` entry matches: the repository
-    /// (without `oci:` for a layout).
+    /// The name the kustomization's `images:` entry matches.
     pub fn image_name(&self) -> String {
+        self.service.image_name.clone()
+    }
+
+    /// Where the image is pulled from (without `oci:` for a layout).
+    pub fn pull_name(&self) -> String {
         let r = &self.service.repository;
         r.strip_prefix("oci:").unwrap_or(r).to_owned()
+    }
+
+    /// `newName` for the entry: the repository, when the manifests spell the image otherwise.
+    pub fn new_name(&self) -> Option<String> {
+        let pull = self.pull_name();
+        (pull != self.service.image_name).then_some(pull)
     }
 
     /// The GitOps remote, or `None` when deploy.yaml has no `gitops:`.

@@ -132,7 +132,7 @@ async fn deploy(
     };
     let pin = gitops::Pin {
         name: ctx.image_name(),
-        new_name: None,
+        new_name: ctx.new_name(),
         tag: published.tag.clone(),
         digest: published.digest.clone(),
         allow_add: args.allow_add,

@@ -267,7 +267,7 @@ async fn image_to_layout(
         },
     );
     Ok(Published {
-        reference: format!("{}:{tag}@{}", ctx.image_name(), manifest.digest),
+        reference: format!("{}:{tag}@{}", ctx.pull_name(), manifest.digest),
         tag: Some(tag),
         digest: manifest.digest.to_string(),
     })

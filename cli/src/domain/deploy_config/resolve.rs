@@ -354,6 +354,12 @@ pub(super) fn resolve(
             name.clone(),
             Service {
                 installables,
+                image_name: image.name.clone().unwrap_or_else(|| {
+                    repository
+                        .strip_prefix("oci:")
+                        .unwrap_or(&repository)
+                        .to_owned()
+                }),
                 repository,
                 tags,
                 image: Image {

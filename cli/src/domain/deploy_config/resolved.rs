@@ -78,6 +78,8 @@ pub struct Service {
     /// Installable per architecture, e.g. `.#packages.x86_64-linux.app`.
     pub installables: BTreeMap<String, String>,
     pub repository: String,
+    /// The `images:` entry a deploy pins: the image as the manifests spell it.
+    pub image_name: String,
     /// Tag templates for each architecture's image.
     pub tags: Vec<String>,
     pub image: Image,

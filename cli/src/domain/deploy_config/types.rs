@@ -124,6 +124,9 @@ pub struct ServiceSpec {
 pub struct ImageSpec {
     /// `REGISTRY/REPO`, default `{registry}/{service}`.
     pub repository: Option<Pattern<RepoVars>>,
+    /// The image as the manifests spell it (the `images:` entry's `name`);
+    /// default: the repository.
+    pub name: Option<String>,
     /// Tag templates ({arch}, {gitsha}, {gitsha7}); default `{arch}-{gitsha7}`, `{arch}-latest`.
     pub tags: Option<Vec<String>>,
     pub entrypoint: Option<Words>,
