@@ -58,6 +58,7 @@ pub enum Command {
     Push(commands::push::PushArgs),
     Deploy(commands::deploy::DeployArgs),
     Rollback(commands::rollback::RollbackArgs),
+    Rollout(commands::rollout::RolloutArgs),
 }
 
 /// Flags every command sees.

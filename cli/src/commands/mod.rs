@@ -9,6 +9,7 @@ pub mod image;
 pub mod kustomize;
 pub mod push;
 pub mod rollback;
+pub mod rollout;
 
 use crate::cli::{Cli, Command, Global};
 
@@ -28,5 +29,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Push(args) => done(push::run(args, global).await),
         Command::Deploy(args) => deploy::run(args, global).await,
         Command::Rollback(args) => rollback::run(args, global).await,
+        Command::Rollout(args) => rollout::run(args, global).await,
     }
 }

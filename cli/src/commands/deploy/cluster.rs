@@ -17,7 +17,7 @@ use crate::domain::image_pin::{previous_pin, Version};
 use crate::domain::pod_failure::{PodRules, DEFAULT_CRASHLOOP_RESTARTS};
 use crate::output::spinner;
 use super::pending_api::{reconcile_flux, FluxRequest};
-use super::pending_api::{watch_rollout, RolloutRequest};
+use crate::steps::watch_rollout::{watch_rollout, RolloutRequest};
 
 /// How the rollout is judged.
 #[derive(Debug, Clone, clap::Args)]

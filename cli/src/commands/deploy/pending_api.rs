@@ -14,17 +14,3 @@ pub struct FluxReport { pub revision: String, pub token: String, pub elapsed: st
 #[error("x")]
 pub struct FluxError;
 pub async fn reconcile_flux(client: &kube::Client, req: &FluxRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<FluxReport, FluxError> { todo!() }
-pub struct RolloutRequest {
-    pub workload: Workload,
-    pub expect_image: Option<String>,
-    pub timeout: std::time::Duration,
-    pub rules: crate::domain::pod_failure::PodRules,
-    pub pending_limit: std::time::Duration,
-    pub log_lines: usize,
-}
-pub struct RolloutReport { pub elapsed: std::time::Duration }
-impl RolloutReport { pub fn render(&self) -> String { todo!() } pub fn succeeded(&self) -> bool { todo!() } }
-#[derive(Debug, thiserror::Error)]
-#[error("x")]
-pub struct RolloutError;
-pub async fn watch_rollout(client: &kube::Client, req: &RolloutRequest, progress: &(dyn Fn(&str) + Sync)) -> Result<RolloutReport, RolloutError> { todo!() }
