@@ -57,6 +57,7 @@ pub enum Command {
     Config(commands::config::ConfigCommand),
     Push(commands::push::PushArgs),
     Deploy(commands::deploy::DeployArgs),
+    FluxReconcile(commands::flux::FluxReconcileArgs),
     Rollback(commands::rollback::RollbackArgs),
     Rollout(commands::rollout::RolloutArgs),
 }

@@ -4,6 +4,7 @@ pub mod build;
 pub mod cache;
 pub mod config;
 pub mod deploy;
+pub mod flux;
 pub mod health;
 pub mod image;
 pub mod kustomize;
@@ -28,6 +29,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Kustomize(cmd) => done(kustomize::run(cmd, global).await),
         Command::Push(args) => done(push::run(args, global).await),
         Command::Deploy(args) => deploy::run(args, global).await,
+        Command::FluxReconcile(args) => flux::run(args, global).await,
         Command::Rollback(args) => rollback::run(args, global).await,
         Command::Rollout(args) => rollout::run(args, global).await,
     }

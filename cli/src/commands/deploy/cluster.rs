@@ -16,7 +16,7 @@ use crate::domain::deploy_report::{DeployReport, Outcome, Status, Step};
 use crate::domain::image_pin::{previous_pin, Version};
 use crate::domain::pod_failure::{PodRules, DEFAULT_CRASHLOOP_RESTARTS};
 use crate::output::spinner;
-use super::pending_api::{reconcile_flux, FluxRequest};
+use crate::steps::flux_reconcile::{reconcile_flux, FluxRequest};
 use crate::steps::watch_rollout::{watch_rollout, RolloutRequest};
 
 /// How the rollout is judged.
@@ -233,8 +233,9 @@ async fn reconcile(
         source: t.flux_source.clone(),
         kustomization: t.flux_kustomization.clone(),
         commit: Some(commit.to_owned()),
+        // A fetch and a graph walk: off the async workers' hot path.
         accept_descendant: Some(Arc::new(move |sha: &str| {
-            r.is_descendant(sha, &ours).unwrap_or(false)
+            tokio::task::block_in_place(|| r.is_descendant(sha, &ours).unwrap_or(false))
         })),
         timeout: Duration::from_secs(t.reconcile_timeout.0),
     };

@@ -6,7 +6,6 @@
 mod cluster;
 mod context;
 mod gitops;
-mod pending_api;
 mod publish;
 
 use std::path::PathBuf;
