@@ -17,14 +17,21 @@
         default = forge;
       });
 
-      # `nix run .#deploy -- <args>` in a shell or in GitHub Actions.
-      apps = forAll (pkgs: rec {
-        deploy = {
-          type = "app";
-          program = "${self.packages.${pkgs.system}.forge}/bin/forge";
-        };
-        default = deploy;
-      });
+      # `nix run .#deploy -- <service> --env <env>` (forge deploy) in a shell or
+      # in GitHub Actions; `nix run .#forge -- <command>` for the rest.
+      apps = forAll (pkgs:
+        let pkg = self.packages.${pkgs.system}.forge;
+        in rec {
+          forge = {
+            type = "app";
+            program = "${pkg}/bin/forge";
+          };
+          deploy = {
+            type = "app";
+            program = "${pkgs.writeShellScript "forge-deploy" ''exec ${pkg}/bin/forge deploy "$@"''}";
+          };
+          default = forge;
+        });
 
       checks = forAll (pkgs: import ./checks { inherit pkgs self; });
 

@@ -1,4 +1,4 @@
-{ lib, rustPlatform, pkg-config, sqlite }:
+{ lib, rustPlatform, pkg-config, sqlite, openssl, zlib }:
 
 rustPlatform.buildRustPackage {
   pname = "forge";
@@ -9,7 +9,8 @@ rustPlatform.buildRustPackage {
   };
   cargoLock.lockFile = ../Cargo.lock;
   nativeBuildInputs = [ pkg-config ];
-  buildInputs = [ sqlite ];
+  # git2 builds libgit2 and libssh2 against these.
+  buildInputs = [ sqlite openssl zlib ];
   # The integration tests need Nix, nginx and PostgreSQL at run time; they run
   # in CI (scripts/test), and `checks` runs the unit tests.
   cargoTestFlags = [ "--lib" ];
