@@ -384,3 +384,43 @@ fn bad_input_is_reported_and_nothing_is_pushed() {
     let files = git(l.tmp.path(), &["--git-dir", "gitops.git", "ls-tree", "-r", "--name-only", "main"]);
     assert!(!files.contains("stray"), "{files}");
 }
+
+#[test]
+fn deploy_to_a_registry_pins_the_digest_skopeo_reads() {
+    let registry = crate::support::registry::Registry::start();
+    let l = Local::new(&["app"]);
+    // The manifests call the image `./images/app`; it is pulled from the registry.
+    let yaml = std::fs::read_to_string(l.path("deploy.yaml"))
+        .unwrap()
+        .replace(
+            "registry: oci:./images\n",
+            &format!("registry: {}/team\n", registry.host()),
+        )
+        .replace(
+            "services:\n  app: {}",
+            "services:\n  app:\n    image:\n      name: ./images/app",
+        );
+    std::fs::write(l.path("deploy.yaml"), yaml).unwrap();
+    let (out, report) = l.run(&["deploy", "app", "--env", "dev"]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), stdout(&out));
+    assert_eq!(report["result"], "deployed", "{report}");
+    let repo = format!("{}/team/app", registry.host());
+    let image = report["image"].as_str().unwrap();
+    assert!(image.starts_with(&format!("{repo}:")), "{image}");
+    let digest = image.rsplit_once('@').unwrap().1;
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", &format!("docker://{repo}@{digest}")])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{}", stderr(&inspect));
+    let v: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(v["Digest"], digest);
+    let text = l.file_at_tip("app");
+    assert!(text.contains(&format!("    newName: {repo}\n")), "{text}");
+    assert!(text.contains(&format!("    digest: {digest}\n")), "{text}");
+
+    // Again: every blob is there and the pin is unchanged.
+    let (out, again) = l.run(&["deploy", "app", "--env", "dev"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(again["result"], "no_op", "{again}");
+}
