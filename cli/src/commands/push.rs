@@ -5,10 +5,13 @@ use std::path::{Path, PathBuf};
 use crate::adapters::oci::layer_tar::LayerCompression;
 use crate::cli::Global;
 use crate::commands::config::ConfigArg;
-use crate::commands::image::{print_push_report, push_images, ImageArgs, PushRequest};
+use crate::adapters::oci::layer_cache::LayerCache;
+use crate::commands::image::print_push_report;
 use crate::domain::deploy_config::resolved::{DeployConfig, Service};
 use crate::domain::deploy_config::types::Compression;
+use crate::domain::oci::image_config::ImageOptions;
 use crate::domain::oci::tag_scheme::DEFAULT_ARCH_TAGS;
+use crate::steps::publish_image::{publish_images, ImageRecipe, PublishRequest};
 
 /// Build a configured service's image and push it (the first half of a deploy).
 ///
@@ -65,7 +68,7 @@ pub async fn run(args: PushArgs, global: Global) -> anyhow::Result<()> {
         args.jobs,
         args.layer_cache.clone(),
     );
-    let mut report = push_images(&request).await?;
+    let mut report = publish_images(&request).await?;
     if let Some(obj) = report.as_object_mut() {
         obj.insert("service".into(), service.name.clone().into());
         if let Some(env) = &args.env {
@@ -103,35 +106,31 @@ pub(crate) fn image_request(
     insecure_http: bool,
     jobs: usize,
     layer_cache: Option<PathBuf>,
-) -> PushRequest {
-    let words = |w: &[String]| {
-        (!w.is_empty()).then(|| serde_json::to_string(w).expect("strings serialise"))
-    };
+) -> PublishRequest {
+    let layer_cache = layer_cache.unwrap_or_else(LayerCache::default_dir);
     let sources = s
         .image
         .arch
         .iter()
         .map(|&arch| {
-            let image = ImageArgs {
-                entrypoint: words(&s.image.entrypoint),
-                cmd: words(&s.image.cmd),
-                env: s
-                    .image
-                    .env
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect(),
-                workdir: s.image.workdir.clone(),
-                user: s.image.user.clone(),
-                label: s
-                    .image
-                    .labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect(),
-                expose: s.image.expose.clone(),
+            let recipe = ImageRecipe {
+                options: ImageOptions {
+                    entrypoint: s.image.entrypoint.clone(),
+                    cmd: s.image.cmd.clone(),
+                    env: s
+                        .image
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    workdir: s.image.workdir.clone(),
+                    user: s.image.user.clone(),
+                    labels: s.image.labels.clone(),
+                    // Normalised when deploy.yaml was read.
+                    exposed_ports: s.image.expose.clone(),
+                    arch,
+                },
                 max_layers: s.image.max_layers,
-                arch,
                 compression: match s.image.compression {
                     Compression::Gzip => LayerCompression::Gzip,
                     Compression::Zstd => LayerCompression::Zstd,
@@ -141,18 +140,18 @@ pub(crate) fn image_request(
             };
             (
                 installable(config, &s.installables[arch.as_str()], base),
-                image,
+                recipe,
             )
         })
         .collect();
-    // The default tags are left to `push_images`, which drops the {gitsha7}
+    // The default tags are left to `publish_images`, which drops the {gitsha7}
     // ones outside git instead of failing.
     let image_tags = if s.tags == DEFAULT_ARCH_TAGS {
         vec![]
     } else {
         s.tags.clone()
     };
-    PushRequest {
+    PublishRequest {
         sources,
         repo: s.repository.clone(),
         image_tags,

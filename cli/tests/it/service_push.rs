@@ -150,7 +150,7 @@ fn config_validate_prints_the_summary_and_schema_is_json() {
             .env("FORGE_CONFIG", &example),
     );
     let text = stdout(&out);
-    assert!(text.contains("2 service(s) x 2 environment(s)"), "{text}");
+    assert!(text.contains("2 service(s) x 3 environment(s)"), "{text}");
     assert!(
         text.contains("clusters/production/apps/api/kustomization.yaml"),
         "{text}"

@@ -14,13 +14,13 @@ use crate::adapters::nix::NixCli;
 use crate::adapters::oci::layout::OciLayout;
 use crate::adapters::store::LocalStore;
 use crate::commands::cache::load_signing_key;
-use crate::commands::image::{materialise, push_images};
 use crate::commands::push::image_request;
 use crate::domain::deploy_report::{DeployReport, Status, Step};
 use crate::domain::oci::tag_scheme::{self, TagVars};
 use crate::domain::store_path::StorePath;
 use crate::output::{human_bytes, spinner, PushDisplay};
 use crate::steps::build_output::resolve_roots;
+use crate::steps::publish_image::{materialise, publish_images, PublishRequest};
 use crate::steps::push_closure::{ClosurePusher, PushOptions};
 use crate::steps::query_closure::{query_closure, ClosureSource};
 
@@ -193,7 +193,7 @@ fn image_sources(
     ctx: &DeployContext,
     opts: &PublishOptions,
     roots: &[(String, Vec<StorePath>)],
-) -> crate::commands::image::PushRequest {
+) -> PublishRequest {
     let mut req = image_request(
         &ctx.config,
         &ctx.service,
@@ -232,13 +232,13 @@ async fn image_to_layout(
     report: &mut DeployReport,
 ) -> anyhow::Result<Published> {
     let req = image_sources(ctx, opts, roots);
-    let [(source, args)] = req.sources.as_slice() else {
+    let [(source, recipe)] = req.sources.as_slice() else {
         bail!(
             "services.{}: an oci: layout holds one architecture; set image.arch to one value",
             ctx.service.name
         );
     };
-    let tags = render_tags(ctx, &ctx.service.tags, Some(args.arch.as_str()))?;
+    let tags = render_tags(ctx, &ctx.service.tags, Some(recipe.options.arch.as_str()))?;
     let tag = tags.first().cloned().unwrap_or_else(|| "latest".into());
     let tmp;
     let layout = if opts.dry_run {
@@ -249,7 +249,7 @@ async fn image_to_layout(
         OciLayout::new(dir)
     };
     let before = OciLayout::new(dir).resolve(Some(&tag)).ok();
-    let (manifest, _) = materialise(source, args, &layout, &tag).await?;
+    let (manifest, _) = materialise(source, recipe, &layout, &tag).await?;
     if !opts.dry_run {
         for t in &tags[1.min(tags.len())..] {
             layout.tag(manifest.clone(), t)?;
@@ -283,14 +283,14 @@ async fn image_to_registry(
     if opts.dry_run {
         // The digest needs the image; the registry sees nothing.
         let mut digests = Vec::new();
-        for (source, args) in &req.sources {
+        for (source, recipe) in &req.sources {
             let tmp = tempfile::tempdir()?;
             let layout = OciLayout::new(tmp.path());
-            let (manifest, _) = materialise(source, args, &layout, "latest").await?;
+            let (manifest, _) = materialise(source, recipe, &layout, "latest").await?;
             digests.push(manifest.digest.to_string());
         }
         let multi = digests.len() > 1;
-        let arch = (!multi).then(|| req.sources[0].1.arch.as_str());
+        let arch = (!multi).then(|| req.sources[0].1.options.arch.as_str());
         let tags = render_tags(ctx, &ctx.service.tags, arch)?;
         report.record(
             Step::Image,
@@ -314,7 +314,7 @@ async fn image_to_registry(
             digest,
         });
     }
-    let pushed = match push_images(&req).await {
+    let pushed = match publish_images(&req).await {
         Ok(r) => r,
         Err(e) => {
             report.record(Step::Image, Status::Failed(format!("{e:#}")));

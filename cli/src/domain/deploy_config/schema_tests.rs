@@ -49,6 +49,7 @@ fn check(root: &Value, s: &Value, v: &Value, at: &str, errs: &mut Vec<String>) {
         Some("string") => v.is_string(),
         Some("integer") => v.is_i64() || v.is_u64(),
         Some("null") => v.is_null(),
+        Some("boolean") => v.is_boolean(),
         Some(t) => panic!("type {t} not handled"),
     };
     if !type_ok {

@@ -56,6 +56,14 @@ pub fn summary(c: &DeployConfig) -> String {
             }
         );
         for t in c.targets.iter().filter(|t| &t.service == name) {
+            if !t.cluster {
+                let _ = writeln!(
+                    out,
+                    "  {:<12} {}\n  {:<12} no cluster: deploy stops after the GitOps push",
+                    t.env, t.kustomization, ""
+                );
+                continue;
+            }
             let _ = writeln!(
                 out,
                 "  {:<12} {}\n  {:<12} flux {} -> {}, {:?} {}/{}, timeouts {}/{}",
