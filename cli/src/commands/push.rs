@@ -2,10 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::adapters::oci::layer_cache::LayerCache;
 use crate::adapters::oci::layer_tar::LayerCompression;
 use crate::cli::Global;
 use crate::commands::config::ConfigArg;
-use crate::adapters::oci::layer_cache::LayerCache;
 use crate::commands::image::print_push_report;
 use crate::domain::deploy_config::resolved::{DeployConfig, Service};
 use crate::domain::deploy_config::types::Compression;
@@ -36,6 +36,13 @@ pub struct PushArgs {
     /// The environment the image is for (must exist in deploy.yaml).
     #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
+    #[command(flatten)]
+    pub publish: PublishFlags,
+}
+
+/// How a service's image is built and pushed (`forge push`, `forge deploy`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PublishFlags {
     /// Talk plain HTTP to the registry (loopback registries always use HTTP).
     #[arg(long)]
     pub insecure_http: bool,
@@ -64,9 +71,9 @@ pub async fn run(args: PushArgs, global: Global) -> anyhow::Result<()> {
         &config,
         service,
         &base,
-        args.insecure_http,
-        args.jobs,
-        args.layer_cache.clone(),
+        args.publish.insecure_http,
+        args.publish.jobs,
+        args.publish.layer_cache.clone(),
     );
     let mut report = publish_images(&request).await?;
     if let Some(obj) = report.as_object_mut() {

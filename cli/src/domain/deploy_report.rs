@@ -82,9 +82,14 @@ pub enum Outcome {
     NoOp,
     /// Dry run.
     Planned,
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     /// The rollout failed and the previous image was pinned again.
-    RolledBack { reason: String, to: String },
+    RolledBack {
+        reason: String,
+        to: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -169,12 +174,16 @@ impl DeployReport {
                 format!("result: rolled back to {image}\n")
             }
             Outcome::Deployed => format!("result: deployed {image}\n"),
-            Outcome::NoOp => format!("result: no-op, {image} was already deployed; nothing changed\n"),
-            Outcome::Planned => "result: dry run, nothing was pushed, committed or reconciled\n".to_owned(),
+            Outcome::NoOp => {
+                format!("result: no-op, {image} was already deployed; nothing changed\n")
+            }
+            Outcome::Planned => {
+                "result: dry run, nothing was pushed, committed or reconciled\n".to_owned()
+            }
             Outcome::Failed { reason } => format!("result: FAILED: {reason}\n"),
-            Outcome::RolledBack { reason, to } => format!(
-                "result: FAILED: {reason}; rolled back to {to}\n"
-            ),
+            Outcome::RolledBack { reason, to } => {
+                format!("result: FAILED: {reason}; rolled back to {to}\n")
+            }
         });
         out
     }
@@ -192,7 +201,10 @@ mod tests {
             Step::Cache,
             Status::Unchanged("file:///srv/cache had all 12 paths".into()),
         );
-        r.record(Step::Image, Status::Done("pushed 1 of 3 blobs (2.0 MiB)".into()));
+        r.record(
+            Step::Image,
+            Status::Done("pushed 1 of 3 blobs (2.0 MiB)".into()),
+        );
         r.record(Step::Gitops, Status::Done("commit abc1234 on main".into()));
         r.record(
             Step::Flux,
@@ -206,9 +218,14 @@ mod tests {
         let mut r = report();
         r.record(
             Step::Rollout,
-            Status::Failed("Deployment staging/app: CrashLoopBackOff\ncontainer app: log line".into()),
+            Status::Failed(
+                "Deployment staging/app: CrashLoopBackOff\ncontainer app: log line".into(),
+            ),
         );
-        r.record(Step::Rollback, Status::Done("pinned sha256:0000 (commit 9f9f9f9)".into()));
+        r.record(
+            Step::Rollback,
+            Status::Done("pinned sha256:0000 (commit 9f9f9f9)".into()),
+        );
         r.outcome = Outcome::RolledBack {
             reason: "rollout failed".into(),
             to: "sha256:0000".into(),

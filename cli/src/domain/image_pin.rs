@@ -170,7 +170,9 @@ mod tests {
 
     #[test]
     fn reads_the_named_entry_only() {
-        let pin = read_pin(&k("v2", &d('b')), "ghcr.io/org/app").unwrap().unwrap();
+        let pin = read_pin(&k("v2", &d('b')), "ghcr.io/org/app")
+            .unwrap()
+            .unwrap();
         assert_eq!(pin.tag.as_deref(), Some("v2"));
         assert_eq!(pin.digest, Some(d('b')));
         assert_eq!(
@@ -192,10 +194,22 @@ mod tests {
         let v2 = k("v2", &d('b'));
         let v1 = k("v1", &d('a'));
         let versions = [
-            Version { commit: "c4", text: &v3b },
-            Version { commit: "c3", text: &v3 },
-            Version { commit: "c2", text: &v2 },
-            Version { commit: "c1", text: &v1 },
+            Version {
+                commit: "c4",
+                text: &v3b,
+            },
+            Version {
+                commit: "c3",
+                text: &v3,
+            },
+            Version {
+                commit: "c2",
+                text: &v2,
+            },
+            Version {
+                commit: "c1",
+                text: &v1,
+            },
         ];
         let pick = previous_pin("k.yaml", "ghcr.io/org/app", &versions).unwrap();
         assert_eq!(pick.current.digest, Some(d('c')));
@@ -214,10 +228,22 @@ mod tests {
         let v2 = k("v2", &d('b'));
         let v1 = k("v1", &d('a'));
         let versions = [
-            Version { commit: "c4", text: &v2 },
-            Version { commit: "c3", text: "images: [" },
-            Version { commit: "c2", text: "resources: []\n" },
-            Version { commit: "c1", text: &v1 },
+            Version {
+                commit: "c4",
+                text: &v2,
+            },
+            Version {
+                commit: "c3",
+                text: "images: [",
+            },
+            Version {
+                commit: "c2",
+                text: "resources: []\n",
+            },
+            Version {
+                commit: "c1",
+                text: &v1,
+            },
         ];
         let pick = previous_pin("k.yaml", "ghcr.io/org/app", &versions).unwrap();
         assert_eq!(pick.previous.digest, Some(d('a')));
@@ -227,7 +253,10 @@ mod tests {
     #[test]
     fn errors_name_the_file_and_what_is_missing() {
         let v1 = k("v1", &d('a'));
-        let only = [Version { commit: "c1", text: &v1 }];
+        let only = [Version {
+            commit: "c1",
+            text: &v1,
+        }];
         let e = previous_pin("apps/k.yaml", "ghcr.io/org/app", &only).unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -38,7 +38,6 @@ pub struct ImageRecipe {
     pub layer_cache: PathBuf,
 }
 
-
 /// `oci:DIR[:TAG]` (TAG defaults to latest).
 pub fn parse_out(out: &str) -> anyhow::Result<(OciLayout, String)> {
     let Some(rest) = out.strip_prefix("oci:") else {
@@ -263,4 +262,3 @@ pub async fn publish_images(req: &PublishRequest) -> anyhow::Result<serde_json::
     bar.finish_and_clear();
     result
 }
-

@@ -9,35 +9,11 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use crate::support::git::git;
 use crate::support::{forge, stderr, stdout, Flake};
 
 const SHA: &str = "89abcdef0123456789abcdef0123456789abcdef";
-const OLD_DIGEST: &str =
-    "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@example.invalid",
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("spawn git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
+const OLD_DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
 fn kustomization(name: &str) -> String {
     format!(
@@ -57,7 +33,10 @@ impl Local {
         let tmp = tempfile::tempdir().unwrap();
         let flake = Flake::basic();
         let bare = tmp.path().join("gitops.git");
-        git(tmp.path(), &["init", "-q", "--bare", bare.to_str().unwrap()]);
+        git(
+            tmp.path(),
+            &["init", "-q", "--bare", bare.to_str().unwrap()],
+        );
         let seed = tmp.path().join("seed");
         std::fs::create_dir(&seed).unwrap();
         git(&seed, &["init", "-q"]);
@@ -73,7 +52,10 @@ impl Local {
         std::fs::write(seed.join("README"), "fleet\n").unwrap();
         git(&seed, &["add", "-A"]);
         git(&seed, &["commit", "-q", "-m", "seed"]);
-        git(&seed, &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"]);
+        git(
+            &seed,
+            &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
+        );
         let mut yaml = format!(
             "flake: path:{}\ncache:\n  url: file://./cache\nregistry: oci:./images\ngitops:\n  repo: ./gitops.git\n  clone_dir: ./clone\nenvironments:\n  dev:\n    cluster: false\n    kustomization: apps/{{service}}/kustomization.yaml\nservices:\n",
             flake.dir.path().display()
@@ -107,7 +89,10 @@ impl Local {
     }
 
     fn tip(&self) -> String {
-        git(self.tmp.path(), &["--git-dir", "gitops.git", "rev-parse", "main"])
+        git(
+            self.tmp.path(),
+            &["--git-dir", "gitops.git", "rev-parse", "main"],
+        )
     }
 
     fn file_at_tip(&self, service: &str) -> String {
@@ -163,7 +148,10 @@ fn deploy_pins_the_digest_then_reruns_as_a_no_op_and_rolls_back() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(plan["result"], "planned", "{plan}");
     let diff = plan["diff"].as_str().unwrap();
-    assert!(diff.contains(&format!("-    digest: {OLD_DIGEST}")), "{diff}");
+    assert!(
+        diff.contains(&format!("-    digest: {OLD_DIGEST}")),
+        "{diff}"
+    );
     assert!(diff.contains("+    digest: sha256:"), "{diff}");
     assert_eq!(l.tip(), seed_tip);
     assert!(!l.path("cache/nix-cache-info").exists());
@@ -210,14 +198,19 @@ fn deploy_pins_the_digest_then_reruns_as_a_no_op_and_rolls_back() {
     let text = l.file_at_tip("app");
     assert!(text.contains(&format!("    digest: {digest}\n")), "{text}");
     assert!(
-        text.contains("  - name: ./images/app # {\"$imagepolicy\": \"flux-system:./images/app\"}\n"),
+        text.contains(
+            "  - name: ./images/app # {\"$imagepolicy\": \"flux-system:./images/app\"}\n"
+        ),
         "marker comment kept: {text}"
     );
     assert!(text.starts_with("# ./images/app in dev (edited by forge deploy)\n"));
     let commit = report["commit"].as_str().unwrap().to_owned();
     assert_eq!(l.tip(), commit);
     let msg = l.message(&commit);
-    assert!(msg.starts_with("deploy(dev): app to ./images/app:"), "{msg}");
+    assert!(
+        msg.starts_with("deploy(dev): app to ./images/app:"),
+        "{msg}"
+    );
     for trailer in [
         "Forge-Service: app".to_owned(),
         "Forge-Environment: dev".to_owned(),
@@ -233,7 +226,11 @@ fn deploy_pins_the_digest_then_reruns_as_a_no_op_and_rolls_back() {
     assert_eq!(again["result"], "no_op", "{again}");
     assert_eq!(
         statuses(&again)[1..4],
-        st(&[("cache", "unchanged"), ("image", "unchanged"), ("gitops", "unchanged")])[..]
+        st(&[
+            ("cache", "unchanged"),
+            ("image", "unchanged"),
+            ("gitops", "unchanged")
+        ])[..]
     );
     assert_eq!(l.tip(), commit);
     // The human summary says so too.
@@ -251,11 +248,20 @@ fn deploy_pins_the_digest_then_reruns_as_a_no_op_and_rolls_back() {
     assert!(out.status.success(), "{}\n{}", stderr(&out), stdout(&out));
     assert_eq!(rb["result"], "deployed", "{rb}");
     let text = l.file_at_tip("app");
-    assert!(text.contains(&format!("    digest: {OLD_DIGEST}\n")), "{text}");
+    assert!(
+        text.contains(&format!("    digest: {OLD_DIGEST}\n")),
+        "{text}"
+    );
     assert!(text.contains("    newTag: v0\n"), "{text}");
     let msg = l.message("main");
-    assert!(msg.starts_with("rollback(dev): app to ./images/app:v0@"), "{msg}");
-    assert!(msg.contains(&format!("Forge-Rollback-Of: {image}")), "{msg}");
+    assert!(
+        msg.starts_with("rollback(dev): app to ./images/app:v0@"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains(&format!("Forge-Rollback-Of: {image}")),
+        "{msg}"
+    );
 
     // And forward again to the deploy's commit with --to.
     let (out, fwd) = l.run(&["rollback", "app", "--env", "dev", "--to", &commit[..10]]);
@@ -272,7 +278,10 @@ fn two_deploys_of_different_services_at_once_both_land() {
     let spawn = |service: &str| {
         let yaml = std::fs::read_to_string(l.path("deploy.yaml"))
             .unwrap()
-            .replace("clone_dir: ./clone", &format!("clone_dir: ./clone-{service}"));
+            .replace(
+                "clone_dir: ./clone",
+                &format!("clone_dir: ./clone-{service}"),
+            );
         let cfg = l.path(&format!("deploy-{service}.yaml"));
         std::fs::write(&cfg, yaml).unwrap();
         forge()
@@ -295,7 +304,13 @@ fn two_deploys_of_different_services_at_once_both_land() {
     }
     let log = git(
         l.tmp.path(),
-        &["--git-dir", "gitops.git", "log", "--format=%s", &format!("{seed}..main")],
+        &[
+            "--git-dir",
+            "gitops.git",
+            "log",
+            "--format=%s",
+            &format!("{seed}..main"),
+        ],
     );
     assert_eq!(log.lines().count(), 2, "{log}");
 }
@@ -312,15 +327,30 @@ fn bad_input_is_reported_and_nothing_is_pushed() {
 
     let (out, _) = l.run(&["deploy", "app", "--env", "prod"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("no environment `prod`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no environment `prod`"),
+        "{}",
+        stderr(&out)
+    );
 
     // The kustomization does not have the image: an error unless --allow-add.
     let yaml = std::fs::read_to_string(l.path("deploy.yaml"))
         .unwrap()
-        .replace("services:\n  app: {}", "services:\n  app:\n    image:\n      repository: registry.example/other");
+        .replace(
+            "services:\n  app: {}",
+            "services:\n  app:\n    image:\n      repository: registry.example/other",
+        );
     std::fs::write(l.path("other.yaml"), yaml).unwrap();
     let out = forge()
-        .args(["--json", "deploy", "app", "--env", "dev", "--dry-run", "--config"])
+        .args([
+            "--json",
+            "deploy",
+            "app",
+            "--env",
+            "dev",
+            "--dry-run",
+            "--config",
+        ])
         .arg(l.path("other.yaml"))
         .env("FORGE_CACHE_DIR", l.path("layers"))
         .output()
@@ -353,7 +383,10 @@ fn bad_input_is_reported_and_nothing_is_pushed() {
     // A token variable that is not set: named, and nothing pushed.
     let yaml = std::fs::read_to_string(l.path("deploy.yaml"))
         .unwrap()
-        .replace("  clone_dir: ./clone\n", "  clone_dir: ./clone\n  auth:\n    token_env: FORGE_TEST_UNSET_TOKEN\n");
+        .replace(
+            "  clone_dir: ./clone\n",
+            "  clone_dir: ./clone\n  auth:\n    token_env: FORGE_TEST_UNSET_TOKEN\n",
+        );
     std::fs::write(l.path("token.yaml"), yaml).unwrap();
     let out = forge()
         .args(["--json", "deploy", "app", "--env", "dev", "--config"])
@@ -365,7 +398,10 @@ fn bad_input_is_reported_and_nothing_is_pushed() {
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
-        v["reason"].as_str().unwrap().contains("FORGE_TEST_UNSET_TOKEN is not set"),
+        v["reason"]
+            .as_str()
+            .unwrap()
+            .contains("FORGE_TEST_UNSET_TOKEN is not set"),
         "{v}"
     );
     assert_eq!(l.tip(), seed);
@@ -379,9 +415,22 @@ fn bad_input_is_reported_and_nothing_is_pushed() {
     std::fs::write(clone.join("stray"), "x").unwrap();
     let (out, _) = l.run(&["rollback", "app", "--env", "dev"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let readme = git(l.tmp.path(), &["--git-dir", "gitops.git", "show", "main:README"]);
+    let readme = git(
+        l.tmp.path(),
+        &["--git-dir", "gitops.git", "show", "main:README"],
+    );
     assert_eq!(readme, "fleet");
-    let files = git(l.tmp.path(), &["--git-dir", "gitops.git", "ls-tree", "-r", "--name-only", "main"]);
+    let files = git(
+        l.tmp.path(),
+        &[
+            "--git-dir",
+            "gitops.git",
+            "ls-tree",
+            "-r",
+            "--name-only",
+            "main",
+        ],
+    );
     assert!(!files.contains("stray"), "{files}");
 }
 
@@ -409,7 +458,11 @@ fn deploy_to_a_registry_pins_the_digest_skopeo_reads() {
     assert!(image.starts_with(&format!("{repo}:")), "{image}");
     let digest = image.rsplit_once('@').unwrap().1;
     let inspect = Command::new("skopeo")
-        .args(["inspect", "--tls-verify=false", &format!("docker://{repo}@{digest}")])
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{repo}@{digest}"),
+        ])
         .output()
         .unwrap();
     assert!(inspect.status.success(), "{}", stderr(&inspect));

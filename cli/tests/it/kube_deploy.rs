@@ -6,40 +6,16 @@
 //! with Flux's message.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::support::git::git;
 use crate::support::testenv::{self, wait_for, Namespace, TestEnv};
 use crate::support::{forge, stderr, stdout, Flake};
 
 const SHA: &str = "fedcba9876543210fedcba9876543210fedcba98";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .args([
-            "-c",
-            "user.name=forge-test",
-            "-c",
-            "user.email=forge-test@example.invalid",
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("spawn git");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 struct Cluster {
     env: &'static TestEnv,
@@ -81,7 +57,10 @@ impl Cluster {
         .unwrap();
         git(&seed, &["add", "-A"]);
         git(&seed, &["commit", "-q", "-m", "seed"]);
-        git(&seed, &["push", "-q", &url, &format!("HEAD:refs/heads/{branch}")]);
+        git(
+            &seed,
+            &["push", "-q", &url, &format!("HEAD:refs/heads/{branch}")],
+        );
         env.apply(&format!(
             "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: gitops\n  namespace: {n}\nspec:\n  interval: 1h\n  url: {url}\n  ref:\n    branch: {branch}\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: app\n  namespace: {n}\nspec:\n  interval: 1h\n  path: ./apps/app\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: gitops\n"
         ));
@@ -130,7 +109,9 @@ impl Cluster {
     }
 
     fn deployment_image(&self) -> String {
-        let d = self.env.get_json(&["deployment", "app", "-n", &self.ns.name]);
+        let d = self
+            .env
+            .get_json(&["deployment", "app", "-n", &self.ns.name]);
         d["spec"]["template"]["spec"]["containers"][0]["image"]
             .as_str()
             .unwrap_or_default()
@@ -187,7 +168,13 @@ fn good_deploy_goes_green_then_a_crashing_image_is_rolled_back() {
         "crashing deploy failed and rolled back in {:.1} s",
         took.as_secs_f64()
     );
-    assert_eq!(out.status.code(), Some(1), "{}\n{}", stderr(&out), stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        stderr(&out),
+        stdout(&out)
+    );
     assert_eq!(report["result"], "rolled_back", "{report}");
     let failed = report["steps"]
         .as_array()
@@ -213,10 +200,23 @@ fn good_deploy_goes_green_then_a_crashing_image_is_rolled_back() {
 
     // The rollback is a commit with its trailer on the branch.
     let clone = c.dir.path().join("check");
-    git(c.dir.path(), &["clone", "-q", "--branch", &c.branch, &c.url, clone.to_str().unwrap()]);
+    git(
+        c.dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--branch",
+            &c.branch,
+            &c.url,
+            clone.to_str().unwrap(),
+        ],
+    );
     let msg = git(&clone, &["log", "-1", "--format=%B"]);
     assert!(msg.starts_with("rollback(e2e): app to "), "{msg}");
-    assert!(msg.contains("Forge-Rollback-Of: scenario.forge.test/crashloop"), "{msg}");
+    assert!(
+        msg.contains("Forge-Rollback-Of: scenario.forge.test/crashloop"),
+        "{msg}"
+    );
 
     // The good image again: the branch already pins it, so nothing to do.
     let (out, report, _) = c.deploy(&good, &[]);
@@ -232,12 +232,21 @@ fn a_kustomization_flux_cannot_build_fails_fast_with_flux_message() {
     let config = c.config("deploy.yaml", "registry.forge.test/app");
     let (out, report, took) = c.deploy(&config, &[]);
     eprintln!("Flux build failure reported in {:.1} s", took.as_secs_f64());
-    assert_eq!(out.status.code(), Some(1), "{}\n{}", stderr(&out), stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        stderr(&out),
+        stdout(&out)
+    );
     assert_eq!(report["result"], "failed", "{report}");
     let flux = Cluster::step(&report, "flux");
     assert_eq!(flux["status"], "failed", "{report}");
     assert!(
-        flux["detail"].as_str().unwrap().contains("missing-file.yaml"),
+        flux["detail"]
+            .as_str()
+            .unwrap()
+            .contains("missing-file.yaml"),
         "{flux}"
     );
     // Far below the 2 minute reconcile timeout.
@@ -261,12 +270,18 @@ fn dry_run_lists_flux_objects_and_changes_nothing() {
     let (out, report, _) = c.deploy(&config, &["--dry-run"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(report["result"], "planned");
-    let flux = Cluster::step(&report, "flux")["detail"].as_str().unwrap().to_owned();
+    let flux = Cluster::step(&report, "flux")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(
         flux.contains(&format!("GitRepository {}/gitops", c.ns.name))
             && flux.contains(&format!("Kustomization {}/app", c.ns.name)),
         "{flux}"
     );
-    assert!(report["diff"].as_str().unwrap().contains("+    digest: sha256:"));
+    assert!(report["diff"]
+        .as_str()
+        .unwrap()
+        .contains("+    digest: sha256:"));
     assert_eq!(git(c.dir.path(), &["ls-remote", &c.url, &c.branch]), before);
 }

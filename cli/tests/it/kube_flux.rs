@@ -2,12 +2,12 @@
 //! real source- and kustomize-controllers reconciling commits pushed to the
 //! local git server. Each test has its own namespace and git branch.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::support::git::git;
 use crate::support::testenv::{self, Namespace, TestEnv};
 use crate::support::{forge, stderr, stdout};
 
@@ -120,33 +120,6 @@ spec:
             .get_json(&["configmap", "release-info", "-n", self.ns()]);
         cm["data"]["version"].clone()
     }
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .args([
-            "-c",
-            "user.name=forge-test",
-            "-c",
-            "user.email=forge-test@example.invalid",
-        ])
-        .args([
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("spawn git");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 fn show(out: &Output) -> String {

@@ -3,11 +3,11 @@
 //! kubelet's reasons, logs come through the API, and Flux applies a commit
 //! pushed to the local git server. Everything through the built `kubectl`.
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::support::git::git;
 use crate::support::testenv::{self, wait_for, TestEnv};
 
 fn deployment(ns: &str, name: &str, image: &str, replicas: u32) -> String {
@@ -290,31 +290,6 @@ fn failure_scenarios_show_kubelet_reasons() {
     assert_eq!(ready["status"], "False");
 }
 
-fn git(dir: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .args([
-            "-c",
-            "user.name=forge-test",
-            "-c",
-            "user.email=forge-test@example.invalid",
-            "-c",
-            "init.defaultBranch=main",
-            "-c",
-            "commit.gpgsign=false",
-        ])
-        .args(args)
-        .output()
-        .expect("spawn git");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 fn configmap(ns: &str, value: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: release-info\n  namespace: {ns}\ndata:\n  version: \"{value}\"\n"
@@ -376,7 +351,7 @@ spec:
         move || {
             let k = env.get_json(&["kustomization", "app", "-n", n]);
             let rev = k["status"]["lastAppliedRevision"].as_str().unwrap_or("");
-            rev.ends_with(&sha).then(|| k)
+            rev.ends_with(&sha).then_some(k)
         }
     };
     let k = wait_for(

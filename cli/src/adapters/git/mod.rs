@@ -479,6 +479,19 @@ fn jitter(base: Duration, attempt: usize) -> Duration {
     exp + Duration::from_millis(extra)
 }
 
+/// Blocks until this process holds an exclusive lock on `file`; closing the
+/// file releases it. (`File::lock` would do, but needs Rust 1.89.)
+fn lock_exclusive(file: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: flock(2) on a descriptor that `file` keeps open; no memory is shared.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -503,18 +516,5 @@ mod tests {
             "https://bot:***@example.com/x.git"
         );
         assert_eq!(display_url("git@host:x.git"), "git@host:x.git");
-    }
-}
-
-/// Blocks until this process holds an exclusive lock on `file`; closing the
-/// file releases it. (`File::lock` would do, but needs Rust 1.89.)
-fn lock_exclusive(file: &File) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd as _;
-    // SAFETY: flock(2) on a descriptor that `file` keeps open; no memory is shared.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
     }
 }

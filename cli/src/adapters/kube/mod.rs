@@ -11,7 +11,9 @@ pub mod workload;
 /// The cluster could not be reached or configured.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("no Kubernetes configuration: {0} (set KUBECONFIG or environments.<env>.kube.context)")]
+    #[error(
+        "no Kubernetes configuration: {0} (set KUBECONFIG or environments.<env>.kube.context)"
+    )]
     NoConfig(String),
     #[error("kubeconfig context `{context}`: {message}")]
     Context { context: String, message: String },
@@ -29,8 +31,11 @@ pub async fn connect(context: Option<&str>) -> Result<kube::Client, ConnectError
             let kubeconfig =
                 Kubeconfig::read().map_err(|e| ConnectError::NoConfig(e.to_string()))?;
             if !kubeconfig.contexts.iter().any(|c| c.name == context) {
-                let known: Vec<&str> =
-                    kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+                let known: Vec<&str> = kubeconfig
+                    .contexts
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect();
                 return Err(ConnectError::Context {
                     context: context.to_owned(),
                     message: format!("not in the kubeconfig (known: {})", known.join(", ")),

@@ -129,7 +129,10 @@ pub async fn roll_back(
     let reference = format!(
         "{}{}@{}",
         pin.new_name.clone().unwrap_or_else(|| ctx.image_name()),
-        pin.tag.as_deref().map(|t| format!(":{t}")).unwrap_or_default(),
+        pin.tag
+            .as_deref()
+            .map(|t| format!(":{t}"))
+            .unwrap_or_default(),
         pin.digest
     );
     let current = current_reference(ctx, remote).await.unwrap_or_default();
@@ -169,8 +172,7 @@ async fn rollback_pin(
     let name = ctx.image_name();
     let r = remote.clone();
     let f = file.clone();
-    let history =
-        tokio::task::spawn_blocking(move || r.file_history(&f, HISTORY_DEPTH)).await??;
+    let history = tokio::task::spawn_blocking(move || r.file_history(&f, HISTORY_DEPTH)).await??;
     let versions: Vec<Version<'_>> = history
         .iter()
         .map(|v| Version {

@@ -19,7 +19,12 @@ pub struct DeployContext {
 }
 
 impl DeployContext {
-    pub fn new(config: DeployConfig, file: &Path, service: &str, env: &str) -> anyhow::Result<Self> {
+    pub fn new(
+        config: DeployConfig,
+        file: &Path,
+        service: &str,
+        env: &str,
+    ) -> anyhow::Result<Self> {
         let target = config.target(service, env)?.clone();
         let service = config.service(service)?.clone();
         let base = file

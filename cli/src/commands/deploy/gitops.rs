@@ -97,7 +97,10 @@ pub async fn land(
             };
             report.record(
                 step,
-                Status::Done(format!("commit {} on {branch}: {file}{retried}", &sha[..12.min(sha.len())])),
+                Status::Done(format!(
+                    "commit {} on {branch}: {file}{retried}",
+                    &sha[..12.min(sha.len())]
+                )),
             );
             report.commit = Some(sha.clone());
             Some(sha)

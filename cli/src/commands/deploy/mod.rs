@@ -8,10 +8,9 @@ mod context;
 mod gitops;
 mod publish;
 
-use std::path::PathBuf;
-
 use crate::cli::Global;
 use crate::commands::config::ConfigArg;
+use crate::commands::push::PublishFlags;
 use crate::domain::deploy_config::types::RollbackPolicy;
 use crate::domain::deploy_report::{DeployReport, Outcome, Status, Step};
 use crate::output::print_json;
@@ -69,15 +68,8 @@ pub struct DeployArgs {
     pub release: Option<String>,
     #[command(flatten)]
     pub cluster: ClusterOptions,
-    /// Talk plain HTTP to the registry (loopback registries always use HTTP).
-    #[arg(long)]
-    pub insecure_http: bool,
-    /// Blob transfers at once.
-    #[arg(short, long, default_value_t = 8)]
-    pub jobs: usize,
-    /// Where compressed layers are cached between builds [default: ~/.cache/forge].
-    #[arg(long, value_name = "DIR", env = "FORGE_CACHE_DIR")]
-    pub layer_cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub publish: PublishFlags,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -115,9 +107,9 @@ async fn deploy(
 ) -> anyhow::Result<()> {
     let publish_opts = publish::PublishOptions {
         dry_run: args.dry_run,
-        insecure_http: args.insecure_http,
-        jobs: args.jobs,
-        layer_cache: args.layer_cache.clone(),
+        insecure_http: args.publish.insecure_http,
+        jobs: args.publish.jobs,
+        layer_cache: args.publish.layer_cache.clone(),
     };
     let published = publish::publish(ctx, &publish_opts, report).await?;
     report.image = Some(published.reference.clone());
@@ -162,8 +154,16 @@ async fn deploy(
             Some(RollbackArg::Manual) => RollbackPolicy::Manual,
             None => ctx.service.rollback,
         };
-        cluster::converge(ctx, &args.cluster, &remote, &landed, &published, policy, report)
-            .await?;
+        cluster::converge(
+            ctx,
+            &args.cluster,
+            &remote,
+            &landed,
+            &published,
+            policy,
+            report,
+        )
+        .await?;
         return Ok(());
     }
     report.outcome = settled(report, args.dry_run);

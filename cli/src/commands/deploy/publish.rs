@@ -98,7 +98,10 @@ async fn push_closure(
     report: &mut DeployReport,
 ) -> anyhow::Result<()> {
     let Some(cache) = &ctx.config.cache else {
-        report.record(Step::Cache, Status::Skipped("no cache: in deploy.yaml".into()));
+        report.record(
+            Step::Cache,
+            Status::Skipped("no cache: in deploy.yaml".into()),
+        );
         return Ok(());
     };
     let token = cache
@@ -210,7 +213,11 @@ fn image_sources(
     req
 }
 
-fn render_tags(ctx: &DeployContext, templates: &[String], arch: Option<&str>) -> anyhow::Result<Vec<String>> {
+fn render_tags(
+    ctx: &DeployContext,
+    templates: &[String],
+    arch: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
     let gitsha = current_commit(&ctx.base);
     let vars = TagVars {
         arch: arch.map(str::to_owned),
@@ -262,7 +269,9 @@ async fn image_to_layout(
             Some(d) if d.digest == manifest.digest => {
                 Status::Unchanged(format!("{at} already is {}", manifest.digest))
             }
-            _ if opts.dry_run => Status::Planned(format!("would write {} to {at}", manifest.digest)),
+            _ if opts.dry_run => {
+                Status::Planned(format!("would write {} to {at}", manifest.digest))
+            }
             _ => Status::Done(format!("wrote {} to {at}", manifest.digest)),
         },
     );
@@ -298,7 +307,11 @@ async fn image_to_registry(
                 "would push {} to {}{}",
                 digests.join(", "),
                 ctx.service.repository,
-                if multi { " with an index over them" } else { "" }
+                if multi {
+                    " with an index over them"
+                } else {
+                    ""
+                }
             )),
         );
         // An index digest is only known once pushed: pin the single image's.

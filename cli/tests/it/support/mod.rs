@@ -2,6 +2,7 @@
 //! WebDAV as a writable HTTP cache, and the Attic protocol test double.
 
 pub mod attic_double;
+pub mod git;
 pub mod nginx;
 pub mod registry;
 pub mod testenv;
