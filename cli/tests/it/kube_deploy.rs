@@ -77,12 +77,17 @@ impl Cluster {
     /// deploy.yaml with the image written to the layout `oci:<repository>`
     /// (a directory named like a registry, so the pods' image names it).
     fn config(&self, name: &str, repository: &str) -> std::path::PathBuf {
+        self.config_with(name, repository, "")
+    }
+
+    /// As [`Self::config`], with `image_extra` (YAML lines) under the service's `image:`.
+    fn config_with(&self, name: &str, repository: &str, image_extra: &str) -> std::path::PathBuf {
         let n = &self.ns.name;
         let path = self.dir.path().join(name);
         std::fs::write(
             &path,
             format!(
-                "flake: path:{flake}\ncache:\n  url: file://./cache\ngitops:\n  repo: {url}\n  branch: {branch}\n  clone_dir: ./clone\nenvironments:\n  e2e:\n    kustomization: apps/{{service}}/kustomization.yaml\n    flux:\n      namespace: {n}\n      source: gitops\n      kustomization: app\n    kube:\n      namespace: {n}\n    timeouts:\n      reconcile: 2m\n      rollout: 2m\nservices:\n  app:\n    image:\n      repository: oci:{repository}\n      name: app\n    rollback: auto\n",
+                "flake: path:{flake}\ncache:\n  url: file://./cache\ngitops:\n  repo: {url}\n  branch: {branch}\n  clone_dir: ./clone\nenvironments:\n  e2e:\n    kustomization: apps/{{service}}/kustomization.yaml\n    flux:\n      namespace: {n}\n      source: gitops\n      kustomization: app\n    kube:\n      namespace: {n}\n    timeouts:\n      reconcile: 2m\n      rollout: 2m\nservices:\n  app:\n    image:\n      repository: oci:{repository}\n      name: app\n{image_extra}    rollback: auto\n",
                 flake = self.flake.dir.path().display(),
                 url = self.url,
                 branch = self.branch,
@@ -284,4 +289,45 @@ fn dry_run_lists_flux_objects_and_changes_nothing() {
         .unwrap()
         .contains("+    digest: sha256:"));
     assert_eq!(git(c.dir.path(), &["ls-remote", &c.url, &c.branch]), before);
+}
+
+#[test]
+fn rollback_command_repins_the_previous_digest_and_waits_for_the_rollout() {
+    let Some(c) = Cluster::new("rollback", &[]) else {
+        return;
+    };
+    let v1 = c.config("v1.yaml", "registry.forge.test/app");
+    let (out, first, _) = c.deploy(&v1, &[]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), stdout(&out));
+    let image1 = first["image"].as_str().unwrap().to_owned();
+    // Another image config, so another digest.
+    let v2 = c.config_with(
+        "v2.yaml",
+        "registry.forge.test/app",
+        "      env: {RELEASE: \"2\"}\n",
+    );
+    let (out, second, _) = c.deploy(&v2, &[]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), stdout(&out));
+    let image2 = second["image"].as_str().unwrap().to_owned();
+    assert_ne!(image1, image2);
+    assert_eq!(c.deployment_image(), image2);
+
+    let out = forge()
+        .env("KUBECONFIG", &c.env.kubeconfig)
+        .args(["--json", "rollback", "app", "--env", "e2e", "--config"])
+        .arg(&v2)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}\n{}", stderr(&out), stdout(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["action"], "rollback");
+    assert_eq!(report["result"], "deployed", "{report}");
+    assert_eq!(report["image"], image1.as_str());
+    assert_eq!(Cluster::step(&report, "flux")["status"], "done", "{report}");
+    assert_eq!(
+        Cluster::step(&report, "rollout")["status"],
+        "done",
+        "{report}"
+    );
+    assert_eq!(c.deployment_image(), image1);
 }
