@@ -70,15 +70,17 @@ pub async fn converge(
     policy: RollbackPolicy,
     report: &mut DeployReport,
 ) -> anyhow::Result<()> {
-    let client = connect(ctx.target.kube_context.as_deref()).await?;
+    let client = match connect(ctx.target.kube_context.as_deref()).await {
+        Ok(c) => c,
+        Err(e) => {
+            report.record(Step::Flux, Status::Failed(e.to_string()));
+            return Err(e.into());
+        }
+    };
     let unchanged = landed.commit.is_none();
-    match &landed.commit {
-        Some(commit) => reconcile(ctx, &client, remote, commit, report).await?,
-        None => report.record(
-            Step::Flux,
-            Status::Unchanged("no new commit; checking the live rollout".into()),
-        ),
-    }
+    // With no new commit Flux is still asked to reconcile the tip, so a re-run
+    // finishes what an earlier, interrupted deploy started.
+    reconcile(ctx, &client, remote, landed.commit.as_deref(), report).await?;
     let failure = match rollout(ctx, opts, &client, &published.digest, unchanged, report).await? {
         None if unchanged && report.nothing_changed() => {
             report.outcome = Outcome::NoOp;
@@ -152,9 +154,7 @@ pub async fn roll_back(
     let Some(client) = client else {
         return Ok(reference);
     };
-    if let Some(commit) = &landed.commit {
-        reconcile(ctx, client, remote, commit, report).await?;
-    }
+    reconcile(ctx, client, remote, landed.commit.as_deref(), report).await?;
     if let Some(reason) = rollout(ctx, opts, client, &pin.digest, false, report).await? {
         anyhow::bail!("the rolled-back image does not roll out either: {reason}");
     }
@@ -225,20 +225,22 @@ async fn reconcile(
     ctx: &DeployContext,
     client: &kube::Client,
     remote: &GitRemote,
-    commit: &str,
+    commit: Option<&str>,
     report: &mut DeployReport,
 ) -> anyhow::Result<()> {
     let t = &ctx.target;
-    let ours = commit.to_owned();
-    let r = remote.clone();
+    let accept_descendant = commit.map(|ours| {
+        let (r, ours) = (remote.clone(), ours.to_owned());
+        // A fetch and a graph walk: off the async workers' hot path.
+        Arc::new(move |sha: &str| {
+            tokio::task::block_in_place(|| r.is_descendant(sha, &ours).unwrap_or(false))
+        }) as crate::steps::flux_reconcile::AcceptRevision
+    });
     let request = FluxRequest {
         source: t.flux_source.clone(),
         kustomization: t.flux_kustomization.clone(),
-        commit: Some(commit.to_owned()),
-        // A fetch and a graph walk: off the async workers' hot path.
-        accept_descendant: Some(Arc::new(move |sha: &str| {
-            tokio::task::block_in_place(|| r.is_descendant(sha, &ours).unwrap_or(false))
-        })),
+        commit: commit.map(str::to_owned),
+        accept_descendant,
         timeout: Duration::from_secs(t.reconcile_timeout.0),
     };
     let bar = spinner("reconciling Flux");
@@ -246,14 +248,18 @@ async fn reconcile(
     bar.finish_and_clear();
     match result {
         Ok(r) => {
+            let applied = format!(
+                "{} applied {} in {:.1} s",
+                t.flux_kustomization,
+                r.revision,
+                r.elapsed.as_secs_f64()
+            );
             report.record(
                 Step::Flux,
-                Status::Done(format!(
-                    "{} applied {} in {:.1} s",
-                    t.flux_kustomization,
-                    r.revision,
-                    r.elapsed.as_secs_f64()
-                )),
+                match commit {
+                    Some(_) => Status::Done(applied),
+                    None => Status::Unchanged(format!("no new commit; {applied}")),
+                },
             );
             Ok(())
         }
