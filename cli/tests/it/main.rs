@@ -1,5 +1,7 @@
-//! Integration tests against real components: Nix, nginx (WebDAV), and the
-//! Attic protocol test double. One binary, split by area.
+//! Integration tests against real components: Nix, nginx (WebDAV),
+//! docker-registry, skopeo, umoci, podman, git remotes, Kubernetes + Flux
+//! (scripts/testenv), and the Attic protocol test double. One binary, split by
+//! area; the `kube_*` modules need the Kubernetes test environment.
 
 mod support;
 

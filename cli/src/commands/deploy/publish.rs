@@ -50,8 +50,6 @@ pub async fn publish(
 ) -> anyhow::Result<Published> {
     let roots = build(ctx, report).await?;
     push_closure(ctx, opts, &roots, report).await?;
-    let all: Vec<StorePath> = roots.iter().flat_map(|(_, r)| r.clone()).collect();
-    tracing::debug!(roots = all.len(), "built");
     match ctx.layout_dir() {
         Some(dir) => image_to_layout(ctx, opts, &roots, &dir, report).await,
         None => image_to_registry(ctx, opts, &roots, report).await,
