@@ -108,6 +108,10 @@ pub struct DeployReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
     pub steps: Vec<StepLine>,
+    /// Each rollout verdict in full (pods, log lines, events), for `--json`:
+    /// the deploy's, then the rollback's.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rollouts: Vec<serde_json::Value>,
     #[serde(flatten)]
     pub outcome: Outcome,
 }
@@ -122,6 +126,7 @@ impl DeployReport {
             commit: None,
             diff: None,
             steps: Vec::new(),
+            rollouts: Vec::new(),
             outcome: Outcome::Deployed,
         }
     }

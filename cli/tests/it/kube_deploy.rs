@@ -190,6 +190,11 @@ fn good_deploy_goes_green_then_a_crashing_image_is_rolled_back() {
     let detail = failed["detail"].as_str().unwrap();
     assert!(detail.contains("CrashLoopBackOff"), "{detail}");
     assert!(detail.contains("forge testenv: log line"), "{detail}");
+    // The same verdict, structured: the failed rollout, then the rollback's.
+    let rollouts = report["rollouts"].as_array().unwrap();
+    assert_eq!(rollouts.len(), 2, "{report}");
+    assert_eq!(rollouts[0]["status"], "Failed", "{}", rollouts[0]);
+    assert_eq!(rollouts[1]["status"], "Current", "{}", rollouts[1]);
     assert!(took < Duration::from_secs(180), "took {took:?}");
     assert_eq!(report["to"], image.as_str(), "{report}");
     assert_eq!(c.deployment_image(), image);

@@ -300,6 +300,7 @@ async fn rollout(
             return Err(anyhow::Error::new(e));
         }
     };
+    report.rollouts.extend(serde_json::to_value(&rollout).ok());
     let what = format!(
         "{:?} {}/{}",
         t.workload.kind, t.workload.namespace, t.workload.name
