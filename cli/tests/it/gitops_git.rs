@@ -4,7 +4,7 @@
 //! `git` CLI is used only to seed, inspect and race the remotes.
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +15,11 @@ use forge::adapters::git::{self, CommitMessage, GitAuth, GitRemote, LandOptions}
 use forge::domain::kustomize_edit::{set_image, ImageEdit};
 use forge::secret::Secret;
 use forge::steps::update_gitops::{
-    update_gitops, GitError, GitopsOutcome, ReleaseInfo, UpdateGitopsError,
+    update_gitops, GitError, GitopsOutcome, GitopsUpdate, ReleaseInfo, UpdateGitopsError,
 };
+
+use crate::support::git::git;
+use crate::support::{free_port, wait_for_port};
 
 const KUSTOMIZATION: &str = "\
 apiVersion: kustomize.config.k8s.io/v1beta1
@@ -33,25 +36,6 @@ images:
     newTag: v1
 ";
 const FILE: &str = "apps/prod/kustomization.yaml";
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .current_dir(dir)
-        .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_AUTHOR_NAME", "Seed")
-        .env("GIT_AUTHOR_EMAIL", "seed@example.com")
-        .env("GIT_COMMITTER_NAME", "Seed")
-        .env("GIT_COMMITTER_EMAIL", "seed@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 fn digest(c: char) -> String {
     format!("sha256:{}", c.to_string().repeat(64))
@@ -96,18 +80,24 @@ impl Remote {
         );
         dir
     }
+    /// `git ARGS` in the bare repository.
+    fn git(&self, args: &[&str]) -> String {
+        git(&self.bare(), args)
+    }
     fn head(&self) -> String {
-        git(&self.bare(), &["rev-parse", "main"]).trim().to_owned()
+        self.git(&["rev-parse", "main"])
     }
     fn show(&self, path: &str) -> String {
-        git(&self.bare(), &["show", &format!("main:{path}")])
+        self.git(&["show", &format!("main:{path}")])
+    }
+    /// `git log -1 --format=FORMAT main`.
+    fn last(&self, format: &str) -> String {
+        self.git(&["log", "-1", &format!("--format={format}"), "main"])
     }
     fn count(&self) -> usize {
-        git(&self.bare(), &["rev-list", "--count", "main"])
-            .trim()
-            .parse()
-            .unwrap()
+        self.git(&["rev-list", "--count", "main"]).parse().unwrap()
     }
+    /// Forge's view of the remote at `url`, with its own cache clone `clone`.
     fn forge(&self, url: &str, clone: &str) -> GitRemote {
         GitRemote {
             url: url.to_owned(),
@@ -117,6 +107,58 @@ impl Remote {
             author_email: "forge@example.com".to_owned(),
             clone_dir: Some(self.tmp.path().join("cache").join(clone)),
         }
+    }
+    /// A [`Writer`] over `file://`, with its own cache clone `clone`.
+    fn writer(&self, clone: &str) -> Writer {
+        Writer::new(self.forge(&self.file_url(), clone))
+    }
+}
+
+/// One deploy's worth of `update_gitops`: pins a service's image in `file`
+/// (default [`FILE`]) with the release trailers, retrying with `opts`
+/// (default [`fast`]).
+struct Writer {
+    remote: GitRemote,
+    file: &'static str,
+    opts: LandOptions,
+}
+
+impl Writer {
+    fn new(remote: GitRemote) -> Self {
+        Self {
+            remote,
+            file: FILE,
+            opts: fast(),
+        }
+    }
+    fn with_opts(self, opts: LandOptions) -> Self {
+        Self { opts, ..self }
+    }
+    fn in_file(self, file: &'static str) -> Self {
+        Self { file, ..self }
+    }
+    /// Pins `service` to digest `d` and lands it.
+    fn deploy(&self, service: &str, d: &str) -> Result<GitopsUpdate, UpdateGitopsError> {
+        self.update(service, d, false)
+    }
+    /// What [`Writer::deploy`] would change, pushing nothing.
+    fn dry_run(&self, service: &str, d: &str) -> Result<GitopsUpdate, UpdateGitopsError> {
+        self.update(service, d, true)
+    }
+    fn update(
+        &self,
+        service: &str,
+        d: &str,
+        dry_run: bool,
+    ) -> Result<GitopsUpdate, UpdateGitopsError> {
+        update_gitops(
+            &self.remote,
+            self.file,
+            &pin(service, d),
+            &release(service, d),
+            &self.opts,
+            dry_run,
+        )
     }
 }
 
@@ -132,7 +174,7 @@ impl Daemon {
         let srv = remote.tmp.path().join("srv");
         // Run git-daemon itself: `git daemon` would leave it orphaned on kill.
         let exec_path = git(&srv, &["--exec-path"]);
-        let child = Command::new(Path::new(exec_path.trim()).join("git-daemon"))
+        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
             .args([
                 "--reuseaddr",
                 "--listen=127.0.0.1",
@@ -146,13 +188,10 @@ impl Daemon {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, port };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("git daemon did not listen on {port}");
+        // Owned before waiting, so a daemon that never listens is still killed.
+        let daemon = Self { child, port };
+        wait_for_port(port, "git daemon");
+        daemon
     }
     fn url(&self) -> String {
         format!("git://127.0.0.1:{}/gitops.git", self.port)
@@ -166,12 +205,22 @@ impl Drop for Daemon {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// An HTTP server on a free loopback port that answers every request with
+/// 401 Basic; returns its `gitops.git` URL.
+fn always_401() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = [0u8; 8192];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    format!("http://127.0.0.1:{port}/gitops.git")
 }
 
 fn pin(name: &str, d: &str) -> ImageEdit {
@@ -203,19 +252,11 @@ fn fast() -> LandOptions {
 #[test]
 fn commit_with_trailers_is_pushed_then_an_unchanged_edit_makes_no_commit() {
     let r = Remote::new();
-    let remote = r.forge(&r.file_url(), "a");
+    let w = r.writer("a");
     let d = digest('a');
     let before = r.head();
 
-    let dry = update_gitops(
-        &remote,
-        FILE,
-        &pin("web", &d),
-        &release("web", &d),
-        &fast(),
-        true,
-    )
-    .unwrap();
+    let dry = w.dry_run("web", &d).unwrap();
     match &dry.outcome {
         GitopsOutcome::DryRun { diff } => {
             assert!(diff.contains(&format!("+    digest: {d}")), "{diff}")
@@ -224,15 +265,7 @@ fn commit_with_trailers_is_pushed_then_an_unchanged_edit_makes_no_commit() {
     }
     assert_eq!(r.head(), before, "a dry run pushes nothing");
 
-    let up = update_gitops(
-        &remote,
-        FILE,
-        &pin("web", &d),
-        &release("web", &d),
-        &fast(),
-        false,
-    )
-    .unwrap();
+    let up = w.deploy("web", &d).unwrap();
     let GitopsOutcome::Committed(sha) = &up.outcome else {
         panic!("{up:?}")
     };
@@ -244,7 +277,7 @@ fn commit_with_trailers_is_pushed_then_an_unchanged_edit_makes_no_commit() {
         .show(FILE)
         .contains("# {\"$imagepolicy\": \"flux-system:web:tag\"}"));
 
-    let msg = git(&r.bare(), &["log", "-1", "--format=%B", "main"]);
+    let msg = r.last("%B");
     for t in [
         "Forge-Service: web".to_owned(),
         "Forge-Environment: prod".to_owned(),
@@ -254,42 +287,18 @@ fn commit_with_trailers_is_pushed_then_an_unchanged_edit_makes_no_commit() {
     ] {
         assert!(msg.contains(&t), "missing {t:?} in {msg}");
     }
-    let trailers = git(
-        &r.bare(),
-        &[
-            "log",
-            "-1",
-            "--format=%(trailers:key=Forge-Service,valueonly)",
-            "main",
-        ],
-    );
+    let trailers = r.last("%(trailers:key=Forge-Service,valueonly)");
     assert_eq!(trailers.trim(), "web", "git parses the trailers");
-    let author = git(&r.bare(), &["log", "-1", "--format=%an <%ae>", "main"]);
+    let author = r.last("%an <%ae>");
     assert_eq!(author.trim(), "Forge Bot <forge@example.com>");
-    let changed = git(&r.bare(), &["show", "--name-only", "--format=", "main"]);
+    let changed = r.git(&["show", "--name-only", "--format=", "main"]);
     assert_eq!(changed.trim(), FILE, "only the kustomization changes");
 
     // Again, through the existing clone (fetch, not clone): nothing to do.
-    let again = update_gitops(
-        &remote,
-        FILE,
-        &pin("web", &d),
-        &release("web", &d),
-        &fast(),
-        false,
-    )
-    .unwrap();
+    let again = w.deploy("web", &d).unwrap();
     assert_eq!(again.outcome, GitopsOutcome::Unchanged);
     assert_eq!(&r.head(), sha);
-    let dry = update_gitops(
-        &remote,
-        FILE,
-        &pin("web", &d),
-        &release("web", &d),
-        &fast(),
-        true,
-    )
-    .unwrap();
+    let dry = w.dry_run("web", &d).unwrap();
     assert_eq!(
         dry.outcome,
         GitopsOutcome::DryRun {
@@ -301,50 +310,33 @@ fn commit_with_trailers_is_pushed_then_an_unchanged_edit_makes_no_commit() {
 #[test]
 fn a_dirty_or_diverged_cache_clone_never_leaks_into_the_commit() {
     let r = Remote::new();
-    let remote = r.forge(&r.file_url(), "a");
-    let d1 = digest('1');
-    update_gitops(
-        &remote,
-        FILE,
-        &pin("web", &d1),
-        &release("web", &d1),
-        &fast(),
-        false,
-    )
-    .unwrap();
+    let w = r.writer("a");
+    w.deploy("web", &digest('1')).unwrap();
     // Make the cache dirty: edit the tracked file, add a stray file and a local commit.
-    let clone = remote.clone_dir();
+    let clone = w.remote.clone_dir();
     std::fs::write(clone.join("stray.txt"), "junk").unwrap();
     git(&clone, &["add", "stray.txt"]);
     git(&clone, &["commit", "-q", "-m", "local only"]);
     std::fs::write(clone.join(FILE), "garbage: true\n").unwrap();
 
     let d2 = digest('2');
-    let up = update_gitops(
-        &remote,
-        FILE,
-        &pin("web", &d2),
-        &release("web", &d2),
-        &fast(),
-        false,
-    )
-    .unwrap();
+    let up = w.deploy("web", &d2).unwrap();
     assert!(matches!(up.outcome, GitopsOutcome::Committed(_)));
     let text = r.show(FILE);
     assert!(
         text.contains(&format!("digest: {d2}")) && !text.contains("garbage"),
         "{text}"
     );
-    let files = git(&r.bare(), &["ls-tree", "-r", "--name-only", "main"]);
+    let files = r.git(&["ls-tree", "-r", "--name-only", "main"]);
     assert!(!files.contains("stray.txt"), "{files}");
-    let log = git(&r.bare(), &["log", "--format=%s", "main"]);
+    let log = r.git(&["log", "--format=%s", "main"]);
     assert!(!log.contains("local only"), "{log}");
 }
 
 #[test]
 fn a_concurrent_push_forces_the_retry_and_both_edits_land() {
     let r = Remote::new();
-    let remote = r.forge(&r.file_url(), "a");
+    let w = r.writer("a");
     let other = r.other_clone("other");
     let raced = AtomicBool::new(false);
     let (dw, dk) = (digest('e'), digest('f'));
@@ -364,7 +356,7 @@ fn a_concurrent_push_forces_the_retry_and_both_edits_land() {
         subject: "pin web".into(),
         ..Default::default()
     };
-    let landed = remote.land_file_edit(FILE, edit, &msg, &fast()).unwrap();
+    let landed = w.remote.land_file_edit(FILE, edit, &msg, &w.opts).unwrap();
     assert_eq!(landed.attempts, 2, "{landed:?}");
     assert_eq!(landed.commit.as_deref(), Some(r.head().as_str()));
     let text = r.show(FILE);
@@ -386,19 +378,12 @@ fn two_writers_in_parallel_threads_both_land_over_git_daemon() {
     let handles: Vec<_> = [("web", 'a', "w1"), ("worker", 'b', "w2")]
         .into_iter()
         .map(|(svc, c, clone)| {
-            let remote = r.forge(&daemon.url(), clone);
+            let w = Writer::new(r.forge(&daemon.url(), clone)).with_opts(LandOptions::default());
             let barrier = barrier.clone();
             std::thread::spawn(move || {
                 let d = digest(c);
                 barrier.wait();
-                update_gitops(
-                    &remote,
-                    FILE,
-                    &pin(svc, &d),
-                    &release(svc, &d),
-                    &LandOptions::default(),
-                    false,
-                )
+                w.deploy(svc, &d)
             })
         })
         .collect();
@@ -420,22 +405,12 @@ fn a_push_rejected_every_time_gives_up_after_the_bound() {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
     let daemon = Daemon::start(&r);
-    let remote = r.forge(&daemon.url(), "a");
-    let before = r.head();
-    let d = digest('c');
-    let opts = LandOptions {
+    let w = Writer::new(r.forge(&daemon.url(), "a")).with_opts(LandOptions {
         max_attempts: 3,
         backoff: Duration::from_millis(10),
-    };
-    let err = update_gitops(
-        &remote,
-        FILE,
-        &pin("web", &d),
-        &release("web", &d),
-        &opts,
-        false,
-    )
-    .unwrap_err();
+    });
+    let before = r.head();
+    let err = w.deploy("web", &digest('c')).unwrap_err();
     assert!(
         matches!(
             err,
@@ -462,17 +437,8 @@ fn unreachable_remote_missing_branch_and_missing_file_are_clear_errors() {
     let err = remote.read_file(FILE).unwrap_err();
     assert!(matches!(err, GitError::BranchMissing { .. }), "{err:?}");
 
-    let remote = r.forge(&r.file_url(), "c");
-    let d = digest('d');
-    let err = update_gitops(
-        &remote,
-        "apps/dev/kustomization.yaml",
-        &pin("web", &d),
-        &release("web", &d),
-        &fast(),
-        false,
-    )
-    .unwrap_err();
+    let w = r.writer("c").in_file("apps/dev/kustomization.yaml");
+    let err = w.deploy("web", &digest('d')).unwrap_err();
     assert!(
         err.to_string().contains("apps/dev/kustomization.yaml"),
         "{err}"
@@ -482,21 +448,9 @@ fn unreachable_remote_missing_branch_and_missing_file_are_clear_errors() {
 
 #[test]
 fn refused_credentials_fail_once_without_looping_or_printing_the_token() {
-    // An HTTP server that answers every request with 401 Basic.
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut s) = stream else { continue };
-            let mut buf = [0u8; 8192];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(
-                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"git\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            );
-        }
-    });
+    let url = always_401();
     let r = Remote::new();
-    let mut remote = r.forge(&format!("http://127.0.0.1:{port}/gitops.git"), "auth");
+    let mut remote = r.forge(&url, "auth");
     remote.auth = GitAuth::Token(Secret::new("sekrit-token-123"));
     let err = remote.read_file(FILE).unwrap_err();
     assert!(
@@ -506,7 +460,6 @@ fn refused_credentials_fail_once_without_looping_or_printing_the_token() {
     assert!(!format!("{err} {err:?}").contains("sekrit"), "{err:?}");
 
     // No credentials configured at all: says so.
-    let remote = r.forge(&format!("http://127.0.0.1:{port}/gitops.git"), "auth2");
-    let err = remote.read_file(FILE).unwrap_err();
+    let err = r.forge(&url, "auth2").read_file(FILE).unwrap_err();
     assert!(matches!(err, GitError::NoCredentials { .. }), "{err:?}");
 }

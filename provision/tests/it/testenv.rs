@@ -80,7 +80,7 @@ fn bindir() -> PathBuf {
     found.pop().expect("no /usr/lib/postgresql/<version>/bin").1
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
