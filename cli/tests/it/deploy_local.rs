@@ -268,6 +268,25 @@ fn deploy_pins_the_digest_then_reruns_as_a_no_op_and_rolls_back() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(fwd["image"], image, "{fwd}");
     assert!(l.file_at_tip("app").contains(digest));
+
+    // --to a digest: its tag comes back from the history.
+    let (out, by_digest) = l.run(&["rollback", "app", "--env", "dev", "--to", OLD_DIGEST]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(by_digest["image"], format!("./images/app:v0@{OLD_DIGEST}"));
+    let text = l.file_at_tip("app");
+    assert!(
+        text.contains("    newTag: v0\n") && text.contains(OLD_DIGEST),
+        "{text}"
+    );
+    // A commit that does not exist is named in the error; nothing is pushed.
+    let tip = l.tip();
+    let (out, bad) = l.run(&["rollback", "app", "--env", "dev", "--to", "0000000bad"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        bad["reason"].as_str().unwrap().contains("0000000bad"),
+        "{bad}"
+    );
+    assert_eq!(l.tip(), tip);
 }
 
 #[test]
