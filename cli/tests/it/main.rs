@@ -12,6 +12,7 @@ mod cache_push_file;
 mod cache_push_http;
 mod deploy_local;
 mod gitops_git;
+mod gitops_https;
 mod gitops_offline;
 mod image;
 mod kube_deploy;

@@ -110,8 +110,11 @@ pub type EditError = Box<dyn std::error::Error + Send + Sync>;
 pub enum Error {
     #[error("git clone directory {dir}: {message}")]
     CloneDir { dir: PathBuf, message: String },
-    #[error("cannot fetch {url}: {source}")]
-    Fetch { url: String, source: git2::Error },
+    // libgit2's message only: its Display repeats it with class and code.
+    #[error("cannot fetch {url}: {message}")]
+    Fetch { url: String, message: String },
+    #[error("the TLS certificate of {url} is not trusted ({message}); point SSL_CERT_FILE at a CA bundle that has its issuer")]
+    Certificate { url: String, message: String },
     #[error("the remote {url} refused the credentials ({what}); check gitops.auth")]
     AuthRejected { url: String, what: &'static str },
     #[error("the remote {url} asks for credentials ({allowed}) and none are configured for that; set gitops.auth")]
@@ -134,9 +137,9 @@ pub enum Error {
         attempts: usize,
         reason: String,
     },
-    #[error("cannot push to {url}: {source}")]
-    Push { url: String, source: git2::Error },
-    #[error("git: {0}")]
+    #[error("cannot push to {url}: {message}")]
+    Push { url: String, message: String },
+    #[error("git: {}", .0.message())]
     Git(#[from] git2::Error),
 }
 
@@ -420,10 +423,13 @@ impl GitRemote {
         if let Some(msg) = auth.token_error.take() {
             return Error::Token(msg);
         }
-        if fetch {
-            Error::Fetch { url, source: e }
+        let message = e.message().to_owned();
+        if e.code() == ErrorCode::Certificate && url.starts_with("https://") {
+            Error::Certificate { url, message }
+        } else if fetch {
+            Error::Fetch { url, message }
         } else {
-            Error::Push { url, source: e }
+            Error::Push { url, message }
         }
     }
 

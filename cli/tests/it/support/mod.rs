@@ -3,6 +3,7 @@
 
 pub mod attic_double;
 pub mod git;
+pub mod git_https;
 pub mod nginx;
 pub mod registry;
 pub mod testenv;

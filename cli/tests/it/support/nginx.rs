@@ -61,7 +61,7 @@ http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/tmp;
     }
 }
 
-fn nginx_binary() -> &'static str {
+pub fn nginx_binary() -> &'static str {
     if std::path::Path::new("/usr/sbin/nginx").exists() {
         "/usr/sbin/nginx"
     } else {
@@ -69,7 +69,7 @@ fn nginx_binary() -> &'static str {
     }
 }
 
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::fs::metadata("/proc/self")
         .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
         .unwrap_or(false)
