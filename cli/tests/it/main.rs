@@ -14,6 +14,7 @@ mod deploy_local;
 mod gitops_git;
 mod gitops_https;
 mod gitops_offline;
+mod gitops_ssh;
 mod image;
 mod kube_deploy;
 mod kube_flux;

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use git2::{
-    Cred, CredentialType, ErrorCode, FetchOptions, IndexEntry, IndexTime, Oid, PushOptions,
-    RemoteCallbacks, Repository, ResetType, Signature,
+    Cred, CredentialType, ErrorClass, ErrorCode, FetchOptions, IndexEntry, IndexTime, Oid,
+    PushOptions, RemoteCallbacks, Repository, ResetType, Signature,
 };
 use rand::Rng as _;
 use sha2::Digest as _;
@@ -119,6 +119,10 @@ pub enum Error {
     AuthRejected { url: String, what: &'static str },
     #[error("the remote {url} asks for credentials ({allowed}) and none are configured for that; set gitops.auth")]
     NoCredentials { url: String, allowed: String },
+    /// libgit2 checks SSH host keys against `$HOME/.ssh/known_hosts` only
+    /// (no callback is set): an unknown and a changed key look the same.
+    #[error("cannot verify the SSH host key of {url}: the host is not in ~/.ssh/known_hosts or its key there differs; check the server's fingerprint, then add it to ~/.ssh/known_hosts (the entry is `[host]:port` for a port other than 22)")]
+    UnknownHostKey { url: String },
     #[error("cannot read the git token: {0}")]
     Token(String),
     #[error("branch `{branch}` does not exist on {url}")]
@@ -423,6 +427,9 @@ impl GitRemote {
         if let Some(msg) = auth.token_error.take() {
             return Error::Token(msg);
         }
+        if e.class() == ErrorClass::Ssh && e.code() == ErrorCode::Certificate {
+            return Error::UnknownHostKey { url };
+        }
         let message = e.message().to_owned();
         if e.code() == ErrorCode::Certificate && url.starts_with("https://") {
             Error::Certificate { url, message }
@@ -456,6 +463,14 @@ impl GitRemote {
                     Cred::ssh_key(user_from_url.unwrap_or("git"), None, key, None)
                 }
                 GitAuth::Default if allowed.contains(CredentialType::SSH_KEY) => {
+                    // libssh2 would report a missing agent as a refused login.
+                    if std::env::var_os("SSH_AUTH_SOCK").is_none_or(|s| s.is_empty()) {
+                        auth.missing.replace(Some(
+                            "an SSH key, but SSH_AUTH_SOCK is not set, so there is no SSH agent"
+                                .to_owned(),
+                        ));
+                        return Err(git2::Error::from_str("no SSH agent"));
+                    }
                     auth.what.set("SSH agent");
                     Cred::ssh_key_from_agent(user_from_url.unwrap_or("git"))
                 }

@@ -6,6 +6,7 @@ pub mod git;
 pub mod git_https;
 pub mod nginx;
 pub mod registry;
+pub mod sshd;
 pub mod testenv;
 
 use std::net::TcpListener;
