@@ -65,7 +65,7 @@ async fn rollback(
     })?;
     let reachable = ctx.target.cluster && !args.dry_run;
     let client = if reachable {
-        Some(crate::adapters::kube::connect(ctx.target.kube_context.as_deref()).await?)
+        Some(deploy::preflight(ctx, report).await?)
     } else {
         None
     };

@@ -86,6 +86,12 @@ pub fn new_token() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true)
 }
 
+/// Whether `req`'s objects exist and neither is suspended, touching nothing:
+/// what a deploy checks before it pushes anything.
+pub async fn check_flux_objects(client: &kube::Client, req: &FluxRequest) -> Result<(), FluxError> {
+    Objects { req }.both_usable(client).await.map(|_| ())
+}
+
 /// Reconciles `req.source`, then `req.kustomization`, and waits until our
 /// commit is applied. `progress` gets short status lines for a spinner.
 pub async fn reconcile_flux(
@@ -104,17 +110,7 @@ pub async fn reconcile_flux(
         flux::watch(client, FluxKind::Kustomization, &req.kustomization)
             .map(|e| (FluxKind::Kustomization, e)),
     );
-    let mut source = objects.get(client, FluxKind::GitRepository).await?;
-    let mut kustomization = objects.get(client, FluxKind::Kustomization).await?;
-    // Neither is touched when either is suspended.
-    for (kind, obj) in [
-        (FluxKind::GitRepository, &source),
-        (FluxKind::Kustomization, &kustomization),
-    ] {
-        if obj["spec"]["suspend"] == Value::Bool(true) {
-            return Err(objects.suspended(kind));
-        }
-    }
+    let (mut source, mut kustomization) = objects.both_usable(client).await?;
     progress(&format!("asking GitRepository {} to fetch", req.source));
     objects
         .request(client, FluxKind::GitRepository, &token)
@@ -217,6 +213,22 @@ struct Objects<'a> {
 }
 
 impl Objects<'_> {
+    /// Both objects, when both exist and neither is suspended (then neither
+    /// is touched).
+    async fn both_usable(&self, client: &kube::Client) -> Result<(Value, Value), FluxError> {
+        let source = self.get(client, FluxKind::GitRepository).await?;
+        let kustomization = self.get(client, FluxKind::Kustomization).await?;
+        for (kind, obj) in [
+            (FluxKind::GitRepository, &source),
+            (FluxKind::Kustomization, &kustomization),
+        ] {
+            if obj["spec"]["suspend"] == Value::Bool(true) {
+                return Err(self.suspended(kind));
+            }
+        }
+        Ok((source, kustomization))
+    }
+
     fn of(&self, kind: FluxKind) -> &ObjectRef {
         match kind {
             FluxKind::GitRepository => &self.req.source,

@@ -398,6 +398,9 @@ fn bad_input_is_reported_and_nothing_is_pushed() {
     assert_eq!(out.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["reason"].as_str().unwrap().contains("missing.git"), "{v}");
+    // Found before building: nothing reached the cache.
+    assert_eq!(statuses(&v), st(&[("gitops", "failed")]), "{v}");
+    assert!(!l.path("cache").exists());
 
     // A token variable that is not set: named, and nothing pushed.
     let yaml = std::fs::read_to_string(l.path("deploy.yaml"))
@@ -424,6 +427,24 @@ fn bad_input_is_reported_and_nothing_is_pushed() {
         "{v}"
     );
     assert_eq!(l.tip(), seed);
+
+    // An environment with a cluster nobody can reach: fails before pushing.
+    let yaml = std::fs::read_to_string(l.path("deploy.yaml"))
+        .unwrap()
+        .replace("    cluster: false\n", "");
+    std::fs::write(l.path("cluster.yaml"), yaml).unwrap();
+    let out = forge()
+        .args(["--json", "deploy", "app", "--env", "dev", "--config"])
+        .arg(l.path("cluster.yaml"))
+        .env("KUBECONFIG", l.path("no-such-kubeconfig"))
+        .env("FORGE_CACHE_DIR", l.path("layers"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(statuses(&v), st(&[("flux", "failed")]), "{v}");
+    assert_eq!(l.tip(), seed);
+    assert!(!l.path("cache").exists());
 
     // A dirty, diverged cache clone: its local changes never reach the remote.
     let (out, _) = l.run(&["deploy", "app", "--env", "dev"]);

@@ -336,3 +336,34 @@ fn rollback_command_repins_the_previous_digest_and_waits_for_the_rollout() {
     );
     assert_eq!(c.deployment_image(), image1);
 }
+
+#[test]
+fn a_suspended_kustomization_fails_the_deploy_before_anything_is_pushed() {
+    let Some(c) = Cluster::new("deploysusp", &[]) else {
+        return;
+    };
+    c.env.kubectl_ok(&[
+        "patch",
+        "kustomization",
+        "app",
+        "-n",
+        &c.ns.name,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":true}}"#,
+    ]);
+    let config = c.config("deploy.yaml", "registry.forge.test/app");
+    let before = git(c.dir.path(), &["ls-remote", &c.url, &c.branch]);
+    let (out, report, _) = c.deploy(&config, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let flux = Cluster::step(&report, "flux");
+    assert_eq!(flux["status"], "failed", "{report}");
+    let detail = flux["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("suspended") && detail.contains("before pushing anything"),
+        "{detail}"
+    );
+    assert_eq!(report["steps"].as_array().unwrap().len(), 1, "{report}");
+    assert_eq!(git(c.dir.path(), &["ls-remote", &c.url, &c.branch]), before);
+    assert!(!c.dir.path().join("cache").exists());
+}

@@ -16,7 +16,7 @@ use crate::domain::deploy_report::{DeployReport, Outcome, Status, Step};
 use crate::domain::image_pin::{previous_pin, Version};
 use crate::domain::pod_failure::{PodRules, DEFAULT_CRASHLOOP_RESTARTS};
 use crate::output::spinner;
-use crate::steps::flux_reconcile::{reconcile_flux, FluxRequest};
+use crate::steps::flux_reconcile::{check_flux_objects, reconcile_flux, FluxRequest};
 use crate::steps::watch_rollout::{watch_rollout, RolloutRequest};
 
 /// How the rollout is judged.
@@ -32,6 +32,48 @@ pub struct ClusterOptions {
 
 /// Versions of the kustomization a rollback looks back through.
 const HISTORY_DEPTH: usize = 100;
+
+/// Before anything is built or pushed: the cluster answers, and the Flux
+/// objects exist and are not suspended. A failure is recorded on the Flux step.
+pub async fn preflight(
+    ctx: &DeployContext,
+    report: &mut DeployReport,
+) -> anyhow::Result<kube::Client> {
+    let checked = async {
+        let client = connect(ctx.target.kube_context.as_deref()).await?;
+        check_flux_objects(&client, &flux_request(ctx, None, None)).await?;
+        Ok::<_, anyhow::Error>(client)
+    }
+    .await;
+    checked.inspect_err(|e| {
+        report.record(
+            Step::Flux,
+            Status::Failed(format!("{e:#} (checked before pushing anything)")),
+        )
+    })
+}
+
+fn flux_request(
+    ctx: &DeployContext,
+    commit: Option<&str>,
+    remote: Option<&GitRemote>,
+) -> FluxRequest {
+    let t = &ctx.target;
+    let accept_descendant = commit.zip(remote).map(|(ours, remote)| {
+        let (r, ours) = (remote.clone(), ours.to_owned());
+        // A fetch and a graph walk: off the async workers' hot path.
+        Arc::new(move |sha: &str| {
+            tokio::task::block_in_place(|| r.is_descendant(sha, &ours).unwrap_or(false))
+        }) as crate::steps::flux_reconcile::AcceptRevision
+    });
+    FluxRequest {
+        source: t.flux_source.clone(),
+        kustomization: t.flux_kustomization.clone(),
+        commit: commit.map(str::to_owned),
+        accept_descendant,
+        timeout: Duration::from_secs(t.reconcile_timeout.0),
+    }
+}
 
 /// Dry run: which objects would be reconciled and watched.
 pub fn plan(ctx: &DeployContext, report: &mut DeployReport) {
@@ -61,22 +103,18 @@ pub fn plan(ctx: &DeployContext, report: &mut DeployReport) {
 
 /// Flux and the rollout for what `landed` pushed; on a failed rollout with
 /// `policy` auto, the rollback too. Sets the report's outcome.
+#[allow(clippy::too_many_arguments)]
 pub async fn converge(
     ctx: &DeployContext,
     opts: &ClusterOptions,
+    client: &kube::Client,
     remote: &GitRemote,
     landed: &Landed,
     published: &Published,
     policy: RollbackPolicy,
     report: &mut DeployReport,
 ) -> anyhow::Result<()> {
-    let client = match connect(ctx.target.kube_context.as_deref()).await {
-        Ok(c) => c,
-        Err(e) => {
-            report.record(Step::Flux, Status::Failed(e.to_string()));
-            return Err(e.into());
-        }
-    };
+    let client = client.clone();
     let unchanged = landed.commit.is_none();
     // With no new commit Flux is still asked to reconcile the tip, so a re-run
     // finishes what an earlier, interrupted deploy started.
@@ -229,20 +267,7 @@ async fn reconcile(
     report: &mut DeployReport,
 ) -> anyhow::Result<()> {
     let t = &ctx.target;
-    let accept_descendant = commit.map(|ours| {
-        let (r, ours) = (remote.clone(), ours.to_owned());
-        // A fetch and a graph walk: off the async workers' hot path.
-        Arc::new(move |sha: &str| {
-            tokio::task::block_in_place(|| r.is_descendant(sha, &ours).unwrap_or(false))
-        }) as crate::steps::flux_reconcile::AcceptRevision
-    });
-    let request = FluxRequest {
-        source: t.flux_source.clone(),
-        kustomization: t.flux_kustomization.clone(),
-        commit: commit.map(str::to_owned),
-        accept_descendant,
-        timeout: Duration::from_secs(t.reconcile_timeout.0),
-    };
+    let request = flux_request(ctx, commit, Some(remote));
     let bar = spinner("reconciling Flux");
     let result = reconcile_flux(client, &request, &|m: &str| bar.set_message(m.to_owned())).await;
     bar.finish_and_clear();

@@ -29,6 +29,41 @@ pub enum Purpose {
     },
 }
 
+/// Before anything is built or pushed: the remote answers with our
+/// credentials, the branch and the kustomization exist, and the pin applies
+/// (the entry is there, or may be added). A failure is recorded on the step.
+pub async fn preflight(
+    ctx: &DeployContext,
+    remote: &GitRemote,
+    allow_add: bool,
+    report: &mut DeployReport,
+) -> anyhow::Result<()> {
+    let file = ctx.target.kustomization.clone();
+    let (r, f) = (remote.clone(), file.clone());
+    let checked = match tokio::task::spawn_blocking(move || r.read_file(&f)).await? {
+        Ok(text) => {
+            let probe = ImageEdit {
+                name: ctx.image_name(),
+                new_name: ctx.new_name(),
+                new_tag: None,
+                // Any well-formed digest: only whether the edit applies matters here.
+                digest: Some(format!("sha256:{}", "0".repeat(64))),
+                allow_add,
+            };
+            crate::domain::kustomize_edit::set_image(&text, &probe)
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("{file}: {e}"))
+        }
+        Err(e) => Err(anyhow::Error::new(e)),
+    };
+    checked.inspect_err(|e| {
+        report.record(
+            Step::Gitops,
+            Status::Failed(format!("{e:#} (checked before building anything)")),
+        )
+    })
+}
+
 /// The commit pushed (`None`: nothing changed, or a dry run).
 pub struct Landed {
     pub commit: Option<String>,

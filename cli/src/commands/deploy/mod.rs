@@ -15,7 +15,7 @@ use crate::domain::deploy_config::types::RollbackPolicy;
 use crate::domain::deploy_report::{DeployReport, Outcome, Status, Step};
 use crate::output::print_json;
 
-pub use cluster::{plan as plan_cluster, roll_back, ClusterOptions};
+pub use cluster::{plan as plan_cluster, preflight, roll_back, ClusterOptions};
 pub use context::DeployContext;
 
 /// Build, push and roll out a service of deploy.yaml to an environment.
@@ -111,10 +111,21 @@ async fn deploy(
         jobs: args.publish.jobs,
         layer_cache: args.publish.layer_cache.clone(),
     };
+    // A GitOps remote or a cluster that cannot take the deploy fails it
+    // before anything is built or pushed (a dry run contacts no cluster).
+    let remote = ctx.git_remote()?;
+    if let Some(remote) = &remote {
+        gitops::preflight(ctx, remote, args.allow_add, report).await?;
+    }
+    let client = if ctx.target.cluster && remote.is_some() && !args.dry_run {
+        Some(cluster::preflight(ctx, report).await?)
+    } else {
+        None
+    };
     let published = publish::publish(ctx, &publish_opts, report).await?;
     report.image = Some(published.reference.clone());
 
-    let Some(remote) = ctx.git_remote()? else {
+    let Some(remote) = remote else {
         let why = "no gitops: in deploy.yaml";
         report.record(Step::Gitops, Status::Skipped(why.into()));
         skip_cluster(report, why);
@@ -146,9 +157,7 @@ async fn deploy(
             report,
             &format!("environments.{}.cluster is false", ctx.target.env),
         );
-    } else if args.dry_run {
-        cluster::plan(ctx, report);
-    } else {
+    } else if let Some(client) = &client {
         let policy = match args.rollback {
             Some(RollbackArg::Auto) => RollbackPolicy::Auto,
             Some(RollbackArg::Manual) => RollbackPolicy::Manual,
@@ -157,6 +166,7 @@ async fn deploy(
         cluster::converge(
             ctx,
             &args.cluster,
+            client,
             &remote,
             &landed,
             &published,
@@ -165,6 +175,8 @@ async fn deploy(
         )
         .await?;
         return Ok(());
+    } else {
+        cluster::plan(ctx, report);
     }
     report.outcome = settled(report, args.dry_run);
     Ok(())
