@@ -29,6 +29,10 @@ pub use context::DeployContext;
 /// `rollback: auto` (or --rollback auto) a failed rollout re-pins the previous
 /// image; the deploy still exits 1.
 ///
+/// Before building anything it checks the GitOps remote (credentials, branch,
+/// kustomization, the image entry) and the cluster (reachable, Flux objects
+/// present and not suspended), so those failures push nothing.
+///
 /// Steps that have nothing to work with are skipped and say so: no `cache:`,
 /// no `gitops:`, or `cluster: false` on the environment. Running it again with
 /// nothing changed is a no-op (exit 0). --dry-run builds locally (the digest
