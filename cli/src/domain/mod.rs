@@ -15,6 +15,7 @@ pub mod push_plan;
 pub mod rollout_progress;
 pub mod rollout_verdict;
 pub mod signing;
+pub mod ssh_signature;
 pub mod store_path;
 pub mod upload_schedule;
 pub mod yaml_error;

@@ -517,3 +517,66 @@ fn deploy_to_a_registry_pins_the_digest_skopeo_reads() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(again["result"], "no_op", "{again}");
 }
+
+#[test]
+fn commits_are_signed_with_the_ssh_key_and_git_verifies_them() {
+    let l = Local::new(&["app"]);
+    let keygen = |name: &str| {
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(l.path(name))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        std::fs::read_to_string(l.path(&format!("{name}.pub"))).unwrap()
+    };
+    let public = keygen("signing");
+    let other = keygen("other");
+    let yaml = std::fs::read_to_string(l.path("deploy.yaml"))
+        .unwrap()
+        .replace(
+            "  clone_dir: ./clone\n",
+            "  clone_dir: ./clone\n  signing_key_file: ./signing\n",
+        );
+    std::fs::write(l.path("deploy.yaml"), yaml).unwrap();
+    let (out, report) = l.run(&["deploy", "app", "--env", "dev"]);
+    assert!(out.status.success(), "{}\n{}", stderr(&out), stdout(&out));
+    let commit = report["commit"].as_str().unwrap();
+
+    // git itself checks the signature against an allowed-signers file.
+    let verify = |allowed_key: &str| {
+        std::fs::write(l.path("allowed"), format!("* {allowed_key}")).unwrap();
+        Command::new("git")
+            .args(["--git-dir"])
+            .arg(l.path("gitops.git"))
+            .args(["-c", "gpg.format=ssh", "-c"])
+            .arg(format!(
+                "gpg.ssh.allowedSignersFile={}",
+                l.path("allowed").display()
+            ))
+            .args(["verify-commit", commit])
+            .output()
+            .unwrap()
+    };
+    let good = verify(&public);
+    assert!(good.status.success(), "{}", stderr(&good));
+    assert!(
+        stderr(&good).contains("Good \"git\" signature"),
+        "{}",
+        stderr(&good)
+    );
+    let bad = verify(&other);
+    assert!(!bad.status.success(), "a different key must not verify");
+
+    // An unusable key is named before anything is built or pushed.
+    std::fs::write(l.path("signing"), "not a key").unwrap();
+    let tip = l.tip();
+    let (out, report) = l.run(&["deploy", "app", "--env", "dev", "--rollback", "manual"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr(&out) + report["reason"].as_str().unwrap_or_default();
+    assert!(
+        e.contains("gitops.signing_key_file") && e.contains("signing"),
+        "{e}"
+    );
+    assert_eq!(l.tip(), tip);
+}

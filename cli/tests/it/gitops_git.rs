@@ -106,6 +106,7 @@ impl Remote {
             author_name: "Forge Bot".to_owned(),
             author_email: "forge@example.com".to_owned(),
             clone_dir: Some(self.tmp.path().join("cache").join(clone)),
+            signing_key: None,
         }
     }
     /// A [`Writer`] over `file://`, with its own cache clone `clone`.

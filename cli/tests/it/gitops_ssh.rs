@@ -235,6 +235,7 @@ fn child() {
         author_name: "Forge Bot".to_owned(),
         author_email: "forge@example.com".to_owned(),
         clone_dir: Some(req["clone_dir"].as_str().unwrap().into()),
+        signing_key: None,
     };
     let result: Result<String, String> = match req["op"].as_str().unwrap() {
         "read" => remote.read_file(FILE).map_err(|e| report(&e)),

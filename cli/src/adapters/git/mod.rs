@@ -23,6 +23,7 @@ use git2::{
 use rand::Rng as _;
 use sha2::Digest as _;
 
+use crate::domain::ssh_signature::SshSigningKey;
 use crate::secret::Secret;
 
 mod history;
@@ -48,6 +49,8 @@ pub struct GitRemote {
     pub author_email: String,
     /// The clone; `None` means `default_clone_dir(url)`.
     pub clone_dir: Option<PathBuf>,
+    /// Signs commits (SSH signature, as `gpg.format=ssh`) when set.
+    pub signing_key: Option<std::sync::Arc<SshSigningKey>>,
 }
 
 /// A commit message: subject, optional body, then trailers.
@@ -380,7 +383,17 @@ impl GitRemote {
         let tree_id = index.write_tree()?;
         let new_tree = repo.find_tree(tree_id)?;
         let sig = Signature::now(&self.author_name, &self.author_email)?;
-        let oid = repo.commit(None, &sig, &sig, &message.render(), &new_tree, &[&parent])?;
+        let text = message.render();
+        let oid = match &self.signing_key {
+            None => repo.commit(None, &sig, &sig, &text, &new_tree, &[&parent])?,
+            Some(key) => {
+                let buffer = repo.commit_create_buffer(&sig, &sig, &text, &new_tree, &[&parent])?;
+                let content = std::str::from_utf8(&buffer).map_err(|_| Error::NotText {
+                    path: "commit message".to_owned(),
+                })?;
+                repo.commit_signed(content, &key.sign("git", &buffer), Some("gpgsig"))?
+            }
+        };
         repo.reference(
             &format!("refs/heads/{}", self.branch),
             oid,

@@ -2,11 +2,13 @@
 //! file's directory, secrets read from where the file says they are.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 
 use crate::adapters::git::{GitAuth as RemoteAuth, GitRemote};
 use crate::domain::deploy_config::resolved::{DeployConfig, GitAuth, SecretRef, Service, Target};
+use crate::domain::ssh_signature::SshSigningKey;
 use crate::secret::Secret;
 
 /// One service in one environment, with the configuration it came from.
@@ -105,7 +107,21 @@ impl DeployContext {
             author_name: g.author_name.clone(),
             author_email: g.author_email.clone(),
             clone_dir: g.clone_dir.as_deref().map(|d| self.path(d)),
+            signing_key: g
+                .signing_key_file
+                .as_deref()
+                .map(|f| self.commit_signing_key(f))
+                .transpose()?,
         }))
+    }
+
+    fn commit_signing_key(&self, file: &str) -> anyhow::Result<Arc<SshSigningKey>> {
+        let path = self.path(file);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("gitops.signing_key_file: reading {}", path.display()))?;
+        let key = SshSigningKey::parse_openssh(&text)
+            .with_context(|| format!("gitops.signing_key_file {}", path.display()))?;
+        Ok(Arc::new(key))
     }
 
     /// URLs and `user@host:path` stay; a local path is taken relative to deploy.yaml.

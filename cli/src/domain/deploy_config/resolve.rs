@@ -157,6 +157,7 @@ pub(super) fn resolve(
                     .email
                     .unwrap_or_else(|| DEFAULT_AUTHOR_EMAIL.to_owned()),
                 clone_dir: g.clone_dir,
+                signing_key_file: g.signing_key_file,
             })
         }
     };

@@ -50,6 +50,8 @@ pub struct Gitops {
     pub author_email: String,
     /// Where to keep the clone (default: under Forge's cache directory).
     pub clone_dir: Option<String>,
+    /// SSH key that signs the commits, if any.
+    pub signing_key_file: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

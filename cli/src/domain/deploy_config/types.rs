@@ -47,6 +47,8 @@ pub struct GitopsSpec {
     pub auth: Option<GitAuthSpec>,
     pub author: Option<AuthorSpec>,
     pub clone_dir: Option<String>,
+    /// Unencrypted ed25519 OpenSSH key that signs the commits.
+    pub signing_key_file: Option<String>,
 }
 
 /// `gitops.auth:`: a token from the environment or a file (HTTPS), or an SSH key file.
