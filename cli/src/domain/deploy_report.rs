@@ -194,6 +194,53 @@ impl DeployReport {
     }
 }
 
+impl DeployReport {
+    /// The report as Markdown, for a CI job summary (GitHub's `$GITHUB_STEP_SUMMARY`).
+    pub fn render_markdown(&self) -> String {
+        let cell = |s: &str| s.replace('|', "\\|").replace('\n', "<br>");
+        let mut out = format!(
+            "### {} `{}` to `{}`: {}\n\n| step | status | detail |\n|---|---|---|\n",
+            self.action,
+            self.service,
+            self.env,
+            match &self.outcome {
+                Outcome::Deployed if self.action == "rollback" => "rolled back".to_owned(),
+                Outcome::Deployed => "deployed".to_owned(),
+                Outcome::NoOp => "no-op".to_owned(),
+                Outcome::Planned => "dry run".to_owned(),
+                Outcome::Failed { .. } => "**failed**".to_owned(),
+                Outcome::RolledBack { .. } => "**failed, rolled back**".to_owned(),
+            }
+        );
+        for line in &self.steps {
+            out.push_str(&format!(
+                "| {} | {} | {} |\n",
+                line.step.name(),
+                line.status.label(),
+                cell(line.status.detail())
+            ));
+        }
+        if let Some(image) = &self.image {
+            out.push_str(&format!("\nImage: `{image}`\n"));
+        }
+        if let Some(commit) = &self.commit {
+            out.push_str(&format!("\nGitOps commit: `{commit}`\n"));
+        }
+        match &self.outcome {
+            Outcome::Failed { reason } => out.push_str(&format!("\nReason: {}\n", cell(reason))),
+            Outcome::RolledBack { reason, to } => out.push_str(&format!(
+                "\nReason: {}\n\nRolled back to `{to}`\n",
+                cell(reason)
+            )),
+            _ => {}
+        }
+        if let Some(diff) = &self.diff {
+            out.push_str(&format!("\n```diff\n{}\n```\n", diff.trim_end()));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,6 +283,7 @@ mod tests {
             to: "sha256:0000".into(),
         };
         insta::assert_snapshot!(r.render());
+        insta::assert_snapshot!(r.render_markdown());
         assert_eq!(r.exit_status(), 1);
         assert!(!r.nothing_changed());
         insta::assert_snapshot!(serde_json::to_string_pretty(&r).unwrap());

@@ -512,10 +512,20 @@ fn deploy_to_a_registry_pins_the_digest_skopeo_reads() {
     assert!(text.contains(&format!("    newName: {repo}\n")), "{text}");
     assert!(text.contains(&format!("    digest: {digest}\n")), "{text}");
 
-    // Again: every blob is there and the pin is unchanged.
-    let (out, again) = l.run(&["deploy", "app", "--env", "dev"]);
+    // Again: every blob is there and the pin is unchanged. In a GitHub
+    // Actions job the report also goes to the job summary.
+    let summary = l.path("step-summary.md");
+    let out = l
+        .forge(&["deploy", "app", "--env", "dev"])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
+    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(again["result"], "no_op", "{again}");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.starts_with("### deploy `app` to `dev`: no-op\n"), "{md}");
+    assert!(md.contains("| gitops | unchanged |"), "{md}");
 }
 
 #[test]

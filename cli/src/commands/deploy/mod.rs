@@ -95,12 +95,27 @@ pub async fn run(args: DeployArgs, global: Global) -> anyhow::Result<u8> {
     Ok(report.exit_status())
 }
 
-/// Prints the report: JSON on stdout with --json, else the summary.
+/// Prints the report: JSON on stdout with --json, else the summary. In a
+/// GitHub Actions job it is also added to the job summary.
 pub(crate) fn finish(report: &DeployReport, global: Global) {
     if global.json {
         print_json(report);
     } else {
         print!("{}", report.render());
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        use std::io::Write as _;
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| writeln!(f, "{}", report.render_markdown()));
+        if let Err(e) = appended {
+            tracing::warn!(
+                "cannot write the job summary to {}: {e}",
+                path.to_string_lossy()
+            );
+        }
     }
 }
 
