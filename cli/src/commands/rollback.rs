@@ -41,7 +41,8 @@ pub struct RollbackArgs {
 
 pub async fn run(args: RollbackArgs, global: Global) -> anyhow::Result<u8> {
     let config = args.config.load()?;
-    let ctx = DeployContext::new(config, &args.config.config, &args.service, &args.env)?;
+    let mut ctx = DeployContext::new(config, &args.config.config, &args.service, &args.env)?;
+    args.cluster.apply(&mut ctx);
     let mut report = DeployReport::new("rollback", &args.service, &args.env);
     if let Err(e) = rollback(&ctx, &args, &mut report).await {
         report.outcome = Outcome::Failed {

@@ -367,3 +367,35 @@ fn a_suspended_kustomization_fails_the_deploy_before_anything_is_pushed() {
     assert_eq!(git(c.dir.path(), &["ls-remote", &c.url, &c.branch]), before);
     assert!(!c.dir.path().join("cache").exists());
 }
+
+#[test]
+fn a_rollout_timeout_on_the_command_line_overrides_the_environment() {
+    let Some(c) = Cluster::new("deploytimeout", &[]) else {
+        return;
+    };
+    // Pods that run but never become Ready: only the timeout ends the watch.
+    let config = c.config("deploy.yaml", "scenario.forge.test/notready");
+    let (out, report, took) = c.deploy(
+        &config,
+        &["--rollout-timeout", "5s", "--rollback", "manual"],
+    );
+    eprintln!("timed out after {:.1} s", took.as_secs_f64());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(report["result"], "failed", "{report}");
+    let rollout = Cluster::step(&report, "rollout");
+    assert_eq!(rollout["status"], "failed", "{report}");
+    assert!(
+        rollout["detail"]
+            .as_str()
+            .unwrap()
+            .contains("within the timeout"),
+        "{rollout}"
+    );
+    // The environment says 2 minutes; no rollback was asked for.
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    assert!(report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["step"] != "rollback"));
+}

@@ -11,7 +11,7 @@ use super::gitops::{self, Landed, Pin, Purpose};
 use super::publish::Published;
 use crate::adapters::git::GitRemote;
 use crate::adapters::kube::connect;
-use crate::domain::deploy_config::types::RollbackPolicy;
+use crate::domain::deploy_config::types::{Duration as ConfigDuration, RollbackPolicy};
 use crate::domain::deploy_report::{DeployReport, Outcome, Status, Step};
 use crate::domain::image_pin::{previous_pin, Version};
 use crate::domain::pod_failure::{PodRules, DEFAULT_CRASHLOOP_RESTARTS};
@@ -28,6 +28,24 @@ pub struct ClusterOptions {
     /// Log lines shown per failing container.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub log_lines: usize,
+    /// How long Flux may take [default: the environment's timeouts.reconcile].
+    #[arg(long, value_name = "DUR", value_parser = ConfigDuration::parse)]
+    pub reconcile_timeout: Option<ConfigDuration>,
+    /// How long the rollout may take [default: the environment's timeouts.rollout].
+    #[arg(long, value_name = "DUR", value_parser = ConfigDuration::parse)]
+    pub rollout_timeout: Option<ConfigDuration>,
+}
+
+impl ClusterOptions {
+    /// The command line's timeouts over the environment's.
+    pub fn apply(&self, ctx: &mut DeployContext) {
+        if let Some(t) = self.reconcile_timeout {
+            ctx.target.reconcile_timeout = t;
+        }
+        if let Some(t) = self.rollout_timeout {
+            ctx.target.rollout_timeout = t;
+        }
+    }
 }
 
 /// Versions of the kustomization a rollback looks back through.

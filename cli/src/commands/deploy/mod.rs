@@ -84,7 +84,8 @@ pub enum RollbackArg {
 
 pub async fn run(args: DeployArgs, global: Global) -> anyhow::Result<u8> {
     let config = args.config.load()?;
-    let ctx = DeployContext::new(config, &args.config.config, &args.service, &args.env)?;
+    let mut ctx = DeployContext::new(config, &args.config.config, &args.service, &args.env)?;
+    args.cluster.apply(&mut ctx);
     let mut report = DeployReport::new("deploy", &args.service, &args.env);
     if let Err(e) = deploy(&ctx, &args, &mut report).await {
         report.outcome = Outcome::Failed {
