@@ -40,17 +40,10 @@ pub struct RollbackArgs {
 }
 
 pub async fn run(args: RollbackArgs, global: Global) -> anyhow::Result<u8> {
-    let config = args.config.load()?;
-    let mut ctx = DeployContext::new(config, &args.config.config, &args.service, &args.env)?;
-    args.cluster.apply(&mut ctx);
+    let ctx = DeployContext::load(&args.config, &args.service, &args.env, &args.cluster)?;
     let mut report = DeployReport::new("rollback", &args.service, &args.env);
-    if let Err(e) = rollback(&ctx, &args, &mut report).await {
-        report.outcome = Outcome::Failed {
-            reason: format!("{e:#}"),
-        };
-    }
-    deploy::finish(&report, global);
-    Ok(report.exit_status())
+    let result = rollback(&ctx, &args, &mut report).await;
+    Ok(deploy::finish(report, result, global))
 }
 
 async fn rollback(

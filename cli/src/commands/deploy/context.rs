@@ -21,6 +21,18 @@ pub struct DeployContext {
 }
 
 impl DeployContext {
+    /// Reads deploy.yaml and picks `service` in `env`, with the command line's timeouts.
+    pub fn load(
+        config: &crate::commands::config::ConfigArg,
+        service: &str,
+        env: &str,
+        cluster: &super::ClusterOptions,
+    ) -> anyhow::Result<Self> {
+        let mut ctx = Self::new(config.load()?, &config.config, service, env)?;
+        cluster.apply(&mut ctx);
+        Ok(ctx)
+    }
+
     pub fn new(
         config: DeployConfig,
         file: &Path,

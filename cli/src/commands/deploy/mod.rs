@@ -83,22 +83,26 @@ pub enum RollbackArg {
 }
 
 pub async fn run(args: DeployArgs, global: Global) -> anyhow::Result<u8> {
-    let config = args.config.load()?;
-    let mut ctx = DeployContext::new(config, &args.config.config, &args.service, &args.env)?;
-    args.cluster.apply(&mut ctx);
+    let ctx = DeployContext::load(&args.config, &args.service, &args.env, &args.cluster)?;
     let mut report = DeployReport::new("deploy", &args.service, &args.env);
-    if let Err(e) = deploy(&ctx, &args, &mut report).await {
+    let result = deploy(&ctx, &args, &mut report).await;
+    Ok(finish(report, result, global))
+}
+
+/// Records a failure as the outcome, prints the report and returns the exit status.
+pub(crate) fn finish(mut report: DeployReport, result: anyhow::Result<()>, global: Global) -> u8 {
+    if let Err(e) = result {
         report.outcome = Outcome::Failed {
             reason: format!("{e:#}"),
         };
     }
-    finish(&report, global);
-    Ok(report.exit_status())
+    print_report(&report, global);
+    report.exit_status()
 }
 
 /// Prints the report: JSON on stdout with --json, else the summary. In a
 /// GitHub Actions job it is also added to the job summary.
-pub(crate) fn finish(report: &DeployReport, global: Global) {
+fn print_report(report: &DeployReport, global: Global) {
     if global.json {
         print_json(report);
     } else {
