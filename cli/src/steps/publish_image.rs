@@ -24,7 +24,7 @@ use crate::domain::oci::tag_scheme::{self, TagVars, DEFAULT_ARCH_TAGS, DEFAULT_I
 use crate::output::{human_bytes, spinner};
 use crate::steps::build_image::{build_image, default_entrypoint, BuiltImage, ImageBuildOptions};
 use crate::steps::build_output::resolve_roots;
-use crate::steps::push_image::{image_platform, push_image, push_index, ImageTarget};
+use crate::steps::push_image::{image_platform, push_image, push_index, ImageTarget, Upload};
 use crate::steps::query_closure::{query_closure, ClosureSource};
 
 /// How to assemble one image from a closure (the flags of `forge image build`
@@ -227,11 +227,15 @@ pub async fn publish_images(req: &PublishRequest) -> anyhow::Result<serde_json::
                 .iter()
                 .map(|t| tag_scheme::render(t, &vars))
                 .collect::<Result<_, _>>()?;
-            let report = push_image(
-                &client, &layout, &manifest, &target, &tags, &mut known, req.jobs, &progress,
-            )
-            .await
-            .with_context(|| format!("pushing {} to {}", manifest.digest, target.display()))?;
+            let to = Upload {
+                client: &client,
+                target: &target,
+                jobs: req.jobs,
+                progress: &progress,
+            };
+            let report = push_image(to, &layout, &manifest, &tags, &mut known)
+                .await
+                .with_context(|| format!("pushing {} to {}", manifest.digest, target.display()))?;
             pushed.push((manifest, platform, report));
         }
         if !multi {

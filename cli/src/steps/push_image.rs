@@ -81,16 +81,29 @@ pub struct PushImageReport {
     pub image_bytes: u64,
 }
 
+/// Where blobs go and how: the registry, the repository, transfers at once,
+/// and a counter of bytes sent (for a progress display).
+#[derive(Clone, Copy)]
+pub struct Upload<'a> {
+    pub client: &'a RegistryClient,
+    pub target: &'a ImageTarget,
+    pub jobs: usize,
+    pub progress: &'a Arc<AtomicU64>,
+}
+
 pub async fn push_image(
-    client: &RegistryClient,
+    to: Upload<'_>,
     layout: &OciLayout,
     top: &Descriptor,
-    target: &ImageTarget,
     tags: &[String],
     known: &mut KnownBlobs,
-    jobs: usize,
-    progress: &Arc<AtomicU64>,
 ) -> Result<PushImageReport, PushImageError> {
+    let Upload {
+        client,
+        target,
+        jobs,
+        progress,
+    } = to;
     for t in tags {
         validate_tag(t)?;
     }
