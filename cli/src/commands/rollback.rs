@@ -63,11 +63,14 @@ async fn rollback(
     } else {
         None
     };
-    deploy::roll_back(
+    let session = deploy::Session {
         ctx,
-        &args.cluster,
+        opts: &args.cluster,
+        remote: &remote,
+    };
+    deploy::roll_back(
+        session,
         client.as_ref(),
-        &remote,
         args.to.as_deref(),
         args.dry_run,
         report,

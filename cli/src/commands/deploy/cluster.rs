@@ -119,19 +119,25 @@ pub fn plan(ctx: &DeployContext, report: &mut DeployReport) {
     );
 }
 
+/// What the cluster steps of one deploy or rollback share.
+#[derive(Clone, Copy)]
+pub struct Session<'a> {
+    pub ctx: &'a DeployContext,
+    pub opts: &'a ClusterOptions,
+    pub remote: &'a GitRemote,
+}
+
 /// Flux and the rollout for what `landed` pushed; on a failed rollout with
 /// `policy` auto, the rollback too. Sets the report's outcome.
-#[allow(clippy::too_many_arguments)]
 pub async fn converge(
-    ctx: &DeployContext,
-    opts: &ClusterOptions,
+    s: Session<'_>,
     client: &kube::Client,
-    remote: &GitRemote,
     landed: &Landed,
     published: &Published,
     policy: RollbackPolicy,
     report: &mut DeployReport,
 ) -> anyhow::Result<()> {
+    let Session { ctx, opts, remote } = s;
     let client = client.clone();
     let unchanged = landed.commit.is_none();
     // With no new commit Flux is still asked to reconcile the tip, so a re-run
@@ -153,7 +159,7 @@ pub async fn converge(
         return Ok(());
     }
     let image = report.image.clone();
-    let rolled_back = roll_back(ctx, opts, Some(&client), remote, None, false, report).await;
+    let rolled_back = roll_back(s, Some(&client), None, false, report).await;
     // The report names what this deploy tried to ship.
     report.image = image;
     match rolled_back {
@@ -175,14 +181,13 @@ pub async fn converge(
 /// Re-pins the previous image (or `to`: a commit or a digest), lands it, and
 /// waits for Flux and the rollout. Returns the image rolled back to.
 pub async fn roll_back(
-    ctx: &DeployContext,
-    opts: &ClusterOptions,
+    s: Session<'_>,
     client: Option<&kube::Client>,
-    remote: &GitRemote,
     to: Option<&str>,
     dry_run: bool,
     report: &mut DeployReport,
 ) -> anyhow::Result<String> {
+    let Session { ctx, opts, remote } = s;
     let pin = rollback_pin(ctx, remote, to).await?;
     let reference = format!(
         "{}{}@{}",

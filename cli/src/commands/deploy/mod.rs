@@ -15,7 +15,7 @@ use crate::domain::deploy_config::types::RollbackPolicy;
 use crate::domain::deploy_report::{DeployReport, Outcome, Status, Step};
 use crate::output::print_json;
 
-pub use cluster::{plan as plan_cluster, preflight, roll_back, ClusterOptions};
+pub use cluster::{plan as plan_cluster, preflight, roll_back, ClusterOptions, Session};
 pub use context::DeployContext;
 
 /// Build, push and roll out a service of deploy.yaml to an environment.
@@ -187,17 +187,12 @@ async fn deploy(
             Some(RollbackArg::Manual) => RollbackPolicy::Manual,
             None => ctx.service.rollback,
         };
-        cluster::converge(
+        let session = cluster::Session {
             ctx,
-            &args.cluster,
-            client,
-            &remote,
-            &landed,
-            &published,
-            policy,
-            report,
-        )
-        .await?;
+            opts: &args.cluster,
+            remote: &remote,
+        };
+        cluster::converge(session, client, &landed, &published, policy, report).await?;
         return Ok(());
     } else {
         cluster::plan(ctx, report);
