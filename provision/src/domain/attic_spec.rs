@@ -6,7 +6,7 @@
 use super::attic_jwt::SigningKey;
 use super::duration::{format_duration, parse_duration};
 use super::secret_ref::{map_str, with_source, EnvSecret, Expanded, FileSecret, SecretSource};
-use super::spec_parse::{duplicates, syntax_error, SpecError};
+use super::spec_parse::{at, duplicates, invalid, syntax_error, Invalid, SpecError};
 use forge::adapters::attic::api::RetentionPeriodConfig;
 use forge::secret::Secret;
 use serde::{Deserialize, Deserializer};
@@ -249,36 +249,47 @@ pub fn parse_attic(
 ) -> Result<DesiredAttic, SpecError> {
     let spec = with_source(secrets, || serde_yaml_ng::from_str::<AtticSpec>(text))
         .map_err(|e| syntax_error(&e, file))?;
-    normalize(spec, base_dir).map_err(|message| SpecError::Invalid {
-        file: file.to_owned(),
-        message,
-    })
+    normalize(spec, base_dir).map_err(|e| e.in_file(text, file))
 }
 
-fn normalize(spec: AtticSpec, base_dir: &Path) -> Result<DesiredAttic, String> {
-    duplicates(spec.caches.iter().map(|c| c.name.0.as_str()), "cache")?;
+fn normalize(spec: AtticSpec, base_dir: &Path) -> Result<DesiredAttic, Invalid> {
+    duplicates(
+        spec.caches.iter().map(|c| c.name.0.as_str()),
+        "cache",
+        |i| at!["caches", i, "name"],
+    )?;
     let server = match spec.server {
         Some(s) => {
             let token = match (s.token_env, s.token_file) {
                 (Some(t), None) => t.0,
                 (None, Some(t)) => t.0,
                 (None, None) => {
-                    return Err("server: give the admin token as token_env or token_file".into())
+                    return Err(invalid(
+                        at!["server"],
+                        "server: give the admin token as token_env or token_file",
+                    ))
                 }
                 (Some(_), Some(_)) => {
-                    return Err("server: give only one of token_env, token_file".into())
+                    return Err(invalid(
+                        at!["server", "token_file"],
+                        "server: give only one of token_env, token_file",
+                    ))
                 }
             };
             let endpoint = s.endpoint.0;
             if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                return Err(format!(
-                    "server: endpoint `{endpoint}` must start with http:// or https://"
+                return Err(invalid(
+                    at!["server", "endpoint"],
+                    format!("server: endpoint `{endpoint}` must start with http:// or https://"),
                 ));
             }
             Some(DesiredServer { endpoint, token })
         }
         None if !spec.caches.is_empty() => {
-            return Err("caches: need a server: {endpoint, token_env} to talk to".into())
+            return Err(invalid(
+                at!["caches"],
+                "caches: need a server: {endpoint, token_env} to talk to",
+            ))
         }
         None => None,
     };
@@ -300,47 +311,69 @@ fn normalize(spec: AtticSpec, base_dir: &Path) -> Result<DesiredAttic, String> {
     let mut tokens = Vec::new();
     let mut files = BTreeSet::new();
     for (i, t) in spec.tokens.into_iter().enumerate() {
-        let at = format!("tokens[{i}] `{}`", t.subject.0);
-        let secret = match (t.secret_env, t.secret_file) {
-            (Some(s), None) => s.0,
-            (None, Some(s)) => s.0,
+        let what = format!("tokens[{i}] `{}`", t.subject.0);
+        let (secret, secret_key) = match (t.secret_env, t.secret_file) {
+            (Some(s), None) => (s.0, "secret_env"),
+            (None, Some(s)) => (s.0, "secret_file"),
             (None, None) => {
-                return Err(format!(
-                    "{at}: give the server's HS256 secret as secret_env or secret_file"
+                return Err(invalid(
+                    at!["tokens", i],
+                    format!("{what}: give the server's HS256 secret as secret_env or secret_file"),
                 ))
             }
             (Some(_), Some(_)) => {
-                return Err(format!("{at}: give only one of secret_env, secret_file"))
+                return Err(invalid(
+                    at!["tokens", i, "secret_file"],
+                    format!("{what}: give only one of secret_env, secret_file"),
+                ))
             }
         };
-        let key = SigningKey::from_base64(&secret).map_err(|e| format!("{at}: {e}"))?;
+        let key = SigningKey::from_base64(&secret)
+            .map_err(|e| invalid(at!["tokens", i, secret_key], format!("{what}: {e}")))?;
         let validity = t.validity.0;
         let renew_before = t
             .renew_before
             .map(|d| d.0)
             .unwrap_or_else(|| default_renew_before(validity));
         if renew_before >= validity {
-            return Err(format!(
-                "{at}: renew_before {} must be shorter than validity {}",
-                format_duration(renew_before),
-                format_duration(validity)
+            let field = if t.renew_before.is_some() {
+                "renew_before"
+            } else {
+                "validity"
+            };
+            return Err(invalid(
+                at!["tokens", i, field],
+                format!(
+                    "{what}: renew_before {} must be shorter than validity {}",
+                    format_duration(renew_before),
+                    format_duration(validity)
+                ),
             ));
         }
         if t.permissions.is_empty() {
-            return Err(format!("{at}: permissions is empty"));
+            return Err(invalid(
+                at!["tokens", i, "permissions"],
+                format!("{what}: permissions is empty"),
+            ));
         }
         let mut permissions = BTreeMap::new();
         for (cache, perms) in t.permissions {
             if perms.is_empty() {
-                return Err(format!("{at}: no permissions listed for `{}`", cache.0));
+                return Err(invalid(
+                    at!["tokens", i, "permissions", cache.0.as_str()],
+                    format!("{what}: no permissions listed for `{}`", cache.0),
+                ));
             }
             permissions.insert(cache.0, perms.iter().map(|p| p.letter()).collect());
         }
         let output_file = base_dir.join(&t.output_file.0);
         if !files.insert(output_file.clone()) {
-            return Err(format!(
-                "{at}: output_file {} is used twice",
-                output_file.display()
+            return Err(invalid(
+                at!["tokens", i, "output_file"],
+                format!(
+                    "{what}: output_file {} is used twice",
+                    output_file.display()
+                ),
             ));
         }
         tokens.push(DesiredToken {
@@ -407,6 +440,51 @@ mod tests {
         assert_eq!(t.renew_before, 12 * 3_600 / 10);
         assert_eq!(t.permissions["team-*"], BTreeSet::from(["r", "cq"]));
         assert_eq!(t.output_file, Path::new("/etc/forge/ci.token"));
+    }
+
+    #[test]
+    fn checks_across_entries_point_at_the_entry_or_field() {
+        const SERVER: &str = "server: {endpoint: \"http://a\", token_env: ADMIN}\n";
+        let token = |extra: &str| {
+            format!("tokens:\n  - subject: ci\n    validity: 1d\n    secret_env: HS\n    permissions: {{main: [pull]}}\n    output_file: x\n{extra}")
+        };
+        for (text, want) in [
+            (
+                format!("{SERVER}caches:\n  - name: a\n  - name: b\n  - name: a\n"),
+                "attic.yaml:5:5: cache `a` is declared twice",
+            ),
+            (
+                "caches:\n  - name: main\n".into(),
+                "attic.yaml:1:1: caches: need a server: {endpoint, token_env} to talk to",
+            ),
+            (
+                "server:\n  endpoint: ftp://a\n  token_env: ADMIN\n".into(),
+                "attic.yaml:2:3: server: endpoint `ftp://a` must start with http:// or https://",
+            ),
+            (
+                "server:\n  endpoint: http://a\n".into(),
+                "attic.yaml:1:1: server: give the admin token as token_env or token_file",
+            ),
+            (
+                token("    renew_before: 2d\n"),
+                "attic.yaml:7:5: tokens[0] `ci`: renew_before 2d must be shorter than validity 1d",
+            ),
+            (
+                token("  - {subject: cd, validity: 1d, secret_env: HS, permissions: {main: [pull]}, output_file: x}\n"),
+                "attic.yaml:7:78: tokens[1] `cd`: output_file /etc/forge/x is used twice",
+            ),
+            (
+                "tokens:\n  - subject: ci\n    validity: 1d\n    secret_env: HS\n    permissions:\n      main: [pull]\n      \"team-*\": []\n    output_file: x\n".into(),
+                "attic.yaml:7:7: tokens[0] `ci`: no permissions listed for `team-*`",
+            ),
+            (
+                "tokens:\n  - subject: ci\n    validity: 1d\n    secret_env: ADMIN\n    permissions: {main: [pull]}\n    output_file: x\n".into(),
+                "attic.yaml:4:5: tokens[0] `ci`: the HS256 secret is not valid base64",
+            ),
+        ] {
+            let err = parse(&text).unwrap_err();
+            assert!(err.starts_with(want), "{text}\n-> {err}");
+        }
     }
 
     #[test]

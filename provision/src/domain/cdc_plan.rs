@@ -23,7 +23,7 @@ pub fn wal_level_problem(wal_level: &str) -> Option<String> {
 pub(crate) fn check_server(ctx: &mut Ctx<'_>) {
     if !ctx.desired.cdc.is_empty() {
         if let Some(p) = wal_level_problem(&ctx.observed.wal_level) {
-            ctx.problems.push(p);
+            ctx.problem(&["cdc".into()], &[], p);
         }
     }
 }
@@ -104,7 +104,8 @@ pub(crate) fn slot_statements(
     warnings: &mut Vec<String>,
 ) -> Vec<(String, Statement)> {
     let mut out = Vec::new();
-    for cdc in &ctx.desired.cdc {
+    let desired = ctx.desired;
+    for cdc in &desired.cdc {
         match ctx.observed.slots.get(&cdc.slot) {
             None => out.push((
                 cdc.database.clone(),
@@ -118,7 +119,7 @@ pub(crate) fn slot_statements(
                     && s.database.as_deref() == Some(&cdc.database)
                     && s.plugin.as_deref() == Some(&cdc.plugin);
                 if !same {
-                    ctx.problems.push(format!(
+                    let message = format!(
                         "replication slot `{}` exists for database {} with plugin {}, the spec wants database `{}` with plugin {}; \
                          drop it by hand if nothing uses it: SELECT pg_drop_replication_slot('{}')",
                         cdc.slot,
@@ -127,7 +128,8 @@ pub(crate) fn slot_statements(
                         cdc.database,
                         cdc.plugin,
                         cdc.slot
-                    ));
+                    );
+                    ctx.problem(&cdc.at, &["slot".into()], message);
                 } else if !s.active {
                     warnings.push(format!(
                         "replication slot `{}` is inactive; it retains WAL until a consumer reads from it",

@@ -1,10 +1,13 @@
 //! The checked, normalized desired state the planner works from: names as
-//! strings, `ALL` expanded, CDC roles merged into the role list.
+//! strings, `ALL` expanded, CDC roles merged into the role list. Each entry
+//! keeps its YAML path (`at`), so problems found while planning name
+//! `file:line:column`.
 
 use super::privileges::{DatabasePrivilege, SchemaPrivilege, SequencePrivilege, TablePrivilege};
 use super::spec::{PruneSpec, PublicationTables};
+use forge::domain::yaml_error::{locate, Seg};
 use forge::secret::Secret;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Default)]
 pub struct Desired {
@@ -12,6 +15,29 @@ pub struct Desired {
     pub databases: Vec<DesiredDatabase>,
     pub cdc: Vec<DesiredCdc>,
     pub prune: PruneSpec,
+    /// The spec file the entries were read from.
+    pub source: Source,
+}
+
+/// A spec file's name and text, to turn YAML paths into places.
+#[derive(Default)]
+pub struct Source {
+    pub file: String,
+    pub text: String,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.file)
+    }
+}
+
+impl Source {
+    /// `file:line:column` of the node at `path` (or its nearest ancestor).
+    pub fn place(&self, path: &[Seg]) -> String {
+        let (line, column) = locate(&self.text, path);
+        format!("{}:{line}:{column}", self.file)
+    }
 }
 
 /// Role attributes; `None` leaves the attribute as it is.
@@ -33,6 +59,10 @@ pub struct DesiredRole {
     pub attrs: RoleAttrs,
     pub member_of: BTreeSet<String>,
     pub password: Option<Secret>,
+    /// `roles[i]`, or `cdc[i].role` for a role only the CDC entry names.
+    pub at: Vec<Seg>,
+    /// Where each `member_of` entry is listed (its index).
+    pub member_of_at: BTreeMap<String, usize>,
 }
 
 #[derive(Debug)]
@@ -40,8 +70,13 @@ pub struct DesiredDatabase {
     pub name: String,
     pub owner: Option<String>,
     pub extensions: BTreeSet<String>,
+    /// In file order (`grants[k]`).
     pub grants: Vec<(String, Vec<DatabasePrivilege>)>,
     pub schemas: Vec<DesiredSchema>,
+    /// `databases[i]`.
+    pub at: Vec<Seg>,
+    /// Where each extension is listed (its index).
+    pub extensions_at: BTreeMap<String, usize>,
 }
 
 #[derive(Debug)]
@@ -49,6 +84,8 @@ pub struct DesiredSchema {
     pub name: String,
     pub owner: Option<String>,
     pub grants: Vec<DesiredSchemaGrant>,
+    /// `databases[i].schemas[j]`.
+    pub at: Vec<Seg>,
 }
 
 #[derive(Debug)]
@@ -61,6 +98,8 @@ pub struct DesiredSchemaGrant {
     pub default_for: Vec<String>,
     /// `default: true` with no `default_for`: the schema owner's objects.
     pub default_for_owner: bool,
+    /// `databases[i].schemas[j].grants[k]`.
+    pub at: Vec<Seg>,
 }
 
 #[derive(Debug)]
@@ -71,6 +110,8 @@ pub struct DesiredCdc {
     pub tables: PublicationTables,
     pub slot: String,
     pub plugin: String,
+    /// `cdc[i]`.
+    pub at: Vec<Seg>,
 }
 
 impl Desired {
@@ -85,5 +126,10 @@ impl Desired {
 
     pub fn role(&self, name: &str) -> Option<&DesiredRole> {
         self.roles.iter().find(|r| r.name == name)
+    }
+
+    /// `file:line:column` of `at` followed by `more`.
+    pub fn place(&self, at: &[Seg], more: &[Seg]) -> String {
+        self.source.place(&[at, more].concat())
     }
 }

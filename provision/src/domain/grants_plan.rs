@@ -10,6 +10,7 @@ use super::privileges::{
     self, DatabasePrivilege, SchemaPrivilege, SequencePrivilege, TablePrivilege,
 };
 use super::sql::ident;
+use forge::domain::yaml_error::Seg;
 use std::collections::{BTreeMap, BTreeSet};
 
 fn grant(privs: &[&str], on: &str, role: &str) -> Statement {
@@ -39,8 +40,11 @@ pub(crate) fn database_grants(ctx: &mut Ctx<'_>, db: &DesiredDatabase) -> Vec<St
     let on = format!("DATABASE {}", ident(&db.name));
     let mut out = Vec::new();
     let mut declared: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for (role, privs) in &db.grants {
-        ctx.need_role(role, || format!("grantee on database `{}`", db.name));
+    for (k, (role, privs)) in db.grants.iter().enumerate() {
+        let role_at = ["grants".into(), k.into(), "role".into()];
+        ctx.need_role(role, &db.at, &role_at, || {
+            format!("grantee on database `{}`", db.name)
+        });
         let missing: Vec<&str> = privs
             .iter()
             .map(|p| p.as_sql())
@@ -119,7 +123,7 @@ pub(crate) fn schema_grants(
     let q = ident(&schema.name);
     let mut wanted: BTreeMap<&str, Wanted> = BTreeMap::new();
     for g in &schema.grants {
-        ctx.need_role(&g.role, || {
+        ctx.need_role(&g.role, &g.at, &["role".into()], || {
             format!(
                 "grantee on schema `{}` in database `{}`",
                 schema.name, db.name
@@ -136,7 +140,12 @@ pub(crate) fn schema_grants(
             .or_default()
             .extend(g.sequences.iter().map(|p| p.as_sql()));
         for role in default_roles(ctx, schema, have.map(|h| h.owner.as_str()), g) {
-            ctx.need_role(&role, || {
+            // A `default_for` entry, or the owner that `default: true` means.
+            let more: Vec<Seg> = match g.default_for.iter().position(|r| *r == role) {
+                Some(j) => vec!["default_for".into(), j.into()],
+                None => vec!["default".into()],
+            };
+            ctx.need_role(&role, &g.at, &more, || {
                 format!(
                     "default_for on schema `{}` in database `{}`",
                     schema.name, db.name

@@ -14,9 +14,11 @@ use super::desired::{Desired, DesiredDatabase, DesiredRole, RoleAttrs};
 use super::plan::{Plan, Statement};
 use super::sql::ident;
 use super::{cdc_plan, grants_plan, scram};
+use forge::domain::yaml_error::Seg;
 use std::collections::BTreeSet;
 
-/// Why no plan can be made; nothing has been changed.
+/// Why no plan can be made; nothing has been changed. Each problem starts
+/// with the `file:line:column` of the entry or field it concerns.
 #[derive(Debug, thiserror::Error)]
 #[error("the spec cannot be applied to this server:\n  - {}", problems.join("\n  - "))]
 pub struct PlanError {
@@ -40,13 +42,28 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Records a problem unless `role` exists or the spec declares it.
-    pub fn need_role(&mut self, role: &str, used_by: impl FnOnce() -> String) {
+    /// Records a problem with the entry or field at `at` + `more`.
+    pub fn problem(&mut self, at: &[Seg], more: &[Seg], message: impl std::fmt::Display) {
+        let place = self.desired.place(at, more);
+        self.problems.push(format!("{place}: {message}"));
+    }
+
+    /// Records a problem (placed at `at` + `more`) unless `role` exists or
+    /// the spec declares it.
+    pub fn need_role(
+        &mut self,
+        role: &str,
+        at: &[Seg],
+        more: &[Seg],
+        used_by: impl FnOnce() -> String,
+    ) {
         if !self.observed.has_role(role) && self.desired.role(role).is_none() {
             let by = used_by();
-            self.problems.push(format!(
-                "role `{role}` ({by}) does not exist and is not declared under roles:"
-            ));
+            self.problem(
+                at,
+                more,
+                format!("role `{role}` ({by}) does not exist and is not declared under roles:"),
+            );
         }
     }
 
@@ -81,7 +98,9 @@ pub fn plan(
     for db in &desired.databases {
         if !observed.databases.contains_key(&db.name) {
             if let Some(owner) = &db.owner {
-                ctx.need_role(owner, || format!("owner of database `{}`", db.name));
+                ctx.need_role(owner, &db.at, &["owner".into()], || {
+                    format!("owner of database `{}`", db.name)
+                });
             }
             let owner = db
                 .owner
@@ -103,7 +122,9 @@ pub fn plan(
     for name in desired.database_names() {
         let spec = desired.databases.iter().find(|d| d.name == name);
         if spec.is_none() && !observed.databases.contains_key(&name) {
-            ctx.problems.push(format!("database `{name}` (named by cdc:) does not exist and is not declared under databases:"));
+            let cdc = desired.cdc.iter().find(|c| c.database == name);
+            let at = cdc.map(|c| c.at.as_slice()).unwrap_or_default();
+            ctx.problem(at, &["database".into()], format!("database `{name}` (named by cdc:) does not exist and is not declared under databases:"));
             continue;
         }
         let catalog = observed.in_database.get(&name).unwrap_or(&empty);
@@ -213,7 +234,13 @@ fn membership_statements(
     revokes: &mut Vec<Statement>,
 ) {
     for parent in &role.member_of {
-        ctx.need_role(parent, || format!("in member_of of `{}`", role.name));
+        let index = role.member_of_at.get(parent).copied().unwrap_or_default();
+        ctx.need_role(
+            parent,
+            &role.at,
+            &["member_of".into(), index.into()],
+            || format!("in member_of of `{}`", role.name),
+        );
         if !ctx
             .observed
             .memberships
@@ -247,7 +274,9 @@ fn database_statements(
     let mut out = Vec::new();
     if let (Some(owner), Some(have)) = (&db.owner, ctx.observed.databases.get(&db.name)) {
         if &have.owner != owner {
-            ctx.need_role(owner, || format!("owner of database `{}`", db.name));
+            ctx.need_role(owner, &db.at, &["owner".into()], || {
+                format!("owner of database `{}`", db.name)
+            });
             out.push(Statement::Sql(format!(
                 "ALTER DATABASE {} OWNER TO {}",
                 ident(&db.name),
@@ -259,7 +288,8 @@ fn database_statements(
     for ext in &db.extensions {
         if !catalog.extensions.contains(ext) {
             if !ctx.observed.available_extensions.contains(ext) {
-                ctx.problems.push(format!(
+                let index = db.extensions_at.get(ext).copied().unwrap_or_default();
+                ctx.problem(&db.at, &["extensions".into(), index.into()], format!(
                     "extension `{ext}` (database `{}`) is not available on the server; install its package (e.g. postgresql-contrib)",
                     db.name
                 ));
@@ -292,7 +322,7 @@ fn database_statements(
             _ => {}
         }
         if let Some(owner) = &schema.owner {
-            ctx.need_role(owner, || {
+            ctx.need_role(owner, &schema.at, &["owner".into()], || {
                 format!(
                     "owner of schema `{}` in database `{}`",
                     schema.name, db.name

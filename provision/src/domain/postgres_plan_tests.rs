@@ -240,3 +240,58 @@ fn problems_are_reported_together_before_any_change() {
     let err = run(&desired(yaml), &s, false).unwrap_err();
     insta::assert_snapshot!(err.to_string());
 }
+
+#[test]
+fn a_grant_to_an_undeclared_role_points_at_that_grant() {
+    let yaml = "\
+roles:
+  - name: app
+databases:
+  - name: d
+    grants:
+      - {role: app, privileges: [CONNECT]}
+      - {role: ghost, privileges: [CONNECT]}
+    schemas:
+      - name: s
+        grants:
+          - role: app
+            privileges: [USAGE]
+          - role: phantom
+            tables: [SELECT]
+            default: true
+            default_for: [app, spectre]
+";
+    let err = run(&desired(yaml), &empty_cluster(), false).unwrap_err();
+    assert_eq!(
+        err.problems,
+        [
+            "spec.yaml:7:10: role `ghost` (grantee on database `d`) does not exist and is not declared under roles:",
+            "spec.yaml:13:13: role `phantom` (grantee on schema `s` in database `d`) does not exist and is not declared under roles:",
+            "spec.yaml:16:32: role `spectre` (default_for on schema `s` in database `d`) does not exist and is not declared under roles:",
+        ]
+    );
+}
+
+#[test]
+fn a_cdc_entry_on_an_unknown_database_points_at_its_database() {
+    let yaml = "\
+databases:
+  - name: app
+cdc:
+  - database: app
+    role: c1
+    publication: p1
+    tables: [public.orders]
+    slot: s1
+  - database: elsewhere
+    role: c2
+    publication: p2
+    tables: [orders, audit.log]
+    slot: s2
+";
+    let err = run(&desired(yaml), &empty_cluster(), false).unwrap_err();
+    assert_eq!(
+        err.problems,
+        ["spec.yaml:9:5: database `elsewhere` (named by cdc:) does not exist and is not declared under databases:"]
+    );
+}

@@ -3,12 +3,15 @@
 //! normalized [`Desired`] state.
 
 use super::desired::{
-    Desired, DesiredCdc, DesiredDatabase, DesiredRole, DesiredSchema, DesiredSchemaGrant, RoleAttrs,
+    Desired, DesiredCdc, DesiredDatabase, DesiredRole, DesiredSchema, DesiredSchemaGrant,
+    RoleAttrs, Source,
 };
 use super::privileges::{DatabasePrivilege, SchemaPrivilege, SequencePrivilege, TablePrivilege};
 use super::secret_ref::{one_password, with_source, SecretSource};
-use super::spec::{PostgresSpec, RoleSpec};
-use std::collections::BTreeSet;
+use super::secret_ref::{EnvSecret, FileSecret, InlineSecret};
+use super::spec::{Name, PostgresSpec, RoleSpec};
+use forge::domain::yaml_error::{locate, Seg};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// A spec file that cannot be used.
@@ -23,9 +26,50 @@ pub enum SpecError {
         message: String,
         suggestion: Option<String>,
     },
-    /// The entries contradict each other.
-    #[error("{file}: {message}")]
-    Invalid { file: String, message: String },
+    /// The entries contradict each other; the place is the offending entry
+    /// or field (for a name declared twice, the second declaration).
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+/// A check across entries that failed: where (a path into the YAML) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Invalid {
+    pub path: Vec<Seg>,
+    pub message: String,
+}
+
+/// A YAML path from keys and indexes: `at!["roles", i, "name"]`.
+macro_rules! at {
+    ($($seg:expr),* $(,)?) => {
+        vec![$(forge::domain::yaml_error::Seg::from($seg)),*]
+    };
+}
+pub(crate) use at;
+
+pub(crate) fn invalid(path: Vec<Seg>, message: impl Into<String>) -> Invalid {
+    Invalid {
+        path,
+        message: message.into(),
+    }
+}
+
+impl Invalid {
+    /// Placed on its line and column in `text` (read from `file`).
+    pub(crate) fn in_file(self, text: &str, file: &str) -> SpecError {
+        let (line, column) = locate(text, &self.path);
+        SpecError::Invalid {
+            file: file.to_owned(),
+            line,
+            column,
+            message: self.message,
+        }
+    }
 }
 
 fn help(suggestion: &Option<String>) -> String {
@@ -52,10 +96,11 @@ pub fn parse(
     secrets: Arc<dyn SecretSource>,
 ) -> Result<(PostgresSpec, Desired), SpecError> {
     let mut spec = parse_spec(text, file, secrets)?;
-    let desired = normalize(&mut spec).map_err(|message| SpecError::Invalid {
+    let mut desired = normalize(&mut spec).map_err(|e| e.in_file(text, file))?;
+    desired.source = Source {
         file: file.to_owned(),
-        message,
-    })?;
+        text: text.to_owned(),
+    };
     Ok((spec, desired))
 }
 
@@ -70,17 +115,35 @@ pub(crate) fn syntax_error(e: &serde_yaml_ng::Error, file: &str) -> SpecError {
     }
 }
 
+/// A name given twice, placed at its second declaration (`at(index)`).
 pub(crate) fn duplicates<'a>(
     names: impl IntoIterator<Item = &'a str>,
     what: &str,
-) -> Result<(), String> {
+    at: impl Fn(usize) -> Vec<Seg>,
+) -> Result<(), Invalid> {
     let mut seen = BTreeSet::new();
-    for n in names {
+    for (i, n) in names.into_iter().enumerate() {
         if !seen.insert(n) {
-            return Err(format!("{what} `{n}` is declared twice"));
+            return Err(invalid(at(i), format!("{what} `{n}` is declared twice")));
         }
     }
     Ok(())
+}
+
+/// The password keys given, in field order (to place "only one of" on the second).
+fn password_keys(
+    inline: &Option<InlineSecret>,
+    env: &Option<EnvSecret>,
+    file: &Option<FileSecret>,
+) -> Vec<&'static str> {
+    [
+        (inline.is_some(), "password"),
+        (env.is_some(), "password_env"),
+        (file.is_some(), "password_file"),
+    ]
+    .into_iter()
+    .filter_map(|(given, key)| given.then_some(key))
+    .collect()
 }
 
 fn role_attrs(r: &RoleSpec) -> RoleAttrs {
@@ -96,31 +159,49 @@ fn role_attrs(r: &RoleSpec) -> RoleAttrs {
     }
 }
 
-fn normalize(spec: &mut PostgresSpec) -> Result<Desired, String> {
-    duplicates(spec.roles.iter().map(|r| r.name.as_str()), "role")?;
-    duplicates(spec.databases.iter().map(|d| d.name.as_str()), "database")?;
+fn normalize(spec: &mut PostgresSpec) -> Result<Desired, Invalid> {
+    duplicates(spec.roles.iter().map(|r| r.name.as_str()), "role", |i| {
+        at!["roles", i, "name"]
+    })?;
+    duplicates(
+        spec.databases.iter().map(|d| d.name.as_str()),
+        "database",
+        |i| at!["databases", i, "name"],
+    )?;
     duplicates(
         spec.cdc.iter().map(|c| c.slot.0.as_str()),
         "replication slot",
+        |i| at!["cdc", i, "slot"],
     )?;
     if let Some(c) = &spec.connection {
-        one_password(&c.password, &c.password_env, &c.password_file)
-            .map_err(|e| format!("connection: {e}"))?;
+        one_password(&c.password, &c.password_env, &c.password_file).map_err(|e| {
+            let keys = password_keys(&c.password, &c.password_env, &c.password_file);
+            invalid(at!["connection", keys[1]], format!("connection: {e}"))
+        })?;
     }
     let mut roles = Vec::new();
     for (i, r) in spec.roles.iter().enumerate() {
-        let password = one_password(&r.password, &r.password_env, &r.password_file)
-            .map_err(|e| format!("roles[{i}] `{}`: {e}", r.name))?;
+        let password =
+            one_password(&r.password, &r.password_env, &r.password_file).map_err(|e| {
+                let keys = password_keys(&r.password, &r.password_env, &r.password_file);
+                invalid(
+                    at!["roles", i, keys[1]],
+                    format!("roles[{i}] `{}`: {e}", r.name),
+                )
+            })?;
         if let Some(l) = r.connection_limit.filter(|l| *l < -1) {
-            return Err(format!(
-                "roles[{i}] `{}`: connection_limit {l} is below -1",
-                r.name
+            return Err(invalid(
+                at!["roles", i, "connection_limit"],
+                format!("roles[{i}] `{}`: connection_limit {l} is below -1", r.name),
             ));
         }
-        if r.member_of.contains(&r.name) {
-            return Err(format!(
-                "roles[{i}] `{}`: a role cannot be a member of itself",
-                r.name
+        if let Some(j) = r.member_of.iter().position(|m| *m == r.name) {
+            return Err(invalid(
+                at!["roles", i, "member_of", j],
+                format!(
+                    "roles[{i}] `{}`: a role cannot be a member of itself",
+                    r.name
+                ),
             ));
         }
         roles.push(DesiredRole {
@@ -128,23 +209,31 @@ fn normalize(spec: &mut PostgresSpec) -> Result<Desired, String> {
             attrs: role_attrs(r),
             member_of: r.member_of.iter().map(|m| m.0.clone()).collect(),
             password,
+            at: at!["roles", i],
+            member_of_at: index_of(&r.member_of),
         });
     }
     let mut cdc = Vec::new();
     for (i, c) in spec.cdc.iter().enumerate() {
         let at = format!("cdc[{i}] (slot `{}`)", c.slot.0);
+        let keys = password_keys(&c.password, &c.password_env, &c.password_file);
         let password = one_password(&c.password, &c.password_env, &c.password_file)
-            .map_err(|e| format!("{at}: {e}"))?;
-        match roles.iter_mut().find(|r| r.name == c.role.0) {
-            Some(role) => {
+            .map_err(|e| invalid(at!["cdc", i, keys[1]], format!("{at}: {e}")))?;
+        match roles.iter().position(|r| r.name == c.role.0) {
+            Some(ri) => {
+                let role = &mut roles[ri];
                 for (flag, what) in [
                     (role.attrs.login, "login"),
                     (role.attrs.replication, "replication"),
                 ] {
                     if flag == Some(false) {
-                        return Err(format!(
-                            "{at}: role `{}` is the CDC role but sets {what}: false",
-                            c.role
+                        // Only roles from roles: can say false (CDC roles say true).
+                        return Err(invalid(
+                            at!["roles", ri, what],
+                            format!(
+                                "{at}: role `{}` is the CDC role but sets {what}: false",
+                                c.role
+                            ),
                         ));
                     }
                 }
@@ -152,9 +241,12 @@ fn normalize(spec: &mut PostgresSpec) -> Result<Desired, String> {
                 role.attrs.replication = Some(true);
                 match (&role.password, password) {
                     (Some(_), Some(_)) => {
-                        return Err(format!(
-                            "{at}: role `{}` has a password in roles: and in cdc:",
-                            c.role
+                        return Err(invalid(
+                            at!["cdc", i, keys[0]],
+                            format!(
+                                "{at}: role `{}` has a password in roles: and in cdc:",
+                                c.role
+                            ),
                         ))
                     }
                     (None, p) => role.password = p,
@@ -170,6 +262,8 @@ fn normalize(spec: &mut PostgresSpec) -> Result<Desired, String> {
                 },
                 member_of: BTreeSet::new(),
                 password,
+                at: at!["cdc", i, "role"],
+                member_of_at: BTreeMap::new(),
             }),
         }
         cdc.push(DesiredCdc {
@@ -179,33 +273,40 @@ fn normalize(spec: &mut PostgresSpec) -> Result<Desired, String> {
             tables: c.tables.clone(),
             slot: c.slot.0.clone(),
             plugin: c.plugin.clone(),
+            at: at!["cdc", i],
         });
     }
     let mut pubs = BTreeSet::new();
-    for c in &cdc {
+    for (i, c) in cdc.iter().enumerate() {
         if !pubs.insert((c.database.as_str(), c.publication.as_str())) {
-            return Err(format!(
-                "publication `{}` in database `{}` is declared twice",
-                c.publication, c.database
+            return Err(invalid(
+                at!["cdc", i, "publication"],
+                format!(
+                    "publication `{}` in database `{}` is declared twice",
+                    c.publication, c.database
+                ),
             ));
         }
     }
     let mut databases = Vec::new();
-    for d in &spec.databases {
+    for (di, d) in spec.databases.iter().enumerate() {
         duplicates(
             d.schemas.iter().map(|s| s.name.as_str()),
             &format!("database `{}`: schema", d.name),
+            |i| at!["databases", di, "schemas", i, "name"],
         )?;
         let schemas = d
             .schemas
             .iter()
-            .map(|s| DesiredSchema {
+            .enumerate()
+            .map(|(si, s)| DesiredSchema {
                 name: s.name.0.clone(),
                 owner: s.owner.as_ref().map(|o| o.0.clone()),
                 grants: s
                     .grants
                     .iter()
-                    .map(|g| DesiredSchemaGrant {
+                    .enumerate()
+                    .map(|(gi, g)| DesiredSchemaGrant {
                         role: g.role.0.clone(),
                         privileges: SchemaPrivilege::expand(&g.privileges),
                         tables: TablePrivilege::expand(&g.tables),
@@ -216,8 +317,10 @@ fn normalize(spec: &mut PostgresSpec) -> Result<Desired, String> {
                             vec![]
                         },
                         default_for_owner: g.default && g.default_for.is_empty(),
+                        at: at!["databases", di, "schemas", si, "grants", gi],
                     })
                     .collect(),
+                at: at!["databases", di, "schemas", si],
             })
             .collect();
         databases.push(DesiredDatabase {
@@ -230,6 +333,8 @@ fn normalize(spec: &mut PostgresSpec) -> Result<Desired, String> {
                 .map(|g| (g.role.0.clone(), DatabasePrivilege::expand(&g.privileges)))
                 .collect(),
             schemas,
+            at: at!["databases", di],
+            extensions_at: index_of(&d.extensions),
         });
     }
     Ok(Desired {
@@ -237,7 +342,17 @@ fn normalize(spec: &mut PostgresSpec) -> Result<Desired, String> {
         databases,
         cdc,
         prune: spec.prune,
+        source: Source::default(),
     })
+}
+
+/// Each name's (first) index in a list.
+fn index_of(names: &[Name]) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for (i, n) in names.iter().enumerate() {
+        out.entry(n.0.clone()).or_insert(i);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -313,6 +428,64 @@ mod tests {
             (Some(true), Some(true))
         );
         assert_eq!(r.password.as_ref().unwrap().expose(), "pw");
+    }
+
+    fn err(text: &str) -> String {
+        parse(text, "pg.yaml", source()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_duplicate_role_points_at_the_second_declaration() {
+        let text = "roles:\n  - name: a\n  - name: b\n  # again\n  - login: true\n    name: a\n";
+        assert_eq!(err(text), "pg.yaml:6:5: role `a` is declared twice");
+    }
+
+    #[test]
+    fn cross_entry_errors_point_at_the_entry_or_field() {
+        for (text, want) in [
+            (
+                "databases:\n  - name: d\n  - {name: d}\n",
+                "pg.yaml:3:6: database `d` is declared twice",
+            ),
+            (
+                "databases:\n  - name: d\n    schemas:\n      - name: s\n      - name: t\n      - name: s\n",
+                "pg.yaml:6:9: database `d`: schema `s` is declared twice",
+            ),
+            (
+                "roles:\n  - name: a\n    member_of: [b, a]\n",
+                "pg.yaml:3:20: roles[0] `a`: a role cannot be a member of itself",
+            ),
+            (
+                "roles:\n  - name: a\n    connection_limit: -5\n",
+                "pg.yaml:3:5: roles[0] `a`: connection_limit -5 is below -1",
+            ),
+            (
+                "roles:\n  - name: a\n    password_env: APP_PASSWORD\n    password: \"${APP_PASSWORD}\"\n",
+                "pg.yaml:3:5: roles[0] `a`: give only one of password, password_env, password_file",
+            ),
+            (
+                "connection:\n  host: h\n  password: \"${APP_PASSWORD}\"\n  password_env: APP_PASSWORD\n",
+                "pg.yaml:4:3: connection: give only one of password, password_env, password_file",
+            ),
+            (
+                "roles:\n  - name: c\n    replication: false\ncdc:\n  - {database: d, role: c, publication: p, tables: all, slot: s}\n",
+                "pg.yaml:3:5: cdc[0] (slot `s`): role `c` is the CDC role but sets replication: false",
+            ),
+            (
+                "roles:\n  - {name: c, password_env: APP_PASSWORD}\ncdc:\n  - database: d\n    role: c\n    password_env: APP_PASSWORD\n    publication: p\n    tables: all\n    slot: s\n",
+                "pg.yaml:6:5: cdc[0] (slot `s`): role `c` has a password in roles: and in cdc:",
+            ),
+            (
+                "cdc:\n  - {database: d, role: r, publication: p, tables: all, slot: s1}\n  - {database: d, role: r, publication: p, tables: all, slot: s2}\n",
+                "pg.yaml:3:28: publication `p` in database `d` is declared twice",
+            ),
+            (
+                "cdc:\n  - {database: d, role: r, publication: p, tables: all, slot: s1}\n  - {database: e, role: r, publication: q, tables: all, slot: s1}\n",
+                "pg.yaml:3:57: replication slot `s1` is declared twice",
+            ),
+        ] {
+            assert_eq!(err(text), want, "{text}");
+        }
     }
 
     #[test]

@@ -26,6 +26,25 @@ fn unknown_key_names_file_line_column_and_suggests() {
 }
 
 #[test]
+fn a_name_declared_twice_names_the_second_declaration() {
+    let pg = shared();
+    let spec = spec_file(
+        "twice",
+        "roles:\n  - name: twice_role\n  - name: other_role\n  - name: twice_role\n",
+    );
+    let out = forge(pg, &["postgres", "plan", "--config", path_str(&spec)], &[]);
+    expect_code(&out, 1);
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains(&format!(
+            "{}:4:5: role `twice_role` is declared twice",
+            path_str(&spec)
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn usage_errors_exit_1_not_2() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_forge-provision"))
         .args(["postgres", "plan"])

@@ -2,7 +2,7 @@
 //! mean" for unknown keys and words; errors found after reading (two secrets
 //! for one thing, a missing repository) are placed on the key they concern.
 
-use crate::domain::yaml_error::locate_error;
+use crate::domain::yaml_error::{locate_error, Seg};
 
 /// A `deploy.yaml` that cannot be used, with where and, when there is a
 /// close match, what was probably meant.
@@ -99,42 +99,8 @@ pub(crate) use crate::domain::yaml_error::closest;
 /// Line and column (1-based) of the key at `path` in block-style YAML, or of
 /// the deepest ancestor found (the file's start when none is).
 pub(crate) fn locate(text: &str, path: &[&str]) -> (usize, usize) {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut best = (1, 1);
-    let mut parent: Option<usize> = None;
-    let mut from = 0;
-    'keys: for key in path {
-        for (i, line) in lines.iter().enumerate().skip(from) {
-            let trimmed = line.trim_start();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let indent = line.len() - trimmed.len();
-            let inside = match parent {
-                None => indent == 0,
-                Some(p) => indent > p,
-            };
-            if !inside {
-                if parent.is_some() {
-                    break;
-                }
-                continue;
-            }
-            let unquoted = trimmed.trim_start_matches(['"', '\'']);
-            let is_key = unquoted
-                .strip_prefix(key)
-                .map(|r| r.trim_start_matches(['"', '\'']))
-                .is_some_and(|r| r.starts_with(':'));
-            if is_key {
-                best = (i + 1, indent + 1);
-                parent = Some(indent);
-                from = i + 1;
-                continue 'keys;
-            }
-        }
-        break;
-    }
-    best
+    let path: Vec<Seg> = path.iter().map(|k| Seg::from(*k)).collect();
+    crate::domain::yaml_error::locate(text, &path)
 }
 
 /// An error about the key at `path`.
