@@ -104,13 +104,8 @@ impl CacheError {
 impl Transient for CacheError {
     fn is_transient(&self) -> bool {
         match self {
-            CacheError::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
-            CacheError::Transport { source, .. } => {
-                source.is_connect()
-                    || source.is_timeout()
-                    || source.is_request()
-                    || source.is_body()
-            }
+            CacheError::Http { status, .. } => crate::retry::is_transient_status(*status),
+            CacheError::Transport { source, .. } => crate::retry::is_transient_transport(source),
             _ => false,
         }
     }

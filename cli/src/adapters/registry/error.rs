@@ -49,15 +49,8 @@ fn suffix(body: &str) -> String {
 impl Transient for RegistryError {
     fn is_transient(&self) -> bool {
         match self {
-            RegistryError::Http { status, .. } => {
-                *status >= 500 || *status == 429 || *status == 408
-            }
-            RegistryError::Transport { source, .. } => {
-                source.is_connect()
-                    || source.is_timeout()
-                    || source.is_request()
-                    || source.is_body()
-            }
+            RegistryError::Http { status, .. } => crate::retry::is_transient_status(*status),
+            RegistryError::Transport { source, .. } => crate::retry::is_transient_transport(source),
             _ => false,
         }
     }
