@@ -77,7 +77,7 @@ pub async fn run(args: PostgresArgs) -> Result<Outcome, PostgresCommandError> {
         .map_err(|(path, source)| PostgresCommandError::ReadSpec { path, source })?;
     let (spec, desired) = parse(&text, &path, Arc::new(ProcessSecrets { base_dir }))?;
 
-    let p = desired.prune;
+    let p = &desired.prune;
     let wants_prune =
         p.roles || p.memberships || p.databases || p.schemas || p.extensions || p.grants;
     if wants_prune && !args.allow_prune {

@@ -23,6 +23,48 @@ pub struct ClusterState {
     pub slots: BTreeMap<String, SlotState>,
     /// Per-database catalogs, for the spec's databases that exist.
     pub in_database: BTreeMap<String, DatabaseCatalog>,
+    /// What each role owns or is granted, cluster-wide (`pg_shdepend`); read
+    /// only when the spec prunes roles. Roles without any are absent.
+    pub role_dependencies: BTreeMap<String, Vec<RoleDependency>>,
+}
+
+/// Why `pg_shdepend` ties objects to a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DependencyKind {
+    /// `o`: the role owns them.
+    Owner,
+    /// `a`: the role is named in their ACL (holds privileges).
+    Privileges,
+    /// `r`: the role is named in a row-level security policy.
+    Policy,
+    /// `i`: the role is named in their initial privileges (PostgreSQL 17+).
+    InitialPrivileges,
+}
+
+impl DependencyKind {
+    pub fn from_deptype(deptype: &str) -> Option<DependencyKind> {
+        match deptype {
+            "o" => Some(DependencyKind::Owner),
+            "a" => Some(DependencyKind::Privileges),
+            "r" => Some(DependencyKind::Policy),
+            "i" => Some(DependencyKind::InitialPrivileges),
+            _ => None,
+        }
+    }
+}
+
+/// Objects that depend on a role, counted per database, kind and catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleDependency {
+    /// The database they live in; `None` for shared objects (databases,
+    /// tablespaces, ...), which any database's `REASSIGN`/`DROP OWNED` covers.
+    pub database: Option<String>,
+    pub kind: DependencyKind,
+    /// Their catalog: `pg_class`, `pg_namespace`, `pg_default_acl`, `pg_database`, ...
+    pub class: String,
+    /// For a shared `pg_database` object, the database's name.
+    pub object: Option<String>,
+    pub count: i64,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -12,6 +12,7 @@ pub mod grants_plan;
 pub mod plan;
 pub mod postgres_plan;
 pub mod privileges;
+pub mod role_prune_plan;
 pub mod scram;
 pub mod secret_ref;
 pub mod spec;

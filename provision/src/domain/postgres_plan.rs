@@ -7,13 +7,15 @@
 //! 3. each database, one transaction: owner, grants, extensions, schemas,
 //!    schema/table/sequence/default privileges, publications, pruning inside it;
 //! 4. replication slots, each alone (after the publication is committed);
-//! 5. pruning across the cluster: `DROP DATABASE` each alone, then `DROP ROLE` in one transaction.
+//! 5. pruning across the cluster: `DROP DATABASE` each alone, then per database
+//!    `REASSIGN OWNED`/`DROP OWNED` of the roles to drop (with `reassign_owned_to`),
+//!    then `DROP ROLE` in one transaction (see [`role_prune_plan`]).
 
 use super::catalog::{ClusterState, DatabaseCatalog, RoleState};
 use super::desired::{Desired, DesiredDatabase, DesiredRole, RoleAttrs};
 use super::plan::{Plan, Statement};
 use super::sql::ident;
-use super::{cdc_plan, grants_plan, scram};
+use super::{cdc_plan, grants_plan, role_prune_plan, scram};
 use forge::domain::yaml_error::Seg;
 use std::collections::BTreeSet;
 
@@ -49,7 +51,7 @@ impl Ctx<'_> {
     }
 
     /// Records a problem (placed at `at` + `more`) unless `role` exists or
-    /// the spec declares it.
+    /// the spec declares it, or when role pruning would drop it.
     pub fn need_role(
         &mut self,
         role: &str,
@@ -63,6 +65,13 @@ impl Ctx<'_> {
                 at,
                 more,
                 format!("role `{role}` ({by}) does not exist and is not declared under roles:"),
+            );
+        } else if self.prune_roles() && role_prune_plan::droppable(self, role) {
+            let by = used_by();
+            self.problem(
+                at,
+                more,
+                format!("role `{role}` ({by}) is not declared under roles:, so prune would drop it; declare it"),
             );
         }
     }
@@ -140,7 +149,8 @@ pub fn plan(
         plan.push(Some(&database), false, vec![statement]);
     }
 
-    prune_cluster(&ctx, &mut plan);
+    role_prune_plan::check_target(&mut ctx);
+    prune_cluster(&mut ctx, &mut plan);
     if ctx.problems.is_empty() {
         Ok(plan)
     } else {
@@ -353,8 +363,9 @@ fn database_statements(
     out
 }
 
-fn prune_cluster(ctx: &Ctx<'_>, plan: &mut Plan) {
+fn prune_cluster(ctx: &mut Ctx<'_>, plan: &mut Plan) {
     let o = ctx.observed;
+    let mut dropped = BTreeSet::new();
     if ctx.allow_prune && ctx.desired.prune.databases {
         let declared = ctx.desired.database_names();
         for (name, db) in &o.databases {
@@ -368,25 +379,13 @@ fn prune_cluster(ctx: &Ctx<'_>, plan: &mut Plan) {
                     false,
                     vec![Statement::Sql(format!("DROP DATABASE {}", ident(name)))],
                 );
+                dropped.insert(name.clone());
             }
         }
     }
-    if ctx.prune_roles() {
-        let drops = o
-            .roles
-            .iter()
-            .filter(|(name, r)| {
-                !r.superuser
-                    && !name.starts_with("pg_")
-                    && **name != o.current_user
-                    && !ctx.managed(name)
-            })
-            .map(|(name, _)| Statement::Sql(format!("DROP ROLE {}", ident(name))))
-            .collect();
-        plan.push(None, true, drops);
-    }
+    role_prune_plan::drop_roles(ctx, plan, &dropped);
 }
 
 #[cfg(test)]
 #[path = "postgres_plan_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -37,14 +37,14 @@ cdc:
     slot: app_slot
 "#;
 
-fn desired(yaml: &str) -> Desired {
+pub(crate) fn desired(yaml: &str) -> Desired {
     let mut src = MapSource::default();
     src.vars.insert("APP_PASSWORD".into(), "app-pw".into());
     src.vars.insert("CDC_PASSWORD".into(), "cdc-pw".into());
     parse(yaml, "spec.yaml", Arc::new(src)).unwrap().1
 }
 
-fn empty_cluster() -> ClusterState {
+pub(crate) fn empty_cluster() -> ClusterState {
     let mut s = ClusterState {
         current_user: "postgres".into(),
         current_database: "postgres".into(),
@@ -74,7 +74,7 @@ fn empty_cluster() -> ClusterState {
     s
 }
 
-fn run(d: &Desired, s: &ClusterState, allow_prune: bool) -> Result<Plan, PlanError> {
+pub(crate) fn run(d: &Desired, s: &ClusterState, allow_prune: bool) -> Result<Plan, PlanError> {
     let mut salt = || [7u8; scram::SALT_LEN];
     plan(
         d,
@@ -86,7 +86,7 @@ fn run(d: &Desired, s: &ClusterState, allow_prune: bool) -> Result<Plan, PlanErr
     )
 }
 
-fn role(login: bool, password: Option<&str>) -> RoleState {
+pub(crate) fn role(login: bool, password: Option<&str>) -> RoleState {
     RoleState {
         login,
         inherit: true,

@@ -56,7 +56,7 @@ pub enum SslMode {
 }
 
 /// `prune:`: one switch per section.
-#[derive(Debug, Default, Clone, Copy, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PruneSpec {
     /// Drop roles the file does not list (never superusers, `pg_*`, or the connecting role).
@@ -77,6 +77,10 @@ pub struct PruneSpec {
     /// Revoke privileges of listed roles on listed databases and schemas that the file does not grant.
     #[serde(default)]
     pub grants: bool,
+    /// Before dropping a role that owns objects or holds privileges, run
+    /// `REASSIGN OWNED BY role TO this; DROP OWNED BY role` in each database
+    /// where it does (needs `roles: true`). Without it such a role is a problem.
+    pub reassign_owned_to: Option<Name>,
 }
 
 /// One entry of `roles:`. Attributes left out are left alone.

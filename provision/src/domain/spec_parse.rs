@@ -179,6 +179,12 @@ fn normalize(spec: &mut PostgresSpec) -> Result<Desired, Invalid> {
             invalid(at!["connection", keys[1]], format!("connection: {e}"))
         })?;
     }
+    if let (Some(target), false) = (&spec.prune.reassign_owned_to, spec.prune.roles) {
+        return Err(invalid(
+            at!["prune", "reassign_owned_to"],
+            format!("prune: reassign_owned_to `{target}` needs roles: true (it only applies to roles being dropped)"),
+        ));
+    }
     let mut roles = Vec::new();
     for (i, r) in spec.roles.iter().enumerate() {
         let password =
@@ -341,7 +347,7 @@ fn normalize(spec: &mut PostgresSpec) -> Result<Desired, Invalid> {
         roles,
         databases,
         cdc,
-        prune: spec.prune,
+        prune: spec.prune.clone(),
         source: Source::default(),
     })
 }

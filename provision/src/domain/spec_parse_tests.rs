@@ -164,3 +164,15 @@ fn contradictions_are_errors() {
         assert!(err.contains(want), "{text} -> {err}");
     }
 }
+
+#[test]
+fn reassign_owned_to_needs_prune_roles() {
+    let e = err("prune:\n  grants: true\n  reassign_owned_to: app\nroles:\n  - name: app\n");
+    assert_eq!(
+        e,
+        "pg.yaml:3:3: prune: reassign_owned_to `app` needs roles: true (it only applies to roles being dropped)"
+    );
+    let text = "prune: {roles: true, reassign_owned_to: app}\nroles:\n  - name: app\n";
+    let (_, d) = parse(text, "pg.yaml", source()).unwrap();
+    assert_eq!(d.prune.reassign_owned_to.unwrap().0, "app");
+}

@@ -8,5 +8,6 @@ mod postgres_apply;
 mod postgres_cdc;
 mod postgres_hostile;
 mod postgres_prune;
+mod postgres_prune_owned;
 mod postgres_secrets;
 mod testenv;

@@ -3,8 +3,9 @@
 
 use super::{Connection, PostgresError};
 use crate::domain::catalog::{
-    AclEntry, ClusterState, DatabaseCatalog, DatabaseState, DefaultAclEntry, PublicationState,
-    RelationKind, RelationState, RoleState, SchemaState, SlotState,
+    AclEntry, ClusterState, DatabaseCatalog, DatabaseState, DefaultAclEntry, DependencyKind,
+    PublicationState, RelationKind, RelationState, RoleDependency, RoleState, SchemaState,
+    SlotState,
 };
 use crate::domain::desired::Desired;
 use forge::secret::Secret;
@@ -124,6 +125,10 @@ pub async fn read_state(
         state.slots.insert(r.get(0), slot);
     }
 
+    if desired.prune.roles {
+        read_role_dependencies(c, &mut state).await?;
+    }
+
     let wanted: Vec<String> = desired
         .database_names()
         .into_iter()
@@ -141,6 +146,36 @@ pub async fn read_state(
         .await?;
     state.in_database = catalogs.into_iter().collect();
     Ok(state)
+}
+
+/// What non-superuser roles own or are granted, counted per database, kind
+/// and catalog (`pg_shdepend` covers every database; one query).
+async fn read_role_dependencies(c: &Client, state: &mut ClusterState) -> Result<(), PostgresError> {
+    let sql = "SELECT a.rolname::text, d.datname::text, s.deptype::text, s.classid::regclass::text, \
+               CASE WHEN s.classid = 'pg_database'::regclass \
+                 THEN (SELECT o.datname::text FROM pg_database o WHERE o.oid = s.objid) END, count(*) \
+               FROM pg_shdepend s JOIN pg_authid a ON a.oid = s.refobjid \
+               LEFT JOIN pg_database d ON d.oid = s.dbid \
+               WHERE s.refclassid = 'pg_authid'::regclass AND NOT a.rolsuper \
+                 AND (s.dbid = 0 OR d.oid IS NOT NULL) \
+               GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5";
+    for r in query(c, "role dependencies (pg_shdepend)", sql, &[]).await? {
+        let Some(kind) = DependencyKind::from_deptype(r.get(2)) else {
+            continue;
+        };
+        state
+            .role_dependencies
+            .entry(r.get(0))
+            .or_default()
+            .push(RoleDependency {
+                database: r.get(1),
+                kind,
+                class: r.get(3),
+                object: r.get(4),
+                count: r.get(5),
+            });
+    }
+    Ok(())
 }
 
 fn schemas_in_spec(desired: &Desired, db: &str) -> Vec<String> {
