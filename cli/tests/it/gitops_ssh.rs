@@ -387,8 +387,11 @@ fn refused_or_missing_ssh_credentials_fail_once_and_quickly() {
         .request("m", Auth::Key(f.tmp.path().join("keys/nope")), "read")
         .run();
     let (msg, debug) = out.unwrap_err();
-    assert!(debug.starts_with("Fetch"), "{debug}");
-    assert!(msg.contains("Unable to open private key file"), "{msg}");
+    assert!(debug.starts_with("SshKeyFile"), "{debug}");
+    assert!(
+        msg.contains("cannot read the SSH key file") && msg.contains("keys/nope"),
+        "{msg}"
+    );
     assert!(took < quick, "took {took:?}");
 
     assert_eq!(f.git(&["rev-parse", "main"]), before, "nothing landed");

@@ -128,6 +128,8 @@ pub enum Error {
     UnknownHostKey { url: String },
     #[error("cannot read the git token: {0}")]
     Token(String),
+    #[error("cannot read the SSH key file {path} (gitops.auth.ssh_key_file): {message}")]
+    SshKeyFile { path: PathBuf, message: String },
     #[error("branch `{branch}` does not exist on {url}")]
     BranchMissing { url: String, branch: String },
     #[error("`{path}` does not exist on branch `{branch}`")]
@@ -440,6 +442,9 @@ impl GitRemote {
         if let Some(msg) = auth.token_error.take() {
             return Error::Token(msg);
         }
+        if let Some((path, message)) = auth.key_error.take() {
+            return Error::SshKeyFile { path, message };
+        }
         if e.class() == ErrorClass::Ssh && e.code() == ErrorCode::Certificate {
             return Error::UnknownHostKey { url };
         }
@@ -472,6 +477,11 @@ impl GitRemote {
                     Cred::userpass_plaintext("x-access-token", token.expose())
                 }
                 GitAuth::SshKeyFile(key) if allowed.contains(CredentialType::SSH_KEY) => {
+                    // libssh2 would only say "Unable to open private key file".
+                    if let Err(e) = std::fs::File::open(key) {
+                        auth.key_error.replace(Some((key.clone(), e.to_string())));
+                        return Err(git2::Error::from_str("unreadable SSH key file"));
+                    }
                     auth.what.set("SSH key file");
                     Cred::ssh_key(user_from_url.unwrap_or("git"), None, key, None)
                 }
@@ -504,6 +514,7 @@ struct AuthState {
     refused: Cell<Option<&'static str>>,
     missing: RefCell<Option<String>>,
     token_error: RefCell<Option<String>>,
+    key_error: RefCell<Option<(PathBuf, String)>>,
 }
 
 fn jitter(base: Duration, attempt: usize) -> Duration {
