@@ -251,17 +251,11 @@ pub struct IndexReport {
 
 /// Pushes a multi-architecture index over images already pushed to `target`:
 /// by digest first, then its tags.
-pub async fn push_index(
-    client: &RegistryClient,
-    target: &ImageTarget,
-    images: Vec<(Descriptor, Platform, PushImageReport)>,
-    tags: &[String],
-) -> Result<IndexReport, PushImageError> {
-    for t in tags {
-        validate_tag(t)?;
-    }
+/// The index over `images` (one per platform) and its digest: what
+/// [`push_index`] pushes, so a dry run can name the digest a deploy will pin.
+pub fn index_of(images: &[(Descriptor, Platform)]) -> Result<(Vec<u8>, String), PushImageError> {
     let mut seen = std::collections::BTreeSet::new();
-    for (_, p, _) in &images {
+    for (_, p) in images {
         if !seen.insert((p.os.clone(), p.architecture.clone())) {
             return Err(PushImageError::DuplicatePlatform(format!(
                 "{}/{}",
@@ -271,7 +265,7 @@ pub async fn push_index(
     }
     let manifests = images
         .iter()
-        .map(|(d, p, _)| Descriptor {
+        .map(|(d, p)| Descriptor {
             platform: Some(p.clone()),
             annotations: Default::default(),
             ..d.clone()
@@ -279,6 +273,23 @@ pub async fn push_index(
         .collect();
     let bytes = Index::new(manifests).to_bytes();
     let digest = crate::domain::oci::descriptor::digest_of(&bytes);
+    Ok((bytes, digest))
+}
+
+pub async fn push_index(
+    client: &RegistryClient,
+    target: &ImageTarget,
+    images: Vec<(Descriptor, Platform, PushImageReport)>,
+    tags: &[String],
+) -> Result<IndexReport, PushImageError> {
+    for t in tags {
+        validate_tag(t)?;
+    }
+    let platforms: Vec<(Descriptor, Platform)> = images
+        .iter()
+        .map(|(d, p, _)| (d.clone(), p.clone()))
+        .collect();
+    let (bytes, digest) = index_of(&platforms)?;
     let repo = &target.repository;
     if let Some(got) = client.put_manifest(repo, &digest, INDEX, &bytes).await? {
         if got != digest {
@@ -315,5 +326,45 @@ mod tests {
         assert!(ImageTarget::parse("127.0.0.1:5000/app:v1").is_err());
         assert!(ImageTarget::parse("127.0.0.1:5000/app@sha256:0000000000000000000000000000000000000000000000000000000000000000").is_err());
         assert!(ImageTarget::parse("127.0.0.1:5000/Upper").is_err());
+    }
+
+    #[test]
+    fn the_index_lists_each_platform_once_in_order() {
+        let image = |c: char, arch: &str| {
+            (
+                Descriptor {
+                    media_type: crate::domain::oci::descriptor::MANIFEST.to_owned(),
+                    digest: format!("sha256:{}", c.to_string().repeat(64)),
+                    size: 500,
+                    platform: None,
+                    annotations: [(
+                        "org.opencontainers.image.ref.name".to_owned(),
+                        "x".to_owned(),
+                    )]
+                    .into(),
+                },
+                Platform {
+                    architecture: arch.to_owned(),
+                    os: "linux".to_owned(),
+                },
+            )
+        };
+        let images = [image('a', "amd64"), image('b', "arm64")];
+        let (bytes, digest) = index_of(&images).unwrap();
+        assert_eq!(digest, crate::domain::oci::descriptor::digest_of(&bytes));
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let m = v["manifests"].as_array().unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0]["platform"]["architecture"], "amd64");
+        assert_eq!(m[1]["digest"], images[1].0.digest.as_str());
+        // Layout annotations (ref names) are not carried into the index.
+        assert!(m[0].get("annotations").is_none(), "{v}");
+        // Another order is another index.
+        let swapped = [image('b', "arm64"), image('a', "amd64")];
+        assert_ne!(index_of(&swapped).unwrap().1, digest);
+        assert!(matches!(
+            index_of(&[image('a', "amd64"), image('b', "amd64")]),
+            Err(PushImageError::DuplicatePlatform(p)) if p == "linux/amd64"
+        ));
     }
 }

@@ -16,12 +16,13 @@ use crate::adapters::store::LocalStore;
 use crate::commands::cache::load_signing_key;
 use crate::commands::push::image_request;
 use crate::domain::deploy_report::{DeployReport, Status, Step};
-use crate::domain::oci::tag_scheme::{self, TagVars};
+use crate::domain::oci::tag_scheme::{self, TagVars, DEFAULT_INDEX_TAGS};
 use crate::domain::store_path::StorePath;
 use crate::output::{human_bytes, spinner, PushDisplay};
 use crate::steps::build_output::resolve_roots;
 use crate::steps::publish_image::{materialise, publish_images, PublishRequest};
 use crate::steps::push_closure::{ClosurePusher, PushOptions};
+use crate::steps::push_image::{image_platform, index_of};
 use crate::steps::query_closure::{query_closure, ClosureSource};
 
 /// Knobs from the command line.
@@ -289,31 +290,39 @@ async fn image_to_registry(
     let req = image_sources(ctx, opts, roots);
     if opts.dry_run {
         // The digest needs the image; the registry sees nothing.
-        let mut digests = Vec::new();
+        let mut images = Vec::new();
         for (source, recipe) in &req.sources {
             let tmp = tempfile::tempdir()?;
             let layout = OciLayout::new(tmp.path());
             let (manifest, _) = materialise(source, recipe, &layout, "latest").await?;
-            digests.push(manifest.digest.to_string());
+            let platform = image_platform(&layout, &manifest)?;
+            images.push((manifest, platform));
         }
-        let multi = digests.len() > 1;
-        let arch = (!multi).then(|| req.sources[0].1.options.arch.as_str());
-        let tags = render_tags(ctx, &ctx.service.tags, arch)?;
+        let listed: Vec<String> = images.iter().map(|(d, _)| d.digest.to_string()).collect();
+        // Several architectures: the index over them, built as the push builds it.
+        let (digest, tags) = if let [(only, _)] = images.as_slice() {
+            let arch = req.sources[0].1.options.arch.as_str();
+            (
+                only.digest.to_string(),
+                render_tags(ctx, &ctx.service.tags, Some(arch))?,
+            )
+        } else {
+            let (_, index) = index_of(&images)?;
+            let templates: Vec<String> = DEFAULT_INDEX_TAGS.iter().map(|t| t.to_string()).collect();
+            (index, render_tags(ctx, &templates, None)?)
+        };
         report.record(
             Step::Image,
-            Status::Planned(format!(
-                "would push {} to {}{}",
-                digests.join(", "),
-                ctx.service.repository,
-                if multi {
-                    " with an index over them"
-                } else {
-                    ""
-                }
-            )),
+            Status::Planned(if images.len() > 1 {
+                format!(
+                    "would push {} to {} with index {digest} over them",
+                    listed.join(", "),
+                    ctx.service.repository
+                )
+            } else {
+                format!("would push {digest} to {}", ctx.service.repository)
+            }),
         );
-        // An index digest is only known once pushed: pin the single image's.
-        let digest = digests[0].clone();
         let tag = tags.first().cloned();
         return Ok(Published {
             reference: format!(
