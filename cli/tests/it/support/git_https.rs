@@ -136,8 +136,7 @@ fn fcgiwrap() -> &'static str {
 
 impl Drop for GitHttps {
     fn drop(&mut self) {
-        let _ = self.nginx.kill();
-        let _ = self.nginx.wait();
+        super::nginx::stop(&mut self.nginx);
         let _ = self.fcgi.kill();
         let _ = self.fcgi.wait();
     }

@@ -77,7 +77,15 @@ pub fn is_root() -> bool {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child);
     }
+}
+
+/// Stops an nginx master so that it takes its workers with it: SIGTERM, then
+/// wait. (SIGKILL would orphan the workers, which keep the port open.)
+pub fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
 }
