@@ -1,0 +1,196 @@
+//! The resolved configuration: every default filled in, one [`Target`] per
+//! service and environment; what commands read.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::parse::{closest, error_at, from_yaml, ConfigError};
+use super::types::{Compression, DeployFile, Duration, RollbackPolicy, WorkloadKind};
+use crate::oci::image_config::Arch;
+
+/// Where a secret comes from; the value itself is read only when needed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretRef {
+    Env(String),
+    File(String),
+}
+
+/// The resolved `deploy.yaml`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployConfig {
+    /// The file it was read from (as given).
+    pub file: String,
+    pub flake: String,
+    pub cache: Option<Cache>,
+    pub registry: Option<String>,
+    pub gitops: Option<Gitops>,
+    pub environments: BTreeMap<String, Environment>,
+    pub services: BTreeMap<String, Service>,
+    /// Every service in every environment.
+    pub targets: Vec<Target>,
+    #[serde(skip)]
+    pub(super) text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cache {
+    pub url: String,
+    pub signing_key_file: Option<String>,
+    pub token: Option<SecretRef>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Gitops {
+    pub repo: String,
+    pub branch: String,
+    pub auth: GitAuth,
+    pub author_name: String,
+    pub author_email: String,
+    /// Where to keep the clone (default: under Forge's cache directory).
+    pub clone_dir: Option<String>,
+    /// SSH key that signs the commits, if any.
+    pub signing_key_file: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GitAuth {
+    /// The SSH agent for SSH URLs; nothing for HTTPS.
+    Default,
+    Token(SecretRef),
+    SshKeyFile(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    pub name: String,
+    /// Whether Forge can reach a cluster (Flux and rollout steps) here.
+    pub cluster: bool,
+    pub kube_context: Option<String>,
+    pub namespace: String,
+    pub reconcile_timeout: Duration,
+    pub rollout_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    pub name: String,
+    /// Installable per architecture, e.g. `.#packages.x86_64-linux.app`.
+    pub installables: BTreeMap<String, String>,
+    pub repository: String,
+    /// The `images:` entry a deploy pins: the image as the manifests spell it.
+    pub image_name: String,
+    /// Tag templates for each architecture's image.
+    pub tags: Vec<String>,
+    pub image: Image,
+    pub rollback: RollbackPolicy,
+}
+
+/// Image settings, as `forge image build` takes them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Image {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub expose: Vec<String>,
+    pub max_layers: usize,
+    pub compression: Compression,
+    pub arch: Vec<Arch>,
+}
+
+/// A Kubernetes object reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ObjectRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Workload {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+}
+
+/// One service in one environment: everything a deploy touches.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub service: String,
+    pub env: String,
+    pub repository: String,
+    /// Path in the GitOps repository.
+    pub kustomization: String,
+    pub flux_source: ObjectRef,
+    pub flux_kustomization: ObjectRef,
+    pub workload: Workload,
+    pub kube_context: Option<String>,
+    /// Whether Forge can reach the cluster (else Flux and rollout are skipped).
+    pub cluster: bool,
+    pub reconcile_timeout: Duration,
+    pub rollout_timeout: Duration,
+}
+
+impl DeployConfig {
+    /// Parses and resolves `text`, read from `file` (named in errors).
+    /// Images with no `arch` are built for `host`.
+    pub fn parse(text: &str, file: &str, host: Arch) -> Result<Self, ConfigError> {
+        let raw: DeployFile = from_yaml(text, file)?;
+        super::resolve::resolve(raw, text, file, host)
+    }
+
+    pub fn service(&self, name: &str) -> Result<&Service, ConfigError> {
+        self.services.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.services.keys().map(String::as_str).collect();
+            self.error(
+                &["services"],
+                format!(
+                    "no service `{name}` in services: (known: {})",
+                    known.join(", ")
+                ),
+                closest(name, known.iter().copied()),
+            )
+        })
+    }
+
+    pub fn environment(&self, name: &str) -> Result<&Environment, ConfigError> {
+        self.environments.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.environments.keys().map(String::as_str).collect();
+            let listed = if known.is_empty() {
+                "none are defined".to_owned()
+            } else {
+                format!("known: {}", known.join(", "))
+            };
+            self.error(
+                &["environments"],
+                format!("no environment `{name}` in environments: ({listed})"),
+                closest(name, known.iter().copied()),
+            )
+        })
+    }
+
+    /// `service` in `env`.
+    pub fn target(&self, service: &str, env: &str) -> Result<&Target, ConfigError> {
+        self.service(service)?;
+        self.environment(env)?;
+        Ok(self
+            .targets
+            .iter()
+            .find(|t| t.service == service && t.env == env)
+            .expect("every service has a target in every environment"))
+    }
+
+    fn error(&self, path: &[&str], message: String, suggestion: Option<String>) -> ConfigError {
+        error_at(&self.text, &self.file, path, message, suggestion)
+    }
+}

@@ -1,0 +1,170 @@
+//! Parsing, errors and resolution of `deploy.yaml`.
+
+use super::summary::summary;
+use super::*;
+use crate::oci::image_config::Arch;
+
+const EXAMPLE: &str = include_str!("../../../../examples/deploy.yaml");
+
+fn parse(text: &str) -> Result<DeployConfig, ConfigError> {
+    DeployConfig::parse(text, "deploy.yaml", Arch::Amd64)
+}
+
+fn error(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn the_shortest_file_takes_every_default() {
+    let c = parse("registry: ghcr.io/org\nservices:\n  app:\nenvironments:\n  prod:\n").unwrap();
+    let t = c.target("app", "prod").unwrap();
+    assert_eq!(t.repository, "ghcr.io/org/app");
+    assert_eq!(t.kustomization, "deploy/prod/app/kustomization.yaml");
+    assert_eq!(t.flux_source.to_string(), "flux-system/flux-system");
+    assert_eq!(t.flux_kustomization.to_string(), "flux-system/prod");
+    assert_eq!(
+        (t.workload.namespace.as_str(), t.workload.name.as_str()),
+        ("prod", "app")
+    );
+    let s = c.service("app").unwrap();
+    assert_eq!(s.installables["amd64"], ".#packages.x86_64-linux.app");
+    assert_eq!(s.tags, ["{arch}-{gitsha7}", "{arch}-latest"]);
+}
+
+#[test]
+fn the_example_resolves() {
+    let c = parse(EXAMPLE).unwrap();
+    insta::assert_snapshot!("example_summary", summary(&c));
+    let api = c.service("api").unwrap();
+    assert_eq!(
+        api.installables["arm64"],
+        ".#packages.aarch64-linux.api-server"
+    );
+    let t = c.target("api", "production").unwrap();
+    assert_eq!(
+        t.flux_kustomization.to_string(),
+        "flux-system/apps-production"
+    );
+    assert_eq!(t.workload.namespace, "shop");
+}
+
+#[test]
+fn resolved_json_is_stable() {
+    let c = parse("registry: 127.0.0.1:5000/t\nservices:\n  app:\n    image: {expose: [8080], env: {A: b}}\nenvironments:\n  dev: {kube: {namespace: \"team-{env}\"}}\ngitops: {repo: /srv/git/fleet.git}\n").unwrap();
+    insta::assert_snapshot!("resolved_json", serde_json::to_string_pretty(&c).unwrap());
+}
+
+#[test]
+fn unknown_key_has_location_and_suggestion() {
+    let e = error("registry: r\nservices:\n  app:\n    image:\n      entrypont: /bin/app\n");
+    insta::assert_snapshot!("unknown_key", e);
+    assert!(e.starts_with("deploy.yaml:5:7: "), "{e}");
+}
+
+#[test]
+fn unknown_top_level_key_and_variant() {
+    insta::assert_snapshot!(
+        "unknown_top_level_key",
+        error("regsitry: r\nservices: {app: {}}\n")
+    );
+    insta::assert_snapshot!(
+        "unknown_variant",
+        error("registry: r\nservices:\n  app:\n    rollback: automatic\n")
+    );
+}
+
+#[test]
+fn bad_pattern_variable_points_at_the_value() {
+    let e = error("registry: r\nservices: {app: {}}\nenvironments:\n  prod:\n    kustomization: apps/{environment}/{service}.yaml\n");
+    insta::assert_snapshot!("bad_pattern_variable", e);
+    assert!(e.starts_with("deploy.yaml:5:20: "), "{e}");
+    // A variable that exists, in a field where it means nothing.
+    let e = error("registry: r\nservices: {app: {}}\nenvironments:\n  prod:\n    kube: {namespace: \"{service}\"}\n");
+    assert!(e.contains("unknown variable `{service}`"), "{e}");
+}
+
+#[test]
+fn missing_service_and_environment() {
+    let c = parse(EXAMPLE).unwrap();
+    let e = c.service("apj").unwrap_err().to_string();
+    insta::assert_snapshot!("missing_service", e);
+    let e = c.target("app", "prod").unwrap_err().to_string();
+    insta::assert_snapshot!("missing_environment", e);
+}
+
+#[test]
+fn inline_secrets_are_refused() {
+    let e = error("services: {app: {}}\ncache:\n  url: https://c\n  token: hunter2\n");
+    assert!(!e.contains("hunter2"), "{e}");
+    insta::assert_snapshot!("inline_secret", e);
+    let e = error("registry: r\nservices: {app: {}}\ngitops:\n  repo: https://bot:hunter2@github.com/o/r.git\n");
+    assert!(!e.contains("hunter2"), "{e}");
+    assert!(
+        e.starts_with("deploy.yaml:4:3: the URL holds a password"),
+        "{e}"
+    );
+    // SSH URLs name a user, which is fine.
+    parse("registry: r\nservices: {app: {}}\ngitops:\n  repo: ssh://git@github.com/o/r.git\n")
+        .unwrap();
+    let e = error("services: {app: {}}\ncache:\n  url: https://c\n  token_env: \"hunter 2\"\n");
+    assert!(e.starts_with("deploy.yaml:4:14: "), "{e}");
+}
+
+#[test]
+fn checks_after_reading_name_the_key() {
+    for (text, want) in [
+        (
+            "services:\n  app:\n    image:\n      expose: [8080]\n",
+            "deploy.yaml:2:3: services.app: no image repository",
+        ),
+        (
+            "registry: r\nservices:\n  app: {}\ngitops:\n  repo: x\n  auth:\n    token_env: T\n    ssh_key_file: k\n",
+            "deploy.yaml:6:3: auth: a token (HTTPS) or an ssh_key_file",
+        ),
+        (
+            "registry: r\nservices:\n  app:\n    image:\n      tags: [\"{arch}-{sha}\"]\n",
+            "deploy.yaml:5:7: services.app: tag template",
+        ),
+        (
+            "registry: r\nservices:\n  app:\n    image:\n      max_layers: 500\n",
+            "deploy.yaml:5:7: services.app: max_layers 500",
+        ),
+        ("registry: r\n", "deploy.yaml:1:1: no services"),
+        (
+            "registry: r\nservices: {app: {}}\ncache:\n  url: s3://bucket\n",
+            "deploy.yaml:4:3: cache url `s3://bucket`",
+        ),
+        (
+            "registry: r\nservices:\n  app: {}\n  web: {}\n  app: {}\n",
+            "deploy.yaml:5:3: services: `app` is defined twice",
+        ),
+        (
+            "registry: r\nservices:\n  app:\n    image:\n      env: {A: x, A: y}\n",
+            "services.app.image.env: `A` is defined twice",
+        ),
+        ("", "deploy.yaml:1:1: no services"),
+        (
+            "registry: r\nservices:\n  App: {}\n",
+            "deploy.yaml:3:3: services: invalid name `App`",
+        ),
+        (
+            "registry: r\nservices:\n  app:\n    image: {expose: [70000]}\n",
+            "invalid port `70000`",
+        ),
+        (
+            "registry: r\nservices:\n  app:\n    image: {arch: [amd64, riscv]}\n",
+            "unknown variant `riscv`",
+        ),
+        (
+            "registry: r\nenvironments:\n  prod:\n    timeouts: {rollout: 10 minutes}\nservices: {app: {}}\n",
+            "deploy.yaml:4:25: environments.prod.timeouts.rollout: invalid duration",
+        ),
+        (
+            "registry: r\nservices:\n  app:\n    attr: packages.x86_64-linux.app\n    image: {arch: [amd64, arm64]}\n",
+            "deploy.yaml:4:5: services.app: attr `packages.x86_64-linux.app` names one system",
+        ),
+    ] {
+        let e = error(text);
+        assert!(e.contains(want), "{text}\n -> {e}");
+    }
+}

@@ -1,0 +1,148 @@
+//! `forge-provision postgres plan|apply --config FILE [--check] [--allow-prune] [--json]`.
+
+use super::Outcome;
+use crate::adapters::postgres::{self, Connection, PostgresError, Settings};
+use crate::adapters::secret_source::ProcessSecrets;
+use crate::domain::plan::Plan;
+use crate::domain::postgres_plan::{plan, PlanError, PlanOptions};
+use crate::domain::spec_parse::{parse, SpecError};
+use clap::{Args, Subcommand};
+use forge_core::secret::Secret;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub struct PostgresArgs {
+    #[command(subcommand)]
+    pub action: PostgresAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PostgresAction {
+    /// Print the ordered SQL that would make the server match the file (secrets redacted).
+    Plan(RunArgs),
+    /// Run that SQL and print what was done.
+    Apply(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The spec file (YAML).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Change nothing; exit 2 when changes are pending, 0 when converged.
+    #[arg(long)]
+    pub check: bool,
+    /// Allow drops and revokes in the sections that set `prune: true`.
+    #[arg(long)]
+    pub allow_prune: bool,
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// How long to wait for a server that is starting up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub wait: u64,
+    /// Databases whose catalogs are read at the same time.
+    #[arg(long, default_value_t = 4, hide = true)]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PostgresCommandError {
+    #[error("cannot read {path}: {source}")]
+    ReadSpec {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Postgres(#[from] PostgresError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+}
+
+pub async fn run(args: PostgresArgs) -> Result<Outcome, PostgresCommandError> {
+    let (args, apply) = match args.action {
+        PostgresAction::Plan(a) => (a, false),
+        PostgresAction::Apply(a) => (a, true),
+    };
+    let super::SpecFile {
+        path,
+        text,
+        base_dir,
+    } = super::read_spec(&args.config)
+        .map_err(|(path, source)| PostgresCommandError::ReadSpec { path, source })?;
+    let (spec, desired) = parse(&text, &path, Arc::new(ProcessSecrets { base_dir }))?;
+
+    let p = &desired.prune;
+    let wants_prune =
+        p.roles || p.memberships || p.databases || p.schemas || p.extensions || p.grants;
+    if wants_prune && !args.allow_prune {
+        eprintln!(
+            "note: the spec sets prune:, but without --allow-prune nothing is dropped or revoked"
+        );
+    }
+
+    let settings = Settings::resolve(
+        spec.connection.as_ref(),
+        std::env::var("DATABASE_URL").ok().as_deref(),
+        std::env::var("PGPASSWORD").ok().map(Secret::new),
+        Duration::from_secs(args.wait),
+    )?;
+    let conn = Connection::open(settings, &mut |msg| eprintln!("{msg}")).await?;
+    if apply && !args.check {
+        conn.lock_for_apply(&mut |msg| eprintln!("{msg}")).await?;
+    }
+    let observed = postgres::read_state(&conn, &desired, args.concurrency).await?;
+    let mut salt = || rand::random::<[u8; 16]>();
+    let plan = plan(
+        &desired,
+        &observed,
+        PlanOptions {
+            allow_prune: args.allow_prune,
+            salt: &mut salt,
+        },
+    )?;
+
+    if !apply || args.check || plan.is_empty() {
+        print_plan(&plan, args.json, false);
+        return Ok(if args.check && !plan.is_empty() {
+            Outcome::ChangesPending
+        } else {
+            Outcome::Done
+        });
+    }
+    let json = args.json;
+    postgres::execute(&conn, &plan, &mut |phase| {
+        if !json {
+            println!("{}", phase.heading());
+            for s in &phase.statements {
+                println!("{}", s.display());
+            }
+        }
+    })
+    .await?;
+    if json {
+        print_plan(&plan, true, true);
+    } else {
+        println!(
+            "-- applied {} change{}",
+            plan.len(),
+            if plan.len() == 1 { "" } else { "s" }
+        );
+    }
+    Ok(Outcome::Done)
+}
+
+fn print_plan(plan: &Plan, json: bool, applied: bool) {
+    super::print_plan(
+        plan.to_json(),
+        &plan.to_string(),
+        &plan.warnings,
+        json,
+        applied,
+    );
+}

@@ -1,0 +1,377 @@
+//! The first half of a deploy: build the service, push its closure to the
+//! cache and its image to the registry (or an `oci:` layout directory), and
+//! say which digest to pin. With `dry_run`, builds locally (the digest depends
+//! on the build) and pushes nothing.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _};
+
+use super::context::DeployContext;
+use crate::build_output::resolve_roots;
+use crate::config_file::load_signing_key;
+use crate::observer::{phase, Event};
+use crate::publish_image::{materialise, publish_images, PublishRequest};
+use crate::push_closure::{ClosurePusher, PushOptions};
+use crate::push_image::{image_platform, index_of, BlobStatus};
+use crate::query_closure::{query_closure, ClosureSource};
+use crate::service_image::{image_request, installable};
+use forge_adapters::cache::{AnyCache, BinaryCache, CacheAuth};
+use forge_adapters::git_rev::current_commit;
+use forge_adapters::nix::NixCli;
+use forge_adapters::oci::layout::OciLayout;
+use forge_adapters::store::LocalStore;
+use forge_core::byte_size::human_bytes;
+use forge_core::deploy_report::{DeployReport, Status, Step};
+use forge_core::nix::store_path::StorePath;
+use forge_core::oci::tag_scheme::{self, TagVars, DEFAULT_INDEX_TAGS};
+
+/// Knobs from the command line.
+#[derive(Debug, Clone)]
+pub struct PublishOptions {
+    pub dry_run: bool,
+    pub insecure_http: bool,
+    pub jobs: usize,
+    pub layer_cache: Option<std::path::PathBuf>,
+}
+
+/// What to pin.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The tag for humans (first of the service's tags).
+    pub tag: Option<String>,
+    /// `sha256:...` of the manifest (or index): what the cluster pulls.
+    pub digest: String,
+    /// `repo:tag@digest`.
+    pub reference: String,
+}
+
+pub async fn publish(
+    ctx: &DeployContext,
+    opts: &PublishOptions,
+    report: &mut DeployReport,
+) -> anyhow::Result<Published> {
+    let roots = build(ctx, report).await?;
+    push_closure(ctx, opts, &roots, report).await?;
+    match ctx.layout_dir() {
+        Some(dir) => image_to_layout(ctx, opts, &roots, &dir, report).await,
+        None => image_to_registry(ctx, opts, &roots, report).await,
+    }
+}
+
+/// Builds each architecture's installable; returns (arch, output paths).
+async fn build(
+    ctx: &DeployContext,
+    report: &mut DeployReport,
+) -> anyhow::Result<Vec<(String, Vec<StorePath>)>> {
+    let nix = NixCli::default();
+    let mut out = Vec::new();
+    for arch in &ctx.service.image.arch {
+        let raw = &ctx.service.installables[arch.as_str()];
+        let installable = installable(&ctx.config, raw, &ctx.base);
+        let observer = &*ctx.observer;
+        let resolved = phase(
+            observer,
+            &format!("building {installable}"),
+            resolve_roots(&nix, std::slice::from_ref(&installable), |l| {
+                observer.event(Event::Detail(l))
+            }),
+        )
+        .await;
+        let resolved = match resolved {
+            Ok(r) => r,
+            Err(e) => {
+                report.record(Step::Build, Status::Failed(e.to_string()));
+                return Err(anyhow::Error::new(e).context(format!("building {installable}")));
+            }
+        };
+        out.push((arch.as_str().to_owned(), resolved.roots));
+    }
+    let paths: Vec<String> = out
+        .iter()
+        .flat_map(|(_, r)| r.iter().map(|p| p.to_string()))
+        .collect();
+    report.record(Step::Build, Status::Done(paths.join(", ")));
+    Ok(out)
+}
+
+async fn push_closure(
+    ctx: &DeployContext,
+    opts: &PublishOptions,
+    roots: &[(String, Vec<StorePath>)],
+    report: &mut DeployReport,
+) -> anyhow::Result<()> {
+    let Some(cache) = &ctx.config.cache else {
+        report.record(
+            Step::Cache,
+            Status::Skipped("no cache: in deploy.yaml".into()),
+        );
+        return Ok(());
+    };
+    let token = cache
+        .token
+        .as_ref()
+        .map(|r| ctx.secret(r, "cache"))
+        .transpose()?;
+    let signing_key = cache
+        .signing_key_file
+        .as_deref()
+        .map(|f| load_signing_key(&ctx.path(f)))
+        .transpose()?
+        .map(Arc::new);
+    let url = ctx.cache_url(&cache.url);
+    let any = AnyCache::open(&url, CacheAuth { token })?;
+    let nix = NixCli::default();
+    let store = Arc::new(LocalStore::default());
+    let all: Vec<StorePath> = roots.iter().flat_map(|(_, r)| r.clone()).collect();
+    let closure = query_closure(&store, &nix, &all, ClosureSource::Auto).await?;
+    let options = PushOptions {
+        signing_key,
+        dry_run: opts.dry_run,
+        ..PushOptions::default()
+    };
+    let display = &*ctx.observer;
+    let result = match &any {
+        AnyCache::File(c) => push_to(c, store, options, closure, display).await,
+        AnyCache::Http(c) => push_to(c, store, options, closure, display).await,
+        AnyCache::Attic(c) => push_to(c, store, options, closure, display).await,
+    };
+    let r = match result {
+        Ok(r) => r,
+        Err(e) => {
+            report.record(Step::Cache, Status::Failed(e.to_string()));
+            return Err(e);
+        }
+    };
+    if !r.failed.is_empty() {
+        let first = &r.failed[0];
+        let msg = format!(
+            "{} path(s) could not be pushed to {} (first: {}: {})",
+            r.failed.len(),
+            r.cache,
+            first.path,
+            first.error
+        );
+        report.record(Step::Cache, Status::Failed(msg.clone()));
+        bail!(msg);
+    }
+    let n = r.uploaded.len();
+    let bytes = human_bytes(r.nar_bytes_uploaded);
+    report.record(
+        Step::Cache,
+        if n == 0 {
+            Status::Unchanged(format!("{} had all {} paths", r.cache, r.closure_size))
+        } else if r.dry_run {
+            Status::Planned(format!(
+                "would push {n} of {} paths ({bytes} NAR) to {}",
+                r.closure_size, r.cache
+            ))
+        } else {
+            Status::Done(format!(
+                "pushed {n} of {} paths ({bytes} NAR) to {}",
+                r.closure_size, r.cache
+            ))
+        },
+    );
+    Ok(())
+}
+
+async fn push_to<C: BinaryCache>(
+    cache: &C,
+    store: Arc<LocalStore>,
+    options: PushOptions,
+    closure: Vec<forge_core::nix::path_info::PathInfo>,
+    display: &dyn crate::observer::Observer,
+) -> anyhow::Result<crate::push_closure::PushReport> {
+    let pusher = ClosurePusher {
+        cache,
+        store,
+        options,
+    };
+    pusher
+        .push(closure, display)
+        .await
+        .with_context(|| format!("pushing to {}", cache.display_url()))
+}
+
+/// The service's image options, with the built paths as sources (no second evaluation).
+fn image_sources(
+    ctx: &DeployContext,
+    opts: &PublishOptions,
+    roots: &[(String, Vec<StorePath>)],
+) -> PublishRequest {
+    let mut req = image_request(
+        &ctx.config,
+        &ctx.service,
+        &ctx.base,
+        opts.insecure_http,
+        opts.jobs,
+        opts.layer_cache.clone(),
+    );
+    for ((source, _), (_, paths)) in req.sources.iter_mut().zip(roots) {
+        if let [one] = paths.as_slice() {
+            *source = one.to_string();
+        }
+    }
+    req
+}
+
+fn render_tags(
+    ctx: &DeployContext,
+    templates: &[String],
+    arch: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let gitsha = current_commit(&ctx.base);
+    let vars = TagVars {
+        arch: arch.map(str::to_owned),
+        gitsha: gitsha.clone(),
+    };
+    templates
+        .iter()
+        .filter(|t| gitsha.is_some() || !t.contains("gitsha"))
+        .map(|t| Ok(tag_scheme::render(t, &vars)?))
+        .collect()
+}
+
+/// `oci:DIR`: the image is written (and tagged) in a local layout.
+async fn image_to_layout(
+    ctx: &DeployContext,
+    opts: &PublishOptions,
+    roots: &[(String, Vec<StorePath>)],
+    dir: &std::path::Path,
+    report: &mut DeployReport,
+) -> anyhow::Result<Published> {
+    let req = image_sources(ctx, opts, roots);
+    let [(source, recipe)] = req.sources.as_slice() else {
+        bail!(
+            "services.{}: an oci: layout holds one architecture; set image.arch to one value",
+            ctx.service.name
+        );
+    };
+    let tags = render_tags(ctx, &ctx.service.tags, Some(recipe.options.arch.as_str()))?;
+    let tag = tags.first().cloned().unwrap_or_else(|| "latest".into());
+    let tmp;
+    let layout = if opts.dry_run {
+        tmp = tempfile::tempdir()?;
+        OciLayout::new(tmp.path())
+    } else {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        OciLayout::new(dir)
+    };
+    let before = OciLayout::new(dir).resolve(Some(&tag)).ok();
+    let (manifest, _) = materialise(source, recipe, &layout, &tag, &*ctx.observer).await?;
+    if !opts.dry_run {
+        for t in &tags[1.min(tags.len())..] {
+            layout.tag(manifest.clone(), t)?;
+        }
+    }
+    let at = format!("oci:{}:{tag}", dir.display());
+    report.record(
+        Step::Image,
+        match before {
+            Some(d) if d.digest == manifest.digest => {
+                Status::Unchanged(format!("{at} already is {}", manifest.digest))
+            }
+            _ if opts.dry_run => {
+                Status::Planned(format!("would write {} to {at}", manifest.digest))
+            }
+            _ => Status::Done(format!("wrote {} to {at}", manifest.digest)),
+        },
+    );
+    Ok(Published {
+        reference: format!("{}:{tag}@{}", ctx.pull_name(), manifest.digest),
+        tag: Some(tag),
+        digest: manifest.digest.to_string(),
+    })
+}
+
+async fn image_to_registry(
+    ctx: &DeployContext,
+    opts: &PublishOptions,
+    roots: &[(String, Vec<StorePath>)],
+    report: &mut DeployReport,
+) -> anyhow::Result<Published> {
+    let req = image_sources(ctx, opts, roots);
+    if opts.dry_run {
+        // The digest needs the image; the registry sees nothing.
+        let mut images = Vec::new();
+        for (source, recipe) in &req.sources {
+            let tmp = tempfile::tempdir()?;
+            let layout = OciLayout::new(tmp.path());
+            let (manifest, _) =
+                materialise(source, recipe, &layout, "latest", &*ctx.observer).await?;
+            let platform = image_platform(&layout, &manifest)?;
+            images.push((manifest, platform));
+        }
+        let listed: Vec<String> = images.iter().map(|(d, _)| d.digest.to_string()).collect();
+        // Several architectures: the index over them, built as the push builds it.
+        let (digest, tags) = if let [(only, _)] = images.as_slice() {
+            let arch = req.sources[0].1.options.arch.as_str();
+            (
+                only.digest.to_string(),
+                render_tags(ctx, &ctx.service.tags, Some(arch))?,
+            )
+        } else {
+            let (_, index) = index_of(&images)?;
+            let templates: Vec<String> = DEFAULT_INDEX_TAGS.iter().map(|t| t.to_string()).collect();
+            (index, render_tags(ctx, &templates, None)?)
+        };
+        report.record(
+            Step::Image,
+            Status::Planned(if images.len() > 1 {
+                format!(
+                    "would push {} to {} with index {digest} over them",
+                    listed.join(", "),
+                    ctx.service.repository
+                )
+            } else {
+                format!("would push {digest} to {}", ctx.service.repository)
+            }),
+        );
+        let tag = tags.first().cloned();
+        return Ok(Published {
+            reference: format!(
+                "{}{}@{digest}",
+                ctx.service.repository,
+                tag.as_deref().map(|t| format!(":{t}")).unwrap_or_default()
+            ),
+            tag,
+            digest,
+        });
+    }
+    let pushed = match publish_images(&req, &*ctx.observer).await {
+        Ok(r) => r,
+        Err(e) => {
+            report.record(Step::Image, Status::Failed(format!("{e:#}")));
+            return Err(e);
+        }
+    };
+    let digest = pushed.digest().to_owned();
+    let tag = pushed.tags().first().cloned();
+    let uploaded = pushed.bytes_uploaded();
+    let blobs = |status: BlobStatus| pushed.blobs(status);
+    let reference = format!(
+        "{}{}@{digest}",
+        ctx.service.repository,
+        tag.as_deref().map(|t| format!(":{t}")).unwrap_or_default()
+    );
+    report.record(
+        Step::Image,
+        if blobs(BlobStatus::Uploaded) + blobs(BlobStatus::Mounted) == 0 {
+            Status::Unchanged(format!("{reference}: the registry had every blob"))
+        } else {
+            Status::Done(format!(
+                "{reference}: {} uploaded ({} blobs), {} mounted, {} present",
+                human_bytes(uploaded),
+                blobs(BlobStatus::Uploaded),
+                blobs(BlobStatus::Mounted),
+                blobs(BlobStatus::Present)
+            ))
+        },
+    );
+    Ok(Published {
+        tag,
+        digest,
+        reference,
+    })
+}

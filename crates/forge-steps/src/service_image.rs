@@ -1,0 +1,132 @@
+//! A service's image as deploy.yaml describes it: its flake outputs per
+//! architecture and its image settings, turned into a [`PublishRequest`]
+//! (shared by `forge push` and `forge deploy`).
+
+use std::path::{Path, PathBuf};
+
+use forge_adapters::oci::layer_cache::LayerCache;
+use forge_adapters::oci::layer_tar::LayerCompression;
+use forge_core::deploy_config::resolved::{DeployConfig, Service};
+use forge_core::deploy_config::types::Compression;
+use forge_core::oci::image_config::ImageOptions;
+use forge_core::oci::tag_scheme::DEFAULT_ARCH_TAGS;
+
+use crate::publish_image::{ImageRecipe, PublishRequest};
+
+/// A relative flake path in deploy.yaml is relative to the file, not to the
+/// working directory.
+pub fn installable(config: &DeployConfig, raw: &str, base: &Path) -> String {
+    let flake = &config.flake;
+    let is_path = !flake.contains(':') && !Path::new(flake).is_absolute();
+    match raw.strip_prefix(flake.as_str()) {
+        Some(rest) if is_path => {
+            let dir = if flake == "." {
+                base.to_path_buf()
+            } else {
+                base.join(flake)
+            };
+            let dir = dir.canonicalize().unwrap_or(dir);
+            format!("{}{rest}", dir.display())
+        }
+        _ => raw.to_owned(),
+    }
+}
+
+/// What `forge image push` would be asked for this service (shared with deploy).
+pub fn image_request(
+    config: &DeployConfig,
+    s: &Service,
+    base: &Path,
+    insecure_http: bool,
+    jobs: usize,
+    layer_cache: Option<PathBuf>,
+) -> PublishRequest {
+    let layer_cache = layer_cache.unwrap_or_else(LayerCache::default_dir);
+    let sources = s
+        .image
+        .arch
+        .iter()
+        .map(|&arch| {
+            let recipe = ImageRecipe {
+                options: ImageOptions {
+                    entrypoint: s.image.entrypoint.clone(),
+                    cmd: s.image.cmd.clone(),
+                    env: s
+                        .image
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                    workdir: s.image.workdir.clone(),
+                    user: s.image.user.clone(),
+                    labels: s.image.labels.clone(),
+                    // Normalised when deploy.yaml was read.
+                    exposed_ports: s.image.expose.clone(),
+                    arch,
+                },
+                max_layers: s.image.max_layers,
+                compression: match s.image.compression {
+                    Compression::Gzip => LayerCompression::Gzip,
+                    Compression::Zstd => LayerCompression::Zstd,
+                    Compression::None => LayerCompression::None,
+                },
+                layer_cache: layer_cache.clone(),
+            };
+            (
+                installable(config, &s.installables[arch.as_str()], base),
+                recipe,
+            )
+        })
+        .collect();
+    // The default tags are left to `publish_images`, which drops the {gitsha7}
+    // ones outside git instead of failing.
+    let image_tags = if s.tags == DEFAULT_ARCH_TAGS {
+        vec![]
+    } else {
+        s.tags.clone()
+    };
+    PublishRequest {
+        sources,
+        repo: s.repository.clone(),
+        image_tags,
+        index_tags: vec![],
+        insecure_http,
+        jobs,
+        out: None,
+        git_dir: base.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use forge_core::oci::image_config::Arch;
+
+    fn config(flake: &str) -> DeployConfig {
+        let text = format!("flake: {flake}\nregistry: r\nservices: {{app: {{}}}}\n");
+        DeployConfig::parse(&text, "deploy.yaml", Arch::Amd64).unwrap()
+    }
+
+    #[test]
+    fn relative_flakes_are_relative_to_the_file() {
+        let base = Path::new("/nonexistent/repo");
+        let c = config(".");
+        let raw = &c.services["app"].installables["amd64"];
+        assert_eq!(
+            installable(&c, raw, base),
+            "/nonexistent/repo#packages.x86_64-linux.app"
+        );
+        let c = config("github:org/repo");
+        let raw = &c.services["app"].installables["amd64"];
+        assert_eq!(
+            installable(&c, raw, base),
+            "github:org/repo#packages.x86_64-linux.app"
+        );
+        let c = config("/abs/flake");
+        let raw = &c.services["app"].installables["amd64"];
+        assert_eq!(
+            installable(&c, raw, base),
+            "/abs/flake#packages.x86_64-linux.app"
+        );
+    }
+}

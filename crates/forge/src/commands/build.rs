@@ -1,0 +1,44 @@
+//! `forge build`: build flake outputs with Nix and print their store paths.
+
+use crate::cli::Global;
+use crate::output::{print_json, spinner};
+use forge_adapters::nix::NixCli;
+
+/// Build flake outputs (`nix build --no-link`) and print their output paths.
+///
+/// Build logs stream under a progress line on a terminal; with -v they are
+/// logged. On failure the relevant part of Nix's log is shown.
+///
+/// Examples:
+///   forge build .#app
+///   forge build --json .#app .#worker
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct BuildArgs {
+    /// Flake installables, e.g. `.#app` or `github:org/repo#pkg`.
+    #[arg(required = true, value_name = "INSTALLABLE")]
+    pub installables: Vec<String>,
+}
+
+pub async fn run(args: BuildArgs, global: Global) -> anyhow::Result<()> {
+    let nix = NixCli::default();
+    let bar = spinner(&format!("building {}", args.installables.join(" ")));
+    let results = nix
+        .build(&args.installables, |line| {
+            tracing::debug!(target: "forge::nix", "{line}");
+            bar.set_message(line.to_owned());
+        })
+        .await;
+    bar.finish_and_clear();
+    let results = results?;
+    if global.json {
+        print_json(&results);
+    } else {
+        for r in &results {
+            for path in r.outputs.values() {
+                println!("{path}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! `forge deploy`: one service to one environment, from flake output to a
+//! verified rollout. The steps come from `steps/` and `adapters/`; this
+//! module orders them, records each in a [`DeployReport`] and decides the
+//! exit status.
+
+use std::sync::Arc;
+
+use crate::cli::Global;
+use crate::commands::config::ConfigArg;
+use crate::commands::push::PublishFlags;
+use crate::output::{print_json, ProgressView};
+use forge_core::deploy_config::types::{Duration as ConfigDuration, RollbackPolicy};
+use forge_core::deploy_report::{DeployReport, Outcome};
+use forge_core::kube::pod_failure::DEFAULT_CRASHLOOP_RESTARTS;
+use forge_steps::deploy::{
+    self as pipeline, ClusterOptions, DeployContext, DeployRequest, PublishOptions,
+};
+
+/// Build, push and roll out a service of deploy.yaml to an environment.
+///
+/// Steps: nix build; push the closure to the cache; build the image and push
+/// it to the registry (or an oci: layout directory); pin its digest (and tag)
+/// in the environment's kustomization, commit with Forge-* trailers and push
+/// (re-applied on the new tip if someone pushed first); ask Flux to reconcile
+/// the GitRepository and the Kustomization and wait until our commit is
+/// applied; watch the workload roll out, failing fast on broken pods. With
+/// `rollback: auto` (or --rollback auto) a failed rollout re-pins the previous
+/// image; the deploy still exits 1.
+///
+/// Before building anything it checks the GitOps remote (credentials, branch,
+/// kustomization, the image entry) and the cluster (reachable, Flux objects
+/// present and not suspended), so those failures push nothing.
+///
+/// Steps that have nothing to work with are skipped and say so: no `cache:`,
+/// no `gitops:`, or `cluster: false` on the environment. Running it again with
+/// nothing changed is a no-op (exit 0). --dry-run builds locally (the digest
+/// depends on the build) and prints the plan: what would be pushed, the
+/// kustomization diff, the Flux objects and the workload; nothing is pushed,
+/// committed or reconciled.
+///
+/// Exit status: 0 deployed (or no-op, or dry run), 1 failed (also when rolled back).
+///
+/// Examples:
+///   forge deploy app --env staging
+///   forge deploy app --env production --dry-run
+///   forge deploy api --env staging --config deploy/deploy.yaml --json
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct DeployArgs {
+    /// A key of `services:` in deploy.yaml.
+    #[arg(value_name = "SERVICE")]
+    pub service: String,
+    /// A key of `environments:` in deploy.yaml.
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print the plan; push, commit and reconcile nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Add the image to the kustomization's `images:` when it is not there
+    /// (by default a missing entry is an error: it usually means a wrong name).
+    #[arg(long)]
+    pub allow_add: bool,
+    /// Override the service's rollback policy.
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub rollback: Option<RollbackArg>,
+    /// Release id for the Forge-Release commit trailer.
+    #[arg(long, value_name = "ID")]
+    pub release: Option<String>,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    #[command(flatten)]
+    pub publish: PublishFlags,
+}
+
+/// The cluster half's flags (`forge deploy`, `forge rollback`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterFlags {
+    /// Restarts after which a crash-looping container fails the rollout.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CRASHLOOP_RESTARTS)]
+    pub crashloop_restarts: u64,
+    /// Log lines shown per failing container.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub log_lines: usize,
+    /// How long Flux may take [default: the environment's timeouts.reconcile].
+    #[arg(long, value_name = "DUR", value_parser = ConfigDuration::parse)]
+    pub reconcile_timeout: Option<ConfigDuration>,
+    /// How long the rollout may take [default: the environment's timeouts.rollout].
+    #[arg(long, value_name = "DUR", value_parser = ConfigDuration::parse)]
+    pub rollout_timeout: Option<ConfigDuration>,
+}
+
+impl ClusterFlags {
+    pub fn options(&self) -> ClusterOptions {
+        ClusterOptions {
+            crashloop_restarts: self.crashloop_restarts,
+            log_lines: self.log_lines,
+            reconcile_timeout: self.reconcile_timeout,
+            rollout_timeout: self.rollout_timeout,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RollbackArg {
+    Auto,
+    Manual,
+}
+
+pub async fn run(args: DeployArgs, global: Global) -> anyhow::Result<u8> {
+    let request = DeployRequest {
+        dry_run: args.dry_run,
+        allow_add: args.allow_add,
+        rollback: args.rollback.map(|r| match r {
+            RollbackArg::Auto => RollbackPolicy::Auto,
+            RollbackArg::Manual => RollbackPolicy::Manual,
+        }),
+        release: args.release.clone(),
+        cluster: args.cluster.options(),
+        publish: PublishOptions {
+            dry_run: args.dry_run,
+            insecure_http: args.publish.insecure_http,
+            jobs: args.publish.jobs,
+            layer_cache: args.publish.layer_cache.clone(),
+        },
+    };
+    let ctx = load(&args.config, &args.service, &args.env, &request.cluster)?;
+    let mut report = DeployReport::new("deploy", &args.service, &args.env);
+    let result = pipeline::deploy(&ctx, &request, &mut report).await;
+    Ok(finish(report, result, global))
+}
+
+/// The service in the environment, with progress drawn on the terminal.
+pub(crate) fn load(
+    config: &ConfigArg,
+    service: &str,
+    env: &str,
+    cluster: &ClusterOptions,
+) -> anyhow::Result<DeployContext> {
+    let observer = Arc::new(ProgressView::new());
+    DeployContext::load(&config.config, service, env, cluster, observer)
+}
+
+/// Records a failure as the outcome, prints the report and returns the exit status.
+pub(crate) fn finish(mut report: DeployReport, result: anyhow::Result<()>, global: Global) -> u8 {
+    if let Err(e) = result {
+        report.outcome = Outcome::Failed {
+            reason: format!("{e:#}"),
+        };
+    }
+    print_report(&report, global);
+    report.exit_status()
+}
+
+/// Prints the report: JSON on stdout with --json, else the summary. In a
+/// GitHub Actions job it is also added to the job summary.
+fn print_report(report: &DeployReport, global: Global) {
+    if global.json {
+        print_json(report);
+    } else {
+        print!("{}", report.render());
+    }
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+        use std::io::Write as _;
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .and_then(|mut f| writeln!(f, "{}", report.render_markdown()));
+        if let Err(e) = appended {
+            tracing::warn!(
+                "cannot write the job summary to {}: {e}",
+                path.to_string_lossy()
+            );
+        }
+    }
+}

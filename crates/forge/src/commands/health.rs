@@ -1,0 +1,106 @@
+//! `forge health`: the rollout verdict for objects read from files.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context as _};
+
+use crate::cli::Global;
+use crate::output::{print_json, report_error};
+use forge_core::kube::pod_failure::{PodRules, DEFAULT_CRASHLOOP_RESTARTS};
+use forge_core::kube::rollout_verdict::{objects_from_yaml, verdict, ObjectId, Verdict};
+
+/// Print the rollout verdict (Current, InProgress or Failed, with the reason) of objects in manifest files.
+///
+/// The files hold objects with their status, e.g. `kubectl get deploy app -o yaml`
+/// (several documents and `kind: List` are fine). The rules are the rollout
+/// verdict's: kubectl's for Deployments, StatefulSets and DaemonSets (status of the current generation only), container states for
+/// Pods (CrashLoopBackOff after --crashloop-restarts restarts, image pull
+/// errors, config errors, OOMKilled fail; eviction and Pending do not),
+/// Ready/Stalled/Reconciling conditions for everything else.
+///
+/// Exit status: 0 all Current, 1 any Failed, 3 any InProgress (and none
+/// Failed), 2 unreadable or invalid input.
+///
+/// Examples:
+///   kubectl get deploy,pods -n prod -o yaml > now.yaml && forge health --file now.yaml
+///   forge health --json --file deploy.yaml --file pod.yaml
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct HealthArgs {
+    /// Manifest with status (YAML or JSON; repeatable).
+    #[arg(long = "file", short = 'f', value_name = "MANIFEST", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Restarts after which a CrashLoopBackOff container counts as failed.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CRASHLOOP_RESTARTS)]
+    pub crashloop_restarts: u64,
+}
+
+/// One object's verdict in `--json` output.
+#[derive(Debug, serde::Serialize)]
+pub struct ObjectVerdict {
+    pub file: PathBuf,
+    #[serde(flatten)]
+    pub object: ObjectId,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+pub const EXIT_IN_PROGRESS: u8 = 3;
+
+/// Returns the exit status documented above (bad input is reported here, as status 2).
+pub async fn run(args: HealthArgs, global: Global) -> anyhow::Result<u8> {
+    let verdicts = match evaluate(&args) {
+        Ok(v) => v,
+        Err(e) => {
+            report_error(&e);
+            return Ok(EXIT_BAD_INPUT);
+        }
+    };
+    if global.json {
+        print_json(&verdicts);
+    } else {
+        for v in &verdicts {
+            println!("{}: {}", v.object, v.verdict);
+        }
+    }
+    Ok(exit_code(verdicts.iter().map(|v| &v.verdict)))
+}
+
+fn evaluate(args: &HealthArgs) -> anyhow::Result<Vec<ObjectVerdict>> {
+    let rules = PodRules {
+        crashloop_restarts: args.crashloop_restarts,
+    };
+    let mut out = Vec::new();
+    for file in &args.files {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        let objects = objects_from_yaml(&text).map_err(|e| match e.location {
+            Some(_) => anyhow!("{}:{e}", file.display()),
+            None => anyhow!("{}: {e}", file.display()),
+        })?;
+        if objects.is_empty() {
+            tracing::warn!("{}: no objects", file.display());
+        }
+        out.extend(objects.iter().map(|obj| ObjectVerdict {
+            file: file.clone(),
+            object: ObjectId::of(obj),
+            verdict: verdict(obj, &rules),
+        }));
+    }
+    Ok(out)
+}
+
+/// 0 all Current, 1 any Failed, 3 any InProgress.
+pub fn exit_code<'a>(verdicts: impl IntoIterator<Item = &'a Verdict>) -> u8 {
+    let mut code = 0;
+    for v in verdicts {
+        match v {
+            Verdict::Failed { .. } => return EXIT_FAILED,
+            Verdict::InProgress { .. } => code = EXIT_IN_PROGRESS,
+            Verdict::Current => {}
+        }
+    }
+    code
+}

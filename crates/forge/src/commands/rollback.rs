@@ -1,0 +1,53 @@
+//! `forge rollback`: re-pin an earlier image through the same commit path as a
+//! deploy, then wait for Flux and the rollout.
+
+use crate::cli::Global;
+use crate::commands::config::ConfigArg;
+use crate::commands::deploy::{self, ClusterFlags};
+use forge_core::deploy_report::DeployReport;
+use forge_steps::deploy::{self as pipeline, RollbackRequest};
+
+/// Roll a service back to its previous (or a given) image.
+///
+/// The previous image is the newest earlier pin in the kustomization's git
+/// history that differs from the current one. --to takes a GitOps commit (the
+/// pin in the kustomization at that commit) or a digest (sha256:...; its tag is
+/// looked up in the history). The change is committed with a Forge-Rollback-Of
+/// trailer and pushed, Flux reconciles it, and the rollout is watched.
+///
+/// Exit status: 0 rolled back and rolled out, 1 failed.
+///
+/// Examples:
+///   forge rollback app --env production
+///   forge rollback app --env production --to 3f2c1ab
+///   forge rollback app --env staging --to sha256:4f1c... --dry-run
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct RollbackArgs {
+    #[arg(value_name = "SERVICE")]
+    pub service: String,
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// A GitOps commit or an image digest to go back to.
+    #[arg(long, value_name = "COMMIT|DIGEST")]
+    pub to: Option<String>,
+    /// Print the kustomization diff; commit and reconcile nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+}
+
+pub async fn run(args: RollbackArgs, global: Global) -> anyhow::Result<u8> {
+    let request = RollbackRequest {
+        to: args.to.clone(),
+        dry_run: args.dry_run,
+        cluster: args.cluster.options(),
+    };
+    let ctx = deploy::load(&args.config, &args.service, &args.env, &request.cluster)?;
+    let mut report = DeployReport::new("rollback", &args.service, &args.env);
+    let result = pipeline::rollback(&ctx, &request, &mut report).await;
+    Ok(deploy::finish(report, result, global))
+}

@@ -1,0 +1,16 @@
+//! The `forge` command line: parsing, dispatch and rendering, nothing else.
+//!
+//! - `cli`: the top-level clap types (global flags, the subcommand enum).
+//! - `commands/`: one file per subcommand: its clap struct and `run()`,
+//!   which fills a step's or pipeline's input, calls it and renders its result.
+//! - `output`: logging, progress rendering (the observer the steps report
+//!   to), JSON on stdout, error reports.
+//! - `choice`: clap parsers for the domain's named enums.
+//!
+//! The work itself lives in the library crates: `forge-core` (pure domain),
+//! `forge-io`, `forge-attic`, `forge-adapters` and `forge-steps`.
+
+pub mod choice;
+pub mod cli;
+pub mod commands;
+pub mod output;
