@@ -170,7 +170,7 @@ fn render_pod(out: &mut String, pod: &FailedPod) {
         let previous = pod
             .failures
             .iter()
-            .any(|f| log_container(f) == Some(container.as_str()) && f.restarts > 0);
+            .any(|f| f.log_container() == Some(container.as_str()) && f.restarts > 0);
         let run = if previous { ", previous run" } else { "" };
         out.push_str(&format!("    last log lines of {container}{run}:\n"));
         let text = text.trim_end();
@@ -373,23 +373,6 @@ impl Cache {
     }
 }
 
-/// The container whose logs explain `f` (without `init:`), if it ever ran.
-fn log_container(f: &ContainerFailure) -> Option<&str> {
-    const NEVER_RAN: [&str; 7] = [
-        "ImagePullBackOff",
-        "ErrImagePull",
-        "ErrImageNeverPull",
-        "InvalidImageName",
-        "CreateContainerConfigError",
-        "CreateContainerError",
-        "PendingTooLong",
-    ];
-    if f.container == "(pod)" || (f.restarts == 0 && NEVER_RAN.contains(&f.reason.as_str())) {
-        return None;
-    }
-    Some(f.container.strip_prefix("init:").unwrap_or(&f.container))
-}
-
 async fn with_logs(
     client: &kube::Client,
     namespace: &str,
@@ -400,7 +383,7 @@ async fn with_logs(
     for (n, pod) in failing.into_iter().enumerate() {
         let mut logs = Vec::new();
         for f in pod.failures.iter().filter(|_| n < MAX_PODS_WITH_LOGS) {
-            let Some(container) = log_container(f) else {
+            let Some(container) = f.log_container() else {
                 continue;
             };
             let previous = f.restarts > 0;

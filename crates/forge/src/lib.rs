@@ -1,6 +1,10 @@
 //! The `forge` command line: parsing, dispatch and rendering, nothing else.
 //!
-//! - `cli`: the top-level clap types (global flags, the subcommand enum).
+//! - `cli`: the top-level clap types (global flags, the subcommand enum)
+//!   and `dispatch`, which hands each subcommand to its `run()`.
+//! - `global`: the flags every command sees; `flags`: flag groups several
+//!   commands share (deploy.yaml, publishing, the cluster half).
+//! - `render`: results several commands print (deploy reports, image pushes).
 //! - `commands/`: one file per subcommand: its clap struct and `run()`,
 //!   which fills a step's or pipeline's input, calls it and renders its result.
 //! - `output`: logging, progress rendering (the observer the steps report
@@ -13,4 +17,7 @@
 pub mod choice;
 pub mod cli;
 pub mod commands;
+pub mod flags;
+pub mod global;
 pub mod output;
+pub mod render;

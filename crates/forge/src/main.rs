@@ -9,7 +9,7 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    match runtime.block_on(forge::commands::dispatch(cli)) {
+    match runtime.block_on(forge::cli::dispatch(cli)) {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             report_error(&e);

@@ -64,9 +64,7 @@ fn secret_hint(message: String) -> String {
     }
 }
 
-/// Deserializes a scalar and maps its text with `f` inside the visitor, so
-/// an error points at the value's own line and column (numbers are taken as
-/// their decimal text).
+/// deploy.yaml's scalars: numbers are taken as their decimal text.
 pub(crate) fn map_str<'de, D, T>(
     d: D,
     expecting: &'static str,
@@ -75,23 +73,7 @@ pub(crate) fn map_str<'de, D, T>(
 where
     D: serde::Deserializer<'de>,
 {
-    struct V<F>(F, &'static str);
-    impl<'de, T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'de> for V<F> {
-        type Value = T;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str(self.1)
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
-            (self.0)(v).map_err(E::custom)
-        }
-        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
-            (self.0)(&v.to_string()).map_err(E::custom)
-        }
-        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
-            (self.0)(&v.to_string()).map_err(E::custom)
-        }
-    }
-    d.deserialize_str(V(f, expecting))
+    crate::yaml_scalar::map_str(d, expecting, crate::yaml_scalar::Numbers::AsText, f)
 }
 
 pub(crate) use crate::yaml_error::closest;

@@ -54,6 +54,9 @@ const TRANSIENT_POD_REASONS: [&str; 5] = [
     "Terminated",
 ];
 
+/// The reason a rollout gives a pod Pending for too long (not kubelet's).
+pub const PENDING_TOO_LONG: &str = "PendingTooLong";
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ContainerFailure {
     /// `app`, or `init:migrate` for an init container.
@@ -61,6 +64,25 @@ pub struct ContainerFailure {
     pub reason: String,
     pub message: String,
     pub restarts: u64,
+}
+
+impl ContainerFailure {
+    /// The container whose logs explain this failure (without `init:`), if it
+    /// ever ran: a container that never started (its image or configuration
+    /// is the problem, or it was never scheduled) has no logs to show.
+    pub fn log_container(&self) -> Option<&str> {
+        let never_ran = self.reason == PENDING_TOO_LONG
+            || (self.reason != "RunContainerError"
+                && FATAL_WAITING.contains(&self.reason.as_str()));
+        if self.container == "(pod)" || (self.restarts == 0 && never_ran) {
+            return None;
+        }
+        Some(
+            self.container
+                .strip_prefix("init:")
+                .unwrap_or(&self.container),
+        )
+    }
 }
 
 impl std::fmt::Display for ContainerFailure {

@@ -208,7 +208,7 @@ fn failing_pods(pods: &[&Value], now: DateTime<Utc>, rules: &ProgressRules) -> V
                     }
                     vec![ContainerFailure {
                         container: "(pod)".into(),
-                        reason: "PendingTooLong".into(),
+                        reason: super::pod_failure::PENDING_TOO_LONG.into(),
                         message: format!(
                             "{why}; pending for {}s (limit {}s)",
                             (now - since).num_seconds(),

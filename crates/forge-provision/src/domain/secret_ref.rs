@@ -83,8 +83,7 @@ fn non_empty(value: String, what: &str) -> Result<Secret, String> {
     }
 }
 
-/// Deserializes a string and maps it with `f` inside the scalar's visitor,
-/// so an error points at the value's own line and column.
+/// The spec's strings: numbers and booleans are refused without being echoed.
 pub(crate) fn map_str<'de, D, T>(
     d: D,
     expecting: &'static str,
@@ -93,43 +92,7 @@ pub(crate) fn map_str<'de, D, T>(
 where
     D: Deserializer<'de>,
 {
-    struct V<F>(F, &'static str);
-    impl<'de, T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'de> for V<F> {
-        type Value = T;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str(self.1)
-        }
-        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
-            (self.0)(v).map_err(E::custom)
-        }
-        // Other scalars are refused without echoing them: a mistyped
-        // password must not end up in an error message.
-        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<T, E> {
-            Err(E::custom(format!(
-                "expected {}, found a number (quote it)",
-                self.1
-            )))
-        }
-        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<T, E> {
-            Err(E::custom(format!(
-                "expected {}, found a number (quote it)",
-                self.1
-            )))
-        }
-        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<T, E> {
-            Err(E::custom(format!(
-                "expected {}, found a number (quote it)",
-                self.1
-            )))
-        }
-        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<T, E> {
-            Err(E::custom(format!(
-                "expected {}, found a boolean (quote it)",
-                self.1
-            )))
-        }
-    }
-    d.deserialize_str(V(f, expecting))
+    forge_core::yaml_scalar::map_str(d, expecting, forge_core::yaml_scalar::Numbers::Refuse, f)
 }
 
 /// A plain string field that may hold `${ENV}` references.

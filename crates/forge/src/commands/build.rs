@@ -1,6 +1,6 @@
 //! `forge build`: build flake outputs with Nix and print their store paths.
 
-use crate::cli::Global;
+use crate::global::Global;
 use crate::output::{print_json, spinner};
 use forge_adapters::nix::NixCli;
 

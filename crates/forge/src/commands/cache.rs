@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 
 use crate::choice::choice;
-use crate::cli::Global;
+use crate::global::Global;
 use crate::output::{human_bytes, print_json, spinner, ProgressView};
 use forge_adapters::cache::{AnyCache, BinaryCache, CacheAuth};
 use forge_adapters::nix::NixCli;

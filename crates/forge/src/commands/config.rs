@@ -1,34 +1,14 @@
 //! `forge config validate` and `forge config schema`: checking `deploy.yaml`.
 
-use std::path::{Path, PathBuf};
-
-use crate::cli::Global;
+use crate::flags::ConfigArg;
+use crate::global::Global;
 use crate::output::print_json;
-use forge_core::deploy_config::{summary::summary, DeployConfig, DEFAULT_FILE, SCHEMA};
+use forge_core::deploy_config::{summary::summary, SCHEMA};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ConfigCommand {
     Validate(ValidateArgs),
     Schema(SchemaArgs),
-}
-
-/// Which `deploy.yaml` to read.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ConfigArg {
-    /// The deployment configuration.
-    #[arg(long, value_name = "FILE", env = "FORGE_CONFIG", default_value = DEFAULT_FILE)]
-    pub config: PathBuf,
-}
-
-impl ConfigArg {
-    /// Reads and resolves the file; images without `arch` are for this machine's architecture.
-    pub fn load(&self) -> anyhow::Result<DeployConfig> {
-        load(&self.config)
-    }
-}
-
-pub fn load(file: &Path) -> anyhow::Result<DeployConfig> {
-    Ok(forge_steps::config_file::load(file)?)
 }
 
 /// Check deploy.yaml and print what it resolves to.

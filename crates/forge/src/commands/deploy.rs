@@ -3,18 +3,13 @@
 //! module orders them, records each in a [`DeployReport`] and decides the
 //! exit status.
 
-use std::sync::Arc;
-
-use crate::cli::Global;
-use crate::commands::config::ConfigArg;
-use crate::commands::push::PublishFlags;
-use crate::output::{print_json, ProgressView};
-use forge_core::deploy_config::types::{Duration as ConfigDuration, RollbackPolicy};
-use forge_core::deploy_report::{DeployReport, Outcome};
-use forge_core::kube::pod_failure::DEFAULT_CRASHLOOP_RESTARTS;
-use forge_steps::deploy::{
-    self as pipeline, ClusterOptions, DeployContext, DeployRequest, PublishOptions,
-};
+use crate::flags::ConfigArg;
+use crate::flags::{deploy_context, ClusterFlags, PublishFlags};
+use crate::global::Global;
+use crate::render::finish_deploy;
+use forge_core::deploy_config::types::RollbackPolicy;
+use forge_core::deploy_report::DeployReport;
+use forge_steps::deploy::{self as pipeline, DeployRequest, PublishOptions};
 
 /// Build, push and roll out a service of deploy.yaml to an environment.
 ///
@@ -74,34 +69,6 @@ pub struct DeployArgs {
     pub publish: PublishFlags,
 }
 
-/// The cluster half's flags (`forge deploy`, `forge rollback`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct ClusterFlags {
-    /// Restarts after which a crash-looping container fails the rollout.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_CRASHLOOP_RESTARTS)]
-    pub crashloop_restarts: u64,
-    /// Log lines shown per failing container.
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    pub log_lines: usize,
-    /// How long Flux may take [default: the environment's timeouts.reconcile].
-    #[arg(long, value_name = "DUR", value_parser = ConfigDuration::parse)]
-    pub reconcile_timeout: Option<ConfigDuration>,
-    /// How long the rollout may take [default: the environment's timeouts.rollout].
-    #[arg(long, value_name = "DUR", value_parser = ConfigDuration::parse)]
-    pub rollout_timeout: Option<ConfigDuration>,
-}
-
-impl ClusterFlags {
-    pub fn options(&self) -> ClusterOptions {
-        ClusterOptions {
-            crashloop_restarts: self.crashloop_restarts,
-            log_lines: self.log_lines,
-            reconcile_timeout: self.reconcile_timeout,
-            rollout_timeout: self.rollout_timeout,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum RollbackArg {
     Auto,
@@ -125,54 +92,8 @@ pub async fn run(args: DeployArgs, global: Global) -> anyhow::Result<u8> {
             layer_cache: args.publish.layer_cache.clone(),
         },
     };
-    let ctx = load(&args.config, &args.service, &args.env, &request.cluster)?;
+    let ctx = deploy_context(&args.config, &args.service, &args.env, &request.cluster)?;
     let mut report = DeployReport::new("deploy", &args.service, &args.env);
     let result = pipeline::deploy(&ctx, &request, &mut report).await;
-    Ok(finish(report, result, global))
-}
-
-/// The service in the environment, with progress drawn on the terminal.
-pub(crate) fn load(
-    config: &ConfigArg,
-    service: &str,
-    env: &str,
-    cluster: &ClusterOptions,
-) -> anyhow::Result<DeployContext> {
-    let observer = Arc::new(ProgressView::new());
-    DeployContext::load(&config.config, service, env, cluster, observer)
-}
-
-/// Records a failure as the outcome, prints the report and returns the exit status.
-pub(crate) fn finish(mut report: DeployReport, result: anyhow::Result<()>, global: Global) -> u8 {
-    if let Err(e) = result {
-        report.outcome = Outcome::Failed {
-            reason: format!("{e:#}"),
-        };
-    }
-    print_report(&report, global);
-    report.exit_status()
-}
-
-/// Prints the report: JSON on stdout with --json, else the summary. In a
-/// GitHub Actions job it is also added to the job summary.
-fn print_report(report: &DeployReport, global: Global) {
-    if global.json {
-        print_json(report);
-    } else {
-        print!("{}", report.render());
-    }
-    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
-        use std::io::Write as _;
-        let appended = std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&path)
-            .and_then(|mut f| writeln!(f, "{}", report.render_markdown()));
-        if let Err(e) = appended {
-            tracing::warn!(
-                "cannot write the job summary to {}: {e}",
-                path.to_string_lossy()
-            );
-        }
-    }
+    Ok(finish_deploy(report, result, global))
 }

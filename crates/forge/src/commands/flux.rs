@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 
-use crate::cli::Global;
-use crate::commands::config::ConfigArg;
+use crate::flags::ConfigArg;
+use crate::global::Global;
 use crate::output::{print_json, report_error, spinner};
 use forge_adapters::kube::connect;
 use forge_core::deploy_config::resolved::{DeployConfig, ObjectRef, Target};

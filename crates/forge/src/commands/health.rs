@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, Context as _};
 
-use crate::cli::Global;
+use crate::global::Global;
 use crate::output::{print_json, report_error};
 use forge_core::kube::pod_failure::{PodRules, DEFAULT_CRASHLOOP_RESTARTS};
 use forge_core::kube::rollout_verdict::{objects_from_yaml, verdict, ObjectId, Verdict};

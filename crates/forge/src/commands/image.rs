@@ -5,16 +5,16 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::cli::Global;
-use crate::output::{human_bytes, print_json, ProgressView};
+use crate::global::Global;
+use crate::output::{print_json, ProgressView};
+use crate::render::print_push_report;
 use forge_adapters::oci::layer_cache::LayerCache;
 use forge_adapters::oci::layer_tar::LayerCompression;
 use forge_core::oci::image_config::{parse_key_value, parse_port, Arch, ImageOptions};
 use forge_core::oci::layer_plan::DEFAULT_MAX_LAYERS;
 use forge_steps::publish_image::{
-    materialise, parse_out, publish_images, ImageRecipe, PublishRequest, Published,
+    materialise, parse_out, publish_images, ImageRecipe, PublishRequest,
 };
-use forge_steps::push_image::{BlobStatus, PushImageReport};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ImageCommand {
@@ -246,44 +246,4 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
     let report = publish_images(&request, &ProgressView::new()).await?;
     print_push_report(&report, &report, global);
     Ok(())
-}
-
-/// The report as JSON with `--json`, else one line per image.
-pub fn print_push_report(report: &impl serde::Serialize, published: &Published, global: Global) {
-    if global.json {
-        print_json(report);
-    } else {
-        print_push_summary(published);
-    }
-}
-
-fn print_push_summary(published: &Published) {
-    let line = |r: &PushImageReport| {
-        format!(
-            "{}@{} tagged {} ({} uploaded of {}; blobs: {} uploaded, {} mounted, {} present)",
-            r.repository,
-            r.digest,
-            r.tags.join(", "),
-            human_bytes(r.bytes_uploaded),
-            human_bytes(r.image_bytes),
-            r.blobs_with(BlobStatus::Uploaded),
-            r.blobs_with(BlobStatus::Mounted),
-            r.blobs_with(BlobStatus::Present)
-        )
-    };
-    match published {
-        Published::Index(index) => {
-            for i in &index.images {
-                println!("{}", line(i));
-            }
-            println!(
-                "{}@{} (index of {} images) tagged {}",
-                index.repository,
-                index.digest,
-                index.images.len(),
-                index.tags.join(", ")
-            );
-        }
-        Published::Image(image) => println!("{}", line(image)),
-    }
 }

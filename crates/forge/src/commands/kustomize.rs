@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context as _};
 use forge_io::atomic_file::{self, FileMode};
 
-use crate::cli::Global;
+use crate::global::Global;
 use crate::output::print_json;
 use forge_core::gitops::kustomize_edit::{
     set_image, unified_diff, EditAction, EditError, ImageEdit,

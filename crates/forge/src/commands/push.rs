@@ -1,11 +1,11 @@
 //! `forge push`: `forge image push` for a service of `deploy.yaml`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::cli::Global;
-use crate::commands::config::ConfigArg;
-use crate::commands::image::print_push_report;
+use crate::flags::{ConfigArg, PublishFlags};
+use crate::global::Global;
 use crate::output::ProgressView;
+use crate::render::print_push_report;
 use forge_steps::publish_image::{publish_images, Published};
 use forge_steps::service_image::image_request;
 
@@ -34,20 +34,6 @@ pub struct PushArgs {
     pub env: Option<String>,
     #[command(flatten)]
     pub publish: PublishFlags,
-}
-
-/// How a service's image is built and pushed (`forge push`, `forge deploy`).
-#[derive(Debug, Clone, clap::Args)]
-pub struct PublishFlags {
-    /// Talk plain HTTP to the registry (loopback registries always use HTTP).
-    #[arg(long)]
-    pub insecure_http: bool,
-    /// Blob transfers at once.
-    #[arg(short, long, default_value_t = 8)]
-    pub jobs: usize,
-    /// Where compressed layers are cached between builds [default: ~/.cache/forge].
-    #[arg(long, value_name = "DIR", env = "FORGE_CACHE_DIR")]
-    pub layer_cache: Option<PathBuf>,
 }
 
 pub async fn run(args: PushArgs, global: Global) -> anyhow::Result<()> {

@@ -1,9 +1,10 @@
 //! `forge rollback`: re-pin an earlier image through the same commit path as a
 //! deploy, then wait for Flux and the rollout.
 
-use crate::cli::Global;
-use crate::commands::config::ConfigArg;
-use crate::commands::deploy::{self, ClusterFlags};
+use crate::flags::ConfigArg;
+use crate::flags::{deploy_context, ClusterFlags};
+use crate::global::Global;
+use crate::render::finish_deploy;
 use forge_core::deploy_report::DeployReport;
 use forge_steps::deploy::{self as pipeline, RollbackRequest};
 
@@ -46,8 +47,8 @@ pub async fn run(args: RollbackArgs, global: Global) -> anyhow::Result<u8> {
         dry_run: args.dry_run,
         cluster: args.cluster.options(),
     };
-    let ctx = deploy::load(&args.config, &args.service, &args.env, &request.cluster)?;
+    let ctx = deploy_context(&args.config, &args.service, &args.env, &request.cluster)?;
     let mut report = DeployReport::new("rollback", &args.service, &args.env);
     let result = pipeline::rollback(&ctx, &request, &mut report).await;
-    Ok(deploy::finish(report, result, global))
+    Ok(finish_deploy(report, result, global))
 }

@@ -1,0 +1,83 @@
+//! Flag groups several commands share, and what they resolve to.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use forge_core::deploy_config::types::Duration as ConfigDuration;
+use forge_core::deploy_config::{DeployConfig, DEFAULT_FILE};
+use forge_core::kube::pod_failure::DEFAULT_CRASHLOOP_RESTARTS;
+use forge_steps::deploy::{ClusterOptions, DeployContext};
+
+use crate::output::ProgressView;
+
+/// Which `deploy.yaml` to read.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArg {
+    /// The deployment configuration.
+    #[arg(long, value_name = "FILE", env = "FORGE_CONFIG", default_value = DEFAULT_FILE)]
+    pub config: PathBuf,
+}
+
+impl ConfigArg {
+    /// Reads and resolves the file; images without `arch` are for this machine's architecture.
+    pub fn load(&self) -> anyhow::Result<DeployConfig> {
+        load(&self.config)
+    }
+}
+
+pub fn load(file: &Path) -> anyhow::Result<DeployConfig> {
+    Ok(forge_steps::config_file::load(file)?)
+}
+
+/// How a service's image is built and pushed (`forge push`, `forge deploy`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct PublishFlags {
+    /// Talk plain HTTP to the registry (loopback registries always use HTTP).
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// Blob transfers at once.
+    #[arg(short, long, default_value_t = 8)]
+    pub jobs: usize,
+    /// Where compressed layers are cached between builds [default: ~/.cache/forge].
+    #[arg(long, value_name = "DIR", env = "FORGE_CACHE_DIR")]
+    pub layer_cache: Option<PathBuf>,
+}
+
+/// The cluster half's flags (`forge deploy`, `forge rollback`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClusterFlags {
+    /// Restarts after which a crash-looping container fails the rollout.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_CRASHLOOP_RESTARTS)]
+    pub crashloop_restarts: u64,
+    /// Log lines shown per failing container.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub log_lines: usize,
+    /// How long Flux may take [default: the environment's timeouts.reconcile].
+    #[arg(long, value_name = "DUR", value_parser = ConfigDuration::parse)]
+    pub reconcile_timeout: Option<ConfigDuration>,
+    /// How long the rollout may take [default: the environment's timeouts.rollout].
+    #[arg(long, value_name = "DUR", value_parser = ConfigDuration::parse)]
+    pub rollout_timeout: Option<ConfigDuration>,
+}
+
+impl ClusterFlags {
+    pub fn options(&self) -> ClusterOptions {
+        ClusterOptions {
+            crashloop_restarts: self.crashloop_restarts,
+            log_lines: self.log_lines,
+            reconcile_timeout: self.reconcile_timeout,
+            rollout_timeout: self.rollout_timeout,
+        }
+    }
+}
+
+/// The service in the environment, with progress drawn on the terminal.
+pub fn deploy_context(
+    config: &ConfigArg,
+    service: &str,
+    env: &str,
+    cluster: &ClusterOptions,
+) -> anyhow::Result<DeployContext> {
+    let observer = Arc::new(ProgressView::new());
+    DeployContext::load(&config.config, service, env, cluster, observer)
+}
