@@ -87,18 +87,27 @@ mod tests {
         }
     }
 
+    fn from<'de, T: serde::Deserialize<'de>>(
+        d: impl serde::Deserializer<'de, Error = serde::de::value::Error>,
+    ) -> Result<T, String> {
+        T::deserialize(d).map_err(|e| e.to_string())
+    }
+
     #[test]
     fn numbers_follow_the_callers_choice() {
-        // serde_json hands numbers over as numbers (YAML's plain scalars
-        // arrive as text, except where serde buffers them, e.g. in flattened maps).
-        let t: Text = serde_json::from_str("30").unwrap();
+        use serde::de::IntoDeserializer as _;
+        // Deserializers that hand numbers over as numbers (YAML's plain
+        // scalars arrive as text, except where serde buffers them).
+        let t: Text = from(30u64.into_deserializer()).unwrap();
         assert_eq!(t.0, "30");
-        let e = serde_json::from_str::<Password>("123456").err().unwrap().to_string();
+        let t: Text = from((-4i64).into_deserializer()).unwrap();
+        assert_eq!(t.0, "-4");
+        let e = from::<Password>(123456u64.into_deserializer()).err().unwrap();
         assert!(e.contains("found a number (quote it)"), "{e}");
         assert!(!e.contains("123456"), "the value is not echoed: {e}");
-        let e = serde_json::from_str::<Password>("true").err().unwrap().to_string();
+        let e = from::<Password>(true.into_deserializer()).err().unwrap();
         assert!(e.contains("found a boolean"), "{e}");
-        let e = serde_json::from_str::<Text>("true").err().unwrap().to_string();
+        let e = from::<Text>(true.into_deserializer()).err().unwrap();
         assert!(e.contains("invalid type: boolean `true`, expected a string"), "{e}");
         let p: Password = serde_yaml_ng::from_str("'123456'").unwrap();
         assert_eq!(p.0, "123456");
