@@ -5,7 +5,7 @@ rustPlatform.buildRustPackage {
   version = (lib.importTOML ../Cargo.toml).workspace.package.version;
   src = lib.fileset.toSource {
     root = ../.;
-    fileset = lib.fileset.unions [ ../Cargo.toml ../Cargo.lock ../cli ../provision ];
+    fileset = lib.fileset.unions [ ../Cargo.toml ../Cargo.lock ../crates ];
   };
   cargoLock.lockFile = ../Cargo.lock;
   nativeBuildInputs = [ pkg-config ];

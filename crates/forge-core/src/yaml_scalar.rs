@@ -102,13 +102,18 @@ mod tests {
         assert_eq!(t.0, "30");
         let t: Text = from((-4i64).into_deserializer()).unwrap();
         assert_eq!(t.0, "-4");
-        let e = from::<Password>(123456u64.into_deserializer()).err().unwrap();
+        let e = from::<Password>(123456u64.into_deserializer())
+            .err()
+            .unwrap();
         assert!(e.contains("found a number (quote it)"), "{e}");
         assert!(!e.contains("123456"), "the value is not echoed: {e}");
         let e = from::<Password>(true.into_deserializer()).err().unwrap();
         assert!(e.contains("found a boolean"), "{e}");
         let e = from::<Text>(true.into_deserializer()).err().unwrap();
-        assert!(e.contains("invalid type: boolean `true`, expected a string"), "{e}");
+        assert!(
+            e.contains("invalid type: boolean `true`, expected a string"),
+            "{e}"
+        );
         let p: Password = serde_yaml_ng::from_str("'123456'").unwrap();
         assert_eq!(p.0, "123456");
     }

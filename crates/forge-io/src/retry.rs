@@ -112,8 +112,10 @@ impl RetryPolicy {
             match op().await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
-                    let delay = self.delay_before(attempt + 1);
-                    if !is_transient(&e) || started.elapsed() + delay > wait {
+                    // The last delay is cut short so the final attempt falls
+                    // at the end of the window rather than before it.
+                    let remaining = wait.saturating_sub(started.elapsed());
+                    if !is_transient(&e) || remaining.is_zero() {
                         return Err(Exhausted {
                             error: e,
                             attempts: attempt,
@@ -121,7 +123,7 @@ impl RetryPolicy {
                         });
                     }
                     on_retry(attempt, &e);
-                    tokio::time::sleep(delay).await;
+                    tokio::time::sleep(self.delay_before(attempt + 1).min(remaining)).await;
                 }
             }
         }
