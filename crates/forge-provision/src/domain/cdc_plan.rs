@@ -3,7 +3,7 @@
 
 use super::catalog::{DatabaseCatalog, PublicationState};
 use super::plan::Statement;
-use super::postgres_plan::Ctx;
+use super::plan_context::Ctx;
 use super::spec::PublicationTables;
 use super::sql::ident;
 use std::collections::BTreeSet;

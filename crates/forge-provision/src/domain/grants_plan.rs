@@ -5,7 +5,7 @@
 use super::catalog::{acl_has, DatabaseCatalog, RelationKind};
 use super::desired::{DesiredDatabase, DesiredSchema};
 use super::plan::Statement;
-use super::postgres_plan::Ctx;
+use super::plan_context::Ctx;
 use super::privileges::{
     self, DatabasePrivilege, SchemaPrivilege, SequencePrivilege, TablePrivilege,
 };

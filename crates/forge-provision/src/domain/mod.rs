@@ -10,6 +10,7 @@ pub mod desired;
 pub mod duration;
 pub mod grants_plan;
 pub mod plan;
+pub mod plan_context;
 pub mod postgres_plan;
 pub mod privileges;
 pub mod role_prune_plan;

@@ -14,9 +14,9 @@
 use super::catalog::{ClusterState, DatabaseCatalog, RoleState};
 use super::desired::{Desired, DesiredDatabase, DesiredRole, RoleAttrs};
 use super::plan::{Plan, Statement};
+use super::plan_context::Ctx;
 use super::sql::ident;
 use super::{cdc_plan, grants_plan, role_prune_plan, scram};
-use forge_core::yaml_error::Seg;
 use std::collections::BTreeSet;
 
 /// Why no plan can be made; nothing has been changed. Each problem starts
@@ -33,57 +33,6 @@ pub struct PlanOptions<'a> {
     pub allow_prune: bool,
     /// Fresh salt for each new SCRAM verifier.
     pub salt: &'a mut dyn FnMut() -> [u8; scram::SALT_LEN],
-}
-
-/// Shared by the planner's parts: the inputs and the problems found so far.
-pub(crate) struct Ctx<'a> {
-    pub desired: &'a Desired,
-    pub observed: &'a ClusterState,
-    pub allow_prune: bool,
-    pub problems: Vec<String>,
-}
-
-impl Ctx<'_> {
-    /// Records a problem with the entry or field at `at` + `more`.
-    pub fn problem(&mut self, at: &[Seg], more: &[Seg], message: impl std::fmt::Display) {
-        let place = self.desired.place(at, more);
-        self.problems.push(format!("{place}: {message}"));
-    }
-
-    /// Records a problem (placed at `at` + `more`) unless `role` exists or
-    /// the spec declares it, or when role pruning would drop it.
-    pub fn need_role(
-        &mut self,
-        role: &str,
-        at: &[Seg],
-        more: &[Seg],
-        used_by: impl FnOnce() -> String,
-    ) {
-        if !self.observed.has_role(role) && self.desired.role(role).is_none() {
-            let by = used_by();
-            self.problem(
-                at,
-                more,
-                format!("role `{role}` ({by}) does not exist and is not declared under roles:"),
-            );
-        } else if self.prune_roles() && role_prune_plan::droppable(self, role) {
-            let by = used_by();
-            self.problem(
-                at,
-                more,
-                format!("role `{role}` ({by}) is not declared under roles:, so prune would drop it; declare it"),
-            );
-        }
-    }
-
-    pub fn prune_roles(&self) -> bool {
-        self.allow_prune && self.desired.prune.roles
-    }
-
-    /// Whether the spec declares `role` (only such roles lose privileges when pruning).
-    pub fn managed(&self, role: &str) -> bool {
-        self.desired.role(role).is_some()
-    }
 }
 
 /// Computes the ordered changes that make `observed` match `desired`.

@@ -14,20 +14,13 @@
 
 use super::catalog::{DependencyKind, RoleDependency};
 use super::plan::{Plan, Statement};
-use super::postgres_plan::Ctx;
+use super::plan_context::Ctx;
 use super::sql::ident;
 use forge_core::yaml_error::Seg;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Whether pruning would drop the existing role `name`: never superusers,
 /// `pg_*` roles, the connecting role, or the roles the file declares.
-pub(crate) fn droppable(ctx: &Ctx<'_>, name: &str) -> bool {
-    let o = ctx.observed;
-    o.roles.get(name).is_some_and(|r| {
-        !r.superuser && !name.starts_with("pg_") && name != o.current_user && !ctx.managed(name)
-    })
-}
-
 /// What keeps one role from being dropped, once the rest of the plan has run.
 #[derive(Debug, Default)]
 struct Blockers {
@@ -174,7 +167,7 @@ pub(crate) fn check_target(ctx: &mut Ctx<'_>) {
     let used_by = || "prune.reassign_owned_to".to_owned();
     if ctx.prune_roles() || !ctx.observed.has_role(&target) {
         ctx.need_role(&target, &at, &[], used_by);
-    } else if droppable(ctx, &target) {
+    } else if ctx.droppable(&target) {
         ctx.problem(
             &at,
             &[],
@@ -189,7 +182,7 @@ pub(crate) fn drop_roles(ctx: &mut Ctx<'_>, plan: &mut Plan, dropped_databases: 
         return;
     }
     let o = ctx.observed;
-    let roles: Vec<&String> = o.roles.keys().filter(|n| droppable(ctx, n)).collect();
+    let roles: Vec<&String> = o.roles.keys().filter(|n| ctx.droppable(n)).collect();
     let target = ctx
         .desired
         .prune
