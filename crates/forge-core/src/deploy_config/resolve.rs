@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::parse::{error_at, ConfigError};
+use super::parse::{error_at, from_yaml, ConfigError};
 use super::pattern::{AttrVars, EnvVars, Pattern, RepoVars, TargetVars};
 use super::resolved::{
     Cache, DeployConfig, Environment, GitAuth, Gitops, Image, ObjectRef, SecretRef, Service,
@@ -67,6 +67,15 @@ fn object_ref(text: String, namespace: &str) -> ObjectRef {
             namespace: namespace.to_owned(),
             name: text,
         },
+    }
+}
+
+impl DeployConfig {
+    /// Parses and resolves `text`, read from `file` (named in errors).
+    /// Images with no `arch` are built for `host`.
+    pub fn parse(text: &str, file: &str, host: Arch) -> Result<Self, ConfigError> {
+        let raw: DeployFile = from_yaml(text, file)?;
+        resolve(raw, text, file, host)
     }
 }
 

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::parse::{closest, error_at, from_yaml, ConfigError};
-use super::types::{Compression, DeployFile, Duration, RollbackPolicy, WorkloadKind};
+use super::parse::{closest, error_at, ConfigError};
+use super::types::{Compression, Duration, RollbackPolicy, WorkloadKind};
 use crate::oci::image_config::Arch;
 
 /// Where a secret comes from; the value itself is read only when needed.
@@ -142,13 +142,6 @@ pub struct Target {
 }
 
 impl DeployConfig {
-    /// Parses and resolves `text`, read from `file` (named in errors).
-    /// Images with no `arch` are built for `host`.
-    pub fn parse(text: &str, file: &str, host: Arch) -> Result<Self, ConfigError> {
-        let raw: DeployFile = from_yaml(text, file)?;
-        super::resolve::resolve(raw, text, file, host)
-    }
-
     pub fn service(&self, name: &str) -> Result<&Service, ConfigError> {
         self.services.get(name).ok_or_else(|| {
             let known: Vec<&str> = self.services.keys().map(String::as_str).collect();
