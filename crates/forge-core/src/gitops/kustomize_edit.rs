@@ -23,6 +23,7 @@
 mod check;
 mod flow;
 mod scan;
+mod syntax;
 
 use check::{check_scan_matches, parse, validate_edit, verify};
 pub use check::{is_valid_digest, is_valid_tag};

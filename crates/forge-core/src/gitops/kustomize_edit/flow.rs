@@ -3,17 +3,8 @@
 //! appended before the `}`, a new entry before the `]`. A flow collection
 //! spanning several lines is refused.
 
-use super::scan::{quoted_len, skip_spaces, Entry, KeyValue, Line, Style};
+use super::syntax::{quoted_len, skip_spaces, Entry, FlowInsert, KeyValue, Line, Style};
 use super::EditError;
-
-/// Where keys (or entries) are appended to a flow collection.
-#[derive(Debug, Clone, Copy)]
-pub struct FlowInsert {
-    /// Byte offset in the whole text (after the last item, or just inside
-    /// the bracket when the collection is empty).
-    pub at: usize,
-    pub empty: bool,
-}
 
 fn multi_line(line: usize, col: usize) -> EditError {
     EditError::at(
