@@ -117,10 +117,10 @@ impl Authenticator {
                 if let Some(Credential::Basic { user, password }) = &self.credential {
                     req = req.basic_auth(user, Some(password.expose()));
                 }
-                let resp = req.send().await.map_err(|e| RegistryError::Transport {
-                    url: realm.clone(),
-                    source: e.without_url(),
-                })?;
+                let resp = req
+                    .send()
+                    .await
+                    .map_err(|e| RegistryError::transport(&realm, e))?;
                 let status = resp.status();
                 if !status.is_success() {
                     let body = resp.text().await.unwrap_or_default();
@@ -130,11 +130,10 @@ impl Authenticator {
                         body,
                     });
                 }
-                let v: serde_json::Value =
-                    resp.json().await.map_err(|e| RegistryError::Transport {
-                        url: realm.clone(),
-                        source: e,
-                    })?;
+                let v: serde_json::Value = resp
+                    .json()
+                    .await
+                    .map_err(|e| RegistryError::transport(&realm, e))?;
                 let token = v["token"]
                     .as_str()
                     .or_else(|| v["access_token"].as_str())

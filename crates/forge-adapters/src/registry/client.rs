@@ -133,7 +133,7 @@ impl RegistryClient {
                     .await
                 {
                     Ok(_) => Ok(true),
-                    Err(RegistryError::Http { status: 404, .. }) => Ok(false),
+                    Err(e) if e.http_status() == Some(404) => Ok(false),
                     Err(e) => Err(e),
                 }
             })
@@ -331,7 +331,7 @@ impl RegistryClient {
                 .get("docker-content-digest")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)),
-            Err(RegistryError::Http { status: 404, .. }) => Ok(None),
+            Err(e) if e.http_status() == Some(404) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -357,21 +357,18 @@ async fn check(
             body,
         });
     }
-    Err(RegistryError::Http {
-        method: method.into(),
-        url: url.into(),
-        status: status.as_u16(),
+    Err(RegistryError::status(
+        method,
+        url,
+        status.as_u16(),
         body,
         retry_after,
-    })
+    ))
 }
 
 /// Maps a failed request to an error naming the URL (credentials stripped).
 fn transport(url: &str) -> impl FnOnce(reqwest::Error) -> RegistryError + '_ {
-    move |e| RegistryError::Transport {
-        url: url.to_owned(),
-        source: e.without_url(),
-    }
+    move |e| RegistryError::transport(url, e)
 }
 
 fn with_digest(location: &str, digest: &str) -> String {

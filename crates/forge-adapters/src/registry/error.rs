@@ -2,17 +2,16 @@
 
 use std::time::Duration;
 
+use forge_io::http::{body_suffix as suffix, HttpError};
 use forge_io::retry::Transient;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("{method} {url}: HTTP {status}{}", suffix(.body))]
+    /// A failed request: an error status (after `method`) or a transport failure.
+    #[error("{}{error}", method_prefix(.method))]
     Http {
-        method: String,
-        url: String,
-        status: u16,
-        body: String,
-        retry_after: Option<Duration>,
+        method: Option<String>,
+        error: HttpError,
     },
     #[error("{registry}: authentication failed (HTTP {status}){}; set FORGE_REGISTRY_USER/FORGE_REGISTRY_TOKEN or log in with `docker login`", suffix(.body))]
     Auth {
@@ -20,8 +19,6 @@ pub enum RegistryError {
         status: u16,
         body: String,
     },
-    #[error("{url}: {source}")]
-    Transport { url: String, source: reqwest::Error },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -37,29 +34,58 @@ pub enum RegistryError {
     },
 }
 
-fn suffix(body: &str) -> String {
-    let b = body.trim();
-    if b.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", b.chars().take(300).collect::<String>())
+fn method_prefix(method: &Option<String>) -> String {
+    method.as_ref().map(|m| format!("{m} ")).unwrap_or_default()
+}
+
+impl RegistryError {
+    /// `method url` answered `status`.
+    pub fn status(
+        method: &str,
+        url: &str,
+        status: u16,
+        body: String,
+        retry_after: Option<Duration>,
+    ) -> Self {
+        RegistryError::Http {
+            method: Some(method.to_owned()),
+            error: HttpError::Status {
+                url: url.to_owned(),
+                status,
+                body,
+                retry_after,
+            },
+        }
+    }
+
+    /// A request to `url` failed before an answer.
+    pub fn transport(url: &str, source: reqwest::Error) -> Self {
+        RegistryError::Http {
+            method: None,
+            error: HttpError::transport(url, source),
+        }
+    }
+
+    /// The HTTP status of a request that failed with one.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            RegistryError::Http { error, .. } => error.status(),
+            _ => None,
+        }
     }
 }
 
 impl Transient for RegistryError {
     fn is_transient(&self) -> bool {
         match self {
-            RegistryError::Http { status, .. } => forge_io::retry::is_transient_status(*status),
-            RegistryError::Transport { source, .. } => {
-                forge_io::retry::is_transient_transport(source)
-            }
+            RegistryError::Http { error, .. } => error.is_transient(),
             _ => false,
         }
     }
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            RegistryError::Http { retry_after, .. } => *retry_after,
+            RegistryError::Http { error, .. } => error.retry_after(),
             _ => None,
         }
     }
