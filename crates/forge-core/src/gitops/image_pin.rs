@@ -66,7 +66,7 @@ pub enum PinError {
 /// The pin of `name` in a kustomization's text (`None`: no such entry).
 pub fn read_pin(text: &str, name: &str) -> Result<Option<ImagePin>, String> {
     let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
-    let Some(images) = doc.get("images").and_then(Value::as_sequence) else {
+    let Some(images) = super::kustomize_edit::images_list(&doc) else {
         return Ok(None);
     };
     let field = |e: &Value, k: &str| -> Option<String> {

@@ -26,7 +26,7 @@ mod scan;
 mod syntax;
 
 use check::{check_scan_matches, parse, validate_edit, verify};
-pub use check::{is_valid_digest, is_valid_tag};
+pub use check::{images_list, is_valid_digest, is_valid_tag};
 use scan::{Entry, ImagesValue, Line, Style};
 use serde_yaml_ng::Value;
 

@@ -128,6 +128,17 @@ fn yaml_error(e: serde_yaml_ng::Error) -> EditError {
     }
 }
 
+/// A parsed kustomization's `images:` entries: empty when the key is absent
+/// or null, `None` when it is not a list. The one reading of `images:` for the
+/// editor's checks and for image pins.
+pub fn images_list(doc: &Value) -> Option<&[Value]> {
+    match doc.get("images") {
+        Some(Value::Sequence(seq)) => Some(seq.as_slice()),
+        Some(Value::Null) | None => Some(&[]),
+        Some(_) => None,
+    }
+}
+
 /// The scanner and the parser must see the same entries and names.
 pub(super) fn check_scan_matches(
     doc: &Value,
@@ -140,16 +151,12 @@ pub(super) fn check_scan_matches(
             format!("`images:` is written in a layout this editor does not support ({what})"),
         )
     };
-    let parsed = match doc.get("images") {
-        Some(Value::Sequence(seq)) => seq.as_slice(),
-        Some(Value::Null) | None => &[],
-        Some(_) => {
-            return Err(EditError::at(
-                section.key_line,
-                0,
-                "`images:` is not a list",
-            ))
-        }
+    let Some(parsed) = images_list(doc) else {
+        return Err(EditError::at(
+            section.key_line,
+            0,
+            "`images:` is not a list",
+        ));
     };
     if parsed.len() != section.entries.len() {
         return Err(unsupported("entries"));
