@@ -251,14 +251,16 @@ pub async fn publish_images(
     let client = RegistryClient::new(&target.registry, req.insecure_http, credential);
     let mut known = KnownBlobs::load(&first.layer_cache);
     let progress = Arc::new(AtomicU64::new(0));
-    observer.event(Event::Started(&format!("pushing to {}", target.display())));
-    observer.event(Event::Sending { sent: &progress });
+    let pushing = format!("pushing to {}", target.display());
     let result = async {
         let mut temps = Vec::new();
         let mut pushed = Vec::new();
         for (source, image) in &req.sources {
             let (layout, manifest) =
                 prepare_source(source, image, req.out.as_deref(), &mut temps, observer).await?;
+            // Building is a phase of its own; the push phase starts after it.
+            observer.event(Event::Started(&pushing));
+            observer.event(Event::Sending { sent: &progress });
             let (platform, defaults): (Option<Platform>, &[&str]) = if manifest.media_type == INDEX
             {
                 (None, &DEFAULT_INDEX_TAGS)

@@ -9,7 +9,9 @@ use std::time::Instant;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt as _;
 
-use forge_adapters::cache::{BinaryCache, ByteProgress, CacheError, UploadJob, UploadOutcome};
+use forge_adapters::cache::{
+    AnyCache, BinaryCache, ByteProgress, CacheError, UploadJob, UploadOutcome,
+};
 use forge_adapters::store::LocalStore;
 use forge_core::nix::narinfo::fingerprint;
 use forge_core::nix::path_info::PathInfo;
@@ -206,4 +208,35 @@ impl<C: BinaryCache> ClosurePusher<'_, C> {
         }
         UploadJob { info, sigs }
     }
+}
+
+/// Pushes `closure` to whichever kind of cache `cache` is (the one place
+/// that dispatches over the kinds).
+pub async fn push_to_cache(
+    cache: &AnyCache,
+    store: Arc<LocalStore>,
+    options: PushOptions,
+    closure: Vec<PathInfo>,
+    observer: &dyn Observer,
+) -> Result<PushReport, CacheError> {
+    match cache {
+        AnyCache::File(c) => push_with(c, store, options, closure, observer).await,
+        AnyCache::Http(c) => push_with(c, store, options, closure, observer).await,
+        AnyCache::Attic(c) => push_with(c, store, options, closure, observer).await,
+    }
+}
+
+async fn push_with<C: BinaryCache>(
+    cache: &C,
+    store: Arc<LocalStore>,
+    options: PushOptions,
+    closure: Vec<PathInfo>,
+    observer: &dyn Observer,
+) -> Result<PushReport, CacheError> {
+    let pusher = ClosurePusher {
+        cache,
+        store,
+        options,
+    };
+    pusher.push(closure, observer).await
 }

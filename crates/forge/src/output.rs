@@ -44,7 +44,7 @@ pub fn progress_enabled() -> bool {
     std::io::stderr().is_terminal()
 }
 
-pub fn spinner(message: &str) -> ProgressBar {
+fn spinner(message: &str) -> ProgressBar {
     if !progress_enabled() {
         return ProgressBar::hidden();
     }

@@ -75,6 +75,15 @@ pub enum AnyCache {
 }
 
 impl AnyCache {
+    /// The cache URL without credentials.
+    pub fn display_url(&self) -> String {
+        match self {
+            AnyCache::File(c) => c.display_url(),
+            AnyCache::Http(c) => c.display_url(),
+            AnyCache::Attic(c) => c.display_url(),
+        }
+    }
+
     pub fn open(url: &str, auth: CacheAuth) -> Result<Self, CacheError> {
         let bad = |reason: &str| CacheError::Url {
             url: redact_url(url),

@@ -12,11 +12,11 @@ use crate::build_output::resolve_roots;
 use crate::config_file::load_signing_key;
 use crate::observer::{phase, Event};
 use crate::publish_image::{materialise, publish_images, PublishRequest};
-use crate::push_closure::{ClosurePusher, PushOptions};
+use crate::push_closure::{push_to_cache, PushOptions};
 use crate::push_image::{image_platform, index_of, BlobStatus};
 use crate::query_closure::{query_closure, ClosureSource};
 use crate::service_image::{image_request, installable};
-use forge_adapters::cache::{AnyCache, BinaryCache, CacheAuth};
+use forge_adapters::cache::{AnyCache, CacheAuth};
 use forge_adapters::git_rev::current_commit;
 use forge_adapters::nix::NixCli;
 use forge_adapters::oci::layout::OciLayout;
@@ -130,12 +130,9 @@ async fn push_closure(
         dry_run: opts.dry_run,
         ..PushOptions::default()
     };
-    let display = &*ctx.observer;
-    let result = match &any {
-        AnyCache::File(c) => push_to(c, store, options, closure, display).await,
-        AnyCache::Http(c) => push_to(c, store, options, closure, display).await,
-        AnyCache::Attic(c) => push_to(c, store, options, closure, display).await,
-    };
+    let result = push_to_cache(&any, store, options, closure, &*ctx.observer)
+        .await
+        .with_context(|| format!("pushing to {}", any.display_url()));
     let r = match result {
         Ok(r) => r,
         Err(e) => {
@@ -174,24 +171,6 @@ async fn push_closure(
         },
     );
     Ok(())
-}
-
-async fn push_to<C: BinaryCache>(
-    cache: &C,
-    store: Arc<LocalStore>,
-    options: PushOptions,
-    closure: Vec<forge_core::nix::path_info::PathInfo>,
-    display: &dyn crate::observer::Observer,
-) -> anyhow::Result<crate::push_closure::PushReport> {
-    let pusher = ClosurePusher {
-        cache,
-        store,
-        options,
-    };
-    pusher
-        .push(closure, display)
-        .await
-        .with_context(|| format!("pushing to {}", cache.display_url()))
 }
 
 /// The service's image options, with the built paths as sources (no second evaluation).

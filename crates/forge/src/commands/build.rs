@@ -1,8 +1,9 @@
 //! `forge build`: build flake outputs with Nix and print their store paths.
 
 use crate::global::Global;
-use crate::output::{print_json, spinner};
+use crate::output::{print_json, ProgressView};
 use forge_adapters::nix::NixCli;
+use forge_steps::observer::{phase, Event, Observer as _};
 
 /// Build flake outputs (`nix build --no-link`) and print their output paths.
 ///
@@ -22,15 +23,16 @@ pub struct BuildArgs {
 
 pub async fn run(args: BuildArgs, global: Global) -> anyhow::Result<()> {
     let nix = NixCli::default();
-    let bar = spinner(&format!("building {}", args.installables.join(" ")));
-    let results = nix
-        .build(&args.installables, |line| {
+    let progress = ProgressView::new();
+    let results = phase(
+        &progress,
+        &format!("building {}", args.installables.join(" ")),
+        nix.build(&args.installables, |line| {
             tracing::debug!(target: "forge::nix", "{line}");
-            bar.set_message(line.to_owned());
-        })
-        .await;
-    bar.finish_and_clear();
-    let results = results?;
+            progress.event(Event::Detail(line));
+        }),
+    )
+    .await?;
     if global.json {
         print_json(&results);
     } else {

@@ -7,16 +7,16 @@ use anyhow::{bail, Context as _};
 
 use crate::choice::choice;
 use crate::global::Global;
-use crate::output::{human_bytes, print_json, spinner, ProgressView};
-use forge_adapters::cache::{AnyCache, BinaryCache, CacheAuth};
+use crate::output::{human_bytes, print_json, ProgressView};
+use forge_adapters::cache::{AnyCache, CacheAuth};
 use forge_adapters::nix::NixCli;
 use forge_adapters::store::LocalStore;
-use forge_core::nix::path_info::PathInfo;
 use forge_core::nix::signing::SigningKey;
 use forge_core::secret::Secret;
 use forge_io::retry::RetryPolicy;
 use forge_steps::build_output::resolve_roots;
-use forge_steps::push_closure::{default_jobs, ClosurePusher, PushOptions, PushReport};
+use forge_steps::observer::{phase, Event, Observer as _};
+use forge_steps::push_closure::{default_jobs, push_to_cache, PushOptions, PushReport};
 use forge_steps::query_closure::{query_closure, ClosureSource};
 
 #[derive(Debug, clap::Subcommand)]
@@ -119,14 +119,16 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
 
     let nix = NixCli::default();
     let store = Arc::new(LocalStore::default());
-    let bar = spinner("resolving paths");
-    let resolved = resolve_roots(&nix, &args.paths, |line| {
-        tracing::debug!(target: "forge::nix", "{line}");
-        bar.set_message(line.to_owned());
-    })
-    .await;
-    bar.finish_and_clear();
-    let resolved = resolved?;
+    let progress = ProgressView::new();
+    let resolved = phase(
+        &progress,
+        "resolving paths",
+        resolve_roots(&nix, &args.paths, |line| {
+            tracing::debug!(target: "forge::nix", "{line}");
+            progress.event(Event::Detail(line));
+        }),
+    )
+    .await?;
     let closure = query_closure(&store, &nix, &resolved.roots, args.closure_source).await?;
     tracing::debug!(
         "closure of {} root(s): {} paths",
@@ -148,11 +150,10 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
             ..RetryPolicy::default()
         },
     };
-    let report = match &cache {
-        AnyCache::File(c) => run_push(c, store, options, closure).await?,
-        AnyCache::Http(c) => run_push(c, store, options, closure).await?,
-        AnyCache::Attic(c) => run_push(c, store, options, closure).await?,
-    };
+    let report = push_to_cache(&cache, store, options, closure, &progress)
+        .await
+        .with_context(|| format!("pushing to {}", cache.display_url()))?;
+    progress.finish();
     if global.json {
         print_json(&report);
     } else {
@@ -170,23 +171,6 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-async fn run_push<C: BinaryCache>(
-    cache: &C,
-    store: Arc<LocalStore>,
-    options: PushOptions,
-    closure: Vec<PathInfo>,
-) -> anyhow::Result<PushReport> {
-    let display = ProgressView::new();
-    let pusher = ClosurePusher {
-        cache,
-        store,
-        options,
-    };
-    let report = pusher.push(closure, &display).await;
-    display.finish();
-    report.with_context(|| format!("pushing to {}", cache.display_url()))
 }
 
 fn print_summary(r: &PushReport) {

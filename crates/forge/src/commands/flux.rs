@@ -6,11 +6,12 @@ use anyhow::{anyhow, bail};
 
 use crate::flags::ConfigArg;
 use crate::global::Global;
-use crate::output::{print_json, report_error, spinner};
+use crate::output::{print_json, report_error, ProgressView};
 use forge_adapters::kube::connect;
 use forge_core::deploy_config::resolved::{DeployConfig, ObjectRef, Target};
 use forge_core::deploy_config::types::Duration as ConfigDuration;
 use forge_steps::flux_reconcile::{reconcile_flux, FluxError, FluxReport, FluxRequest};
+use forge_steps::observer::{phase, Event, Observer as _};
 
 /// Ask Flux to reconcile a GitRepository and its Kustomization now and wait until a commit is applied.
 ///
@@ -103,12 +104,15 @@ async fn reconcile(args: &FluxReconcileArgs, global: Global) -> anyhow::Result<(
         timeout: plan.timeout,
     };
     let client = connect(plan.context.as_deref()).await?;
-    let bar = spinner(&format!("reconciling {}", request.kustomization));
-    let result = reconcile_flux(&client, &request, &|line: &str| {
-        bar.set_message(line.to_owned())
-    })
+    let progress = ProgressView::new();
+    let result = phase(
+        &progress,
+        &format!("reconciling {}", request.kustomization),
+        reconcile_flux(&client, &request, &|line: &str| {
+            progress.event(Event::Detail(line))
+        }),
+    )
     .await;
-    bar.finish_and_clear();
     let report = result?;
     if global.json {
         print_json(&Applied {

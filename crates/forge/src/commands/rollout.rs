@@ -6,10 +6,11 @@ use anyhow::{bail, Context as _};
 
 use crate::flags::ConfigArg;
 use crate::global::Global;
-use crate::output::{print_json, report_error, spinner};
+use crate::output::{print_json, report_error, ProgressView};
 use forge_adapters::kube::connect;
 use forge_core::deploy_config::types::Duration as ConfigDuration;
 use forge_core::kube::pod_failure::{PodRules, DEFAULT_CRASHLOOP_RESTARTS};
+use forge_steps::observer::{phase, Event, Observer as _};
 use forge_steps::watch_rollout::{
     watch_rollout, RolloutOutcome, RolloutRequest, DEFAULT_LOG_LINES,
 };
@@ -96,13 +97,16 @@ async fn watch(args: &RolloutArgs, global: Global) -> anyhow::Result<u8> {
     };
     let client = connect(target.kube_context.as_deref()).await?;
     let w = &target.workload;
-    let bar = spinner(&format!("watching {:?} {}/{}", w.kind, w.namespace, w.name));
-    let report = watch_rollout(&client, &request, &|line: &str| {
-        bar.set_message(line.to_owned())
-    })
+    let progress = ProgressView::new();
+    let report = phase(
+        &progress,
+        &format!("watching {:?} {}/{}", w.kind, w.namespace, w.name),
+        watch_rollout(&client, &request, &|line: &str| {
+            progress.event(Event::Detail(line))
+        }),
+    )
     .await
     .with_context(|| format!("watching the rollout of {} in {}", args.service, args.env))?;
-    bar.finish_and_clear();
     if global.json {
         print_json(&report);
     } else {
