@@ -1,6 +1,6 @@
 //! Flag groups several commands share, and what they resolve to.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use forge_core::deploy_config::types::Duration as ConfigDuration;
@@ -21,12 +21,8 @@ pub struct ConfigArg {
 impl ConfigArg {
     /// Reads and resolves the file; images without `arch` are for this machine's architecture.
     pub fn load(&self) -> anyhow::Result<DeployConfig> {
-        load(&self.config)
+        Ok(forge_steps::config_file::load(&self.config)?)
     }
-}
-
-pub fn load(file: &Path) -> anyhow::Result<DeployConfig> {
-    Ok(forge_steps::config_file::load(file)?)
 }
 
 /// How a service's image is built and pushed (`forge push`, `forge deploy`).

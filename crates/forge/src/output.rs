@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use forge_core::byte_size::human_bytes;
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing_subscriber::EnvFilter;
 
@@ -182,7 +183,3 @@ pub fn report_error(err: &anyhow::Error) {
     }
 }
 
-/// `1.2 MiB`-style sizes for summaries.
-pub fn human_bytes(n: u64) -> String {
-    indicatif::BinaryBytes(n).to_string()
-}

@@ -7,7 +7,8 @@ use anyhow::{bail, Context as _};
 
 use crate::choice::choice;
 use crate::global::Global;
-use crate::output::{human_bytes, print_json, ProgressView};
+use crate::output::{print_json, ProgressView};
+use forge_core::byte_size::human_bytes;
 use forge_adapters::cache::{AnyCache, CacheAuth};
 use forge_adapters::nix::NixCli;
 use forge_adapters::store::LocalStore;
