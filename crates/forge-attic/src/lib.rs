@@ -5,7 +5,7 @@ use reqwest::{Method, RequestBuilder};
 
 use forge_core::attic::*;
 use forge_core::secret::{redact, Secret};
-use forge_io::http::HttpError;
+use forge_io::http::{read_json, read_text, Activity, HttpError, Timeouts};
 
 /// Upload info at least this large goes in a body preamble instead of a header.
 pub const PREAMBLE_THRESHOLD: usize = 4 * 1024;
@@ -42,18 +42,25 @@ pub struct AtticClient {
     endpoint: String,
     token: Option<Secret>,
     client: reqwest::Client,
+    timeouts: Timeouts,
 }
 
 impl AtticClient {
+    /// A client with the default timeouts.
     pub fn new(endpoint: &str, token: Option<Secret>) -> Self {
+        Self::with_timeouts(endpoint, token, Timeouts::default())
+    }
+
+    pub fn with_timeouts(endpoint: &str, token: Option<Secret>, timeouts: Timeouts) -> Self {
         let mut endpoint = endpoint.to_owned();
         if !endpoint.ends_with('/') {
             endpoint.push('/');
         }
         Self {
-            client: forge_io::http::client(endpoint.starts_with("https://")),
+            client: forge_io::http::client(endpoint.starts_with("https://"), timeouts),
             endpoint,
             token,
+            timeouts,
         }
     }
 
@@ -70,8 +77,13 @@ impl AtticClient {
         (url, req)
     }
 
-    async fn send(&self, url: &str, req: RequestBuilder) -> Result<reqwest::Response, HttpError> {
-        HttpError::send(url, req, |text| {
+    async fn send(
+        &self,
+        url: &str,
+        req: RequestBuilder,
+        activity: &Activity,
+    ) -> Result<reqwest::Response, HttpError> {
+        HttpError::send(url, req, self.timeouts.idle, activity, |text| {
             // Attic errors are JSON; show "Name: message" rather than raw JSON.
             let body = match serde_json::from_str::<ErrorResponse>(&text) {
                 Ok(e) if e.message.is_empty() => e.error,
@@ -88,8 +100,8 @@ impl AtticClient {
 
     pub async fn get_cache_config(&self, cache: &str) -> Result<CacheConfig, HttpError> {
         let (url, req) = self.request(Method::GET, &format!("cache-config/{cache}"));
-        let resp = self.send(&url, req).await?;
-        resp.json().await.map_err(|e| HttpError::transport(&url, e))
+        let resp = self.send(&url, req, &Activity::new()).await?;
+        read_json(&url, resp, self.timeouts.idle).await
     }
 
     pub async fn create_cache(
@@ -98,12 +110,16 @@ impl AtticClient {
         body: &CreateCacheRequest,
     ) -> Result<(), HttpError> {
         let (url, req) = self.request(Method::POST, &format!("cache-config/{cache}"));
-        self.send(&url, req.json(body)).await.map(drop)
+        self.send(&url, req.json(body), &Activity::new())
+            .await
+            .map(drop)
     }
 
     pub async fn configure_cache(&self, cache: &str, patch: &CacheConfig) -> Result<(), HttpError> {
         let (url, req) = self.request(Method::PATCH, &format!("cache-config/{cache}"));
-        self.send(&url, req.json(patch)).await.map(drop)
+        self.send(&url, req.json(patch), &Activity::new())
+            .await
+            .map(drop)
     }
 
     pub async fn get_missing_paths(
@@ -116,20 +132,19 @@ impl AtticClient {
             cache,
             store_path_hashes: hashes.to_vec(),
         };
-        let resp = self.send(&url, req.json(&body)).await?;
-        let parsed: GetMissingPathsResponse = resp
-            .json()
-            .await
-            .map_err(|e| HttpError::transport(&url, e))?;
+        let resp = self.send(&url, req.json(&body), &Activity::new()).await?;
+        let parsed: GetMissingPathsResponse = read_json(&url, resp, self.timeouts.idle).await?;
         Ok(parsed.missing_paths)
     }
 
     /// Uploads one NAR. `body` must start with the preamble when `info` is
-    /// [`InfoPlacement::Preamble`], followed by exactly `nar_size` NAR bytes.
+    /// [`InfoPlacement::Preamble`], followed by exactly `nar_size` NAR bytes,
+    /// and touch `activity` as it is sent (`forge_io::http::tracked_*`).
     pub async fn upload_path(
         &self,
         info: &InfoPlacement,
         body: reqwest::Body,
+        activity: &Activity,
     ) -> Result<UploadPathResult, HttpError> {
         let (url, mut req) = self.request(Method::PUT, "upload-path");
         req = req.header("content-type", "application/octet-stream");
@@ -139,11 +154,8 @@ impl AtticClient {
                 req.header("x-attic-nar-info-preamble-size", json.len().to_string())
             }
         };
-        let resp = self.send(&url, req.body(body)).await?;
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| HttpError::transport(&url, e))?;
+        let resp = self.send(&url, req.body(body), activity).await?;
+        let text = read_text(&url, resp, self.timeouts.idle).await?;
         // Attic's own client tolerates an unparseable success body; so do we.
         Ok(serde_json::from_str(&text).unwrap_or(UploadPathResult {
             kind: UploadPathResultKind::Uploaded,

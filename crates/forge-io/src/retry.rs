@@ -135,9 +135,31 @@ pub fn is_transient_status(status: u16) -> bool {
     status >= 500 || status == 429 || status == 408
 }
 
-/// Connection, timeout and body errors; not TLS or URL errors.
+/// Connection, timeout and body errors; not TLS or URL errors (a refused
+/// certificate stays refused, however often it is asked).
 pub fn is_transient_transport(e: &reqwest::Error) -> bool {
-    e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()
+    (e.is_connect() || e.is_timeout() || e.is_request() || e.is_body()) && !is_tls_failure(e)
+}
+
+/// Whether a TLS error (rustls) is among `e`'s causes.
+pub fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        // io::Error's `source()` skips the error it wraps; look at that too.
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if inner.is::<rustls::Error>() {
+                return true;
+            }
+        }
+        next = err.source();
+    }
+    false
 }
 
 /// Parses `Retry-After` given in seconds (the HTTP-date form is rare for APIs and is ignored).

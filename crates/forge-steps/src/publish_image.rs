@@ -29,6 +29,7 @@ use forge_core::oci::descriptor::{Descriptor, Platform, INDEX};
 use forge_core::oci::image_config::ImageOptions;
 use forge_core::oci::image_source::{split_tag, ImageSource};
 use forge_core::oci::tag_scheme::{self, TagVars, DEFAULT_ARCH_TAGS, DEFAULT_INDEX_TAGS};
+use forge_io::http::Network;
 
 /// How to assemble one image from a closure (the flags of `forge image build`
 /// or a service's `image:` settings).
@@ -169,6 +170,8 @@ pub struct PublishRequest {
     pub index_tags: Vec<String>,
     pub insecure_http: bool,
     pub jobs: usize,
+    /// Timeouts and attempts of every registry request.
+    pub network: Network,
     /// Keep the built layout here (one source only).
     pub out: Option<String>,
     /// Where `{gitsha}` comes from.
@@ -248,7 +251,7 @@ pub async fn publish_images(
     }
     let gitsha = current_commit(&req.git_dir);
     let credential = credentials::lookup(&target.registry)?;
-    let client = RegistryClient::new(&target.registry, req.insecure_http, credential);
+    let client = RegistryClient::new(&target.registry, req.insecure_http, credential, req.network);
     let mut known = KnownBlobs::load(&first.layer_cache);
     let progress = Arc::new(AtomicU64::new(0));
     let pushing = format!("pushing to {}", target.display());

@@ -12,6 +12,20 @@ use forge_core::oci::image_config::ImageOptions;
 use forge_core::oci::tag_scheme::DEFAULT_ARCH_TAGS;
 
 use crate::publish_image::{ImageRecipe, PublishRequest};
+use forge_io::http::Network;
+
+/// How a service's images are pushed (the flags of `forge push` and `forge deploy`).
+#[derive(Debug, Clone, Default)]
+pub struct Publishing {
+    /// Plain HTTP to the registry (loopback registries always use it).
+    pub insecure_http: bool,
+    /// Blob transfers at once.
+    pub jobs: usize,
+    /// Where compressed layers are cached between builds (default: the forge cache dir).
+    pub layer_cache: Option<PathBuf>,
+    /// Timeouts and attempts of every registry and cache request.
+    pub network: Network,
+}
 
 /// A relative flake path in deploy.yaml is relative to the file, not to the
 /// working directory.
@@ -37,11 +51,12 @@ pub fn image_request(
     config: &DeployConfig,
     s: &Service,
     base: &Path,
-    insecure_http: bool,
-    jobs: usize,
-    layer_cache: Option<PathBuf>,
+    publishing: &Publishing,
 ) -> PublishRequest {
-    let layer_cache = layer_cache.unwrap_or_else(LayerCache::default_dir);
+    let layer_cache = publishing
+        .layer_cache
+        .clone()
+        .unwrap_or_else(LayerCache::default_dir);
     let sources = s
         .image
         .arch
@@ -90,8 +105,9 @@ pub fn image_request(
         repo: s.repository.clone(),
         image_tags,
         index_tags: vec![],
-        insecure_http,
-        jobs,
+        insecure_http: publishing.insecure_http,
+        jobs: publishing.jobs,
+        network: publishing.network,
         out: None,
         git_dir: base.to_path_buf(),
     }

@@ -13,7 +13,11 @@ reference formats, NAR hash and size. Every request is appended to --log as
 one JSON line so tests can assert on the traffic.
 
 Faults on demand: --fail-first N answers 500 to the first N upload-path
-requests; --throttle-first N answers 429 with Retry-After: 1 to the next N.
+requests; --throttle-first N answers 429 with Retry-After: 1 to the next N;
+--drop-first N cuts the connection of the first N uploads of more than
+--fault-after bytes once that many body bytes arrived (a server restarted
+mid-NAR); --stall-first N stops reading the first N such uploads at that point
+and holds the connection open without a word (a server that stopped reading).
 
 Usage: attic_double.py serve --port P --jwt-secret-base64 S --cache NAME [...]
        attic_double.py mint --jwt-secret-base64 S --sub ci --perm main:rw [--exp-seconds N]
@@ -107,6 +111,9 @@ class State:
         self.nars = {}  # nar sha256 bytes -> nar bytes
         self.fail_left = args.fail_first
         self.throttle_left = args.throttle_first
+        self.drop_left = args.drop_first
+        self.stall_left = args.stall_first
+        self.fault_after = args.fault_after
         self.lock = threading.Lock()
         self.log = open(args.log, "a") if args.log else None
 
@@ -338,9 +345,31 @@ class Handler(BaseHTTPRequestHandler):
             return self.error(400, "RequestError", "; ".join(problems))
         h = hashlib.sha256(buffered)
         data = [buffered]
+        received = len(buffered)
+        fault = None
         for piece in body:
             h.update(piece)
             data.append(piece)
+            received += len(piece)
+            if fault is None and received > st.fault_after:
+                with st.lock:
+                    if st.drop_left > 0:
+                        st.drop_left -= 1
+                        fault = "drop"
+                    elif st.stall_left > 0:
+                        st.stall_left -= 1
+                        fault = "stall"
+                    else:
+                        fault = "none"
+                if fault == "drop":
+                    st.record({"fault": "dropped", "store_path": sp, "after": received})
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if fault == "stall":
+                    st.record({"fault": "stalled", "store_path": sp, "after": received})
+                    time.sleep(3600)
+                    return
         nar = b"".join(data)
         if h.digest() != nar_hash or len(nar) != info["nar_size"]:
             return self.error(400, "RequestError", "Bad NAR Hash or Size")
@@ -384,6 +413,9 @@ def main():
     s.add_argument("--cache", action="append", default=[])
     s.add_argument("--fail-first", type=int, default=0)
     s.add_argument("--throttle-first", type=int, default=0)
+    s.add_argument("--drop-first", type=int, default=0)
+    s.add_argument("--stall-first", type=int, default=0)
+    s.add_argument("--fault-after", type=int, default=1 << 20)
     s.add_argument("--log")
     m = sub.add_parser("mint")
     m.add_argument("--jwt-secret-base64", required=True)

@@ -4,8 +4,11 @@
 //! - [`attic_double::AtticDouble`]: starts `doubles/attic_double.py`, the
 //!   Attic protocol double (no real atticd can run in the tests here).
 //! - [`fault_proxy_script`]: the path of `doubles/fault_proxy.py`.
+//! - [`fault_servers`]: `SilentServer` (accepts, never answers), `EchoServer`
+//!   (errors quoting the request), `CuttingProxy` (cuts an upload mid-body).
 
 pub mod attic_double;
+pub mod fault_servers;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

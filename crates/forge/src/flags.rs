@@ -2,11 +2,15 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use forge_core::deploy_config::types::Duration as ConfigDuration;
 use forge_core::deploy_config::{DeployConfig, DEFAULT_FILE};
 use forge_core::kube::pod_failure::DEFAULT_CRASHLOOP_RESTARTS;
+use forge_io::http::{Network, Timeouts};
+use forge_io::retry::RetryPolicy;
 use forge_steps::deploy::{ClusterOptions, DeployContext};
+use forge_steps::service_image::Publishing;
 
 use crate::output::ProgressView;
 
@@ -37,6 +41,51 @@ pub struct PublishFlags {
     /// Where compressed layers are cached between builds [default: ~/.cache/forge].
     #[arg(long, value_name = "DIR", env = "FORGE_CACHE_DIR")]
     pub layer_cache: Option<PathBuf>,
+    #[command(flatten)]
+    pub network: NetworkFlags,
+}
+
+impl PublishFlags {
+    pub fn publishing(&self) -> Publishing {
+        Publishing {
+            insecure_http: self.insecure_http,
+            jobs: self.jobs,
+            layer_cache: self.layer_cache.clone(),
+            network: self.network.network(),
+        }
+    }
+}
+
+/// How long to wait on caches and registries, and how often to try: every
+/// command that talks to them takes these.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NetworkFlags {
+    /// Attempts per request on transient failures (connection errors, no
+    /// answer, 5xx, 429); TLS, authentication and other 4xx errors are final.
+    #[arg(long, value_name = "N", default_value_t = 6, env = "FORGE_ATTEMPTS")]
+    pub attempts: usize,
+    /// How long a connection may take to open.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = ConfigDuration::parse, env = "FORGE_CONNECT_TIMEOUT")]
+    pub connect_timeout: ConfigDuration,
+    /// A request fails when no bytes move for this long (none sent, none
+    /// answered); a long transfer that keeps moving never does.
+    #[arg(long, value_name = "DUR", default_value = "60s", value_parser = ConfigDuration::parse, env = "FORGE_IDLE_TIMEOUT")]
+    pub idle_timeout: ConfigDuration,
+}
+
+impl NetworkFlags {
+    pub fn network(&self) -> Network {
+        Network {
+            timeouts: Timeouts {
+                connect: Duration::from_secs(self.connect_timeout.seconds()),
+                idle: Duration::from_secs(self.idle_timeout.seconds()),
+            },
+            retry: RetryPolicy {
+                attempts: self.attempts.max(1),
+                ..RetryPolicy::default()
+            },
+        }
+    }
 }
 
 /// The cluster half's flags (`forge deploy`, `forge rollback`).

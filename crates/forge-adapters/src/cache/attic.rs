@@ -5,16 +5,18 @@ use std::collections::HashSet;
 use std::io::Write as _;
 use std::sync::Arc;
 
-use super::channel_body::body_channel;
+use super::channel_body::{body_channel, streamed_outcome};
 use super::compress::IN_MEMORY_LIMIT;
 use super::progress::CountingWriter;
 use super::{
-    redact_url, BinaryCache, ByteProgress, CacheAuth, CacheError, UploadJob, UploadOutcome,
+    redact_url, BinaryCache, ByteProgress, CacheAccess, CacheError, UploadJob, UploadOutcome,
 };
 use crate::store::LocalStore;
 use forge_attic::{AtticClient, InfoPlacement};
 use forge_core::attic::{UploadPathNarInfo, UploadPathResultKind};
 use forge_core::nix::path_info::PathInfo;
+use forge_core::secret::Secret;
+use forge_io::http::{tracked_bytes, Activity};
 use forge_io::retry::RetryPolicy;
 
 /// Hashes per `get-missing-paths` request: keeps clear of database parameter
@@ -29,7 +31,9 @@ pub struct AtticCache {
 
 impl AtticCache {
     /// `attic://host/cache` (HTTPS) or `attic+http(s)://host:port[/prefix]/cache`.
-    pub fn new(url: &str, auth: CacheAuth) -> Result<Self, CacheError> {
+    /// User-info in the URL never reaches the endpoint (so it is never
+    /// printed); a password there is taken as the token when none is given.
+    pub fn new(url: &str, access: CacheAccess) -> Result<Self, CacheError> {
         let bad = |reason: &str| CacheError::Url {
             url: redact_url(url),
             reason: reason.into(),
@@ -50,10 +54,30 @@ impl AtticCache {
         if cache.is_empty() || server.is_empty() {
             return Err(bad("missing the cache name: attic://HOST/CACHE"));
         }
+        let (userinfo, host) = match server.split_once('/') {
+            // Only the authority can carry user-info.
+            Some((authority, path)) => match authority.rsplit_once('@') {
+                Some((u, h)) => (Some(u), format!("{h}/{path}")),
+                None => (None, server.to_owned()),
+            },
+            None => match server.rsplit_once('@') {
+                Some((u, h)) => (Some(u), h.to_owned()),
+                None => (None, server.to_owned()),
+            },
+        };
+        let url_token = userinfo
+            .and_then(|u| u.split_once(':'))
+            .map(|(_, p)| Secret::new(p))
+            .filter(|s| !s.is_empty());
+        let token = access.token.or(url_token);
         Ok(Self {
-            client: AtticClient::new(&format!("{scheme}://{server}/"), auth.token),
+            client: AtticClient::with_timeouts(
+                &format!("{scheme}://{host}/"),
+                token,
+                access.network.timeouts,
+            ),
             cache: cache.to_owned(),
-            retry: RetryPolicy::default(),
+            retry: access.network.retry,
         })
     }
 
@@ -140,9 +164,13 @@ impl BinaryCache for AtticCache {
             })
             .await
             .expect("NAR task panicked")?;
-            self.client.upload_path(&placement, body.into()).await?
+            let activity = Activity::new();
+            self.client
+                .upload_path(&placement, tracked_bytes(body, activity.clone()), &activity)
+                .await?
         } else {
-            let (mut writer, body) = body_channel();
+            let activity = Activity::new();
+            let (mut writer, body) = body_channel(activity.clone());
             let (store2, preamble, attempt) = (
                 store.clone(),
                 placement.preamble().to_vec(),
@@ -159,9 +187,12 @@ impl BinaryCache for AtticCache {
                 counting.bytes.commit();
                 counting.inner.commit().map_err(io_err)
             });
-            let sent = self.client.upload_path(&placement, body).await;
-            producer.await.expect("NAR task panicked")?;
-            sent?
+            let sent = self
+                .client
+                .upload_path(&placement, body, &activity)
+                .await
+                .map_err(CacheError::from);
+            streamed_outcome(sent, producer.await.expect("NAR task panicked"))?
         };
         Ok(match result.kind {
             UploadPathResultKind::Uploaded => UploadOutcome::Uploaded,
@@ -176,16 +207,27 @@ mod tests {
 
     #[test]
     fn urls_give_endpoint_and_cache() {
-        let c = AtticCache::new("attic+http://127.0.0.1:8080/main", CacheAuth::default()).unwrap();
+        let c =
+            AtticCache::new("attic+http://127.0.0.1:8080/main", CacheAccess::default()).unwrap();
         assert_eq!(
             (c.client.endpoint(), c.cache.as_str()),
             ("http://127.0.0.1:8080/", "main")
         );
-        let c = AtticCache::new("attic://cache.example.com/team/", CacheAuth::default()).unwrap();
+        let c = AtticCache::new("attic://cache.example.com/team/", CacheAccess::default()).unwrap();
         assert_eq!(
             (c.client.endpoint(), c.cache.as_str()),
             ("https://cache.example.com/", "team")
         );
-        assert!(AtticCache::new("attic://hostonly", CacheAuth::default()).is_err());
+        assert!(AtticCache::new("attic://hostonly", CacheAccess::default()).is_err());
+        let c = AtticCache::new(
+            "attic+http://u:tok@127.0.0.1:8080/main",
+            CacheAccess::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.client.endpoint(),
+            "http://127.0.0.1:8080/",
+            "no user-info in the endpoint"
+        );
     }
 }

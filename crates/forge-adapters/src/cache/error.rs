@@ -24,15 +24,6 @@ pub enum CacheError {
 }
 
 impl CacheError {
-    /// Sends `req` (see [`HttpError::send`]).
-    pub async fn send(
-        url: &str,
-        req: reqwest::RequestBuilder,
-        describe_body: impl FnOnce(String) -> String,
-    ) -> Result<reqwest::Response, Self> {
-        Ok(HttpError::send(url, req, describe_body).await?)
-    }
-
     pub fn transport(url: &str, source: reqwest::Error) -> Self {
         CacheError::Http(HttpError::transport(url, source))
     }

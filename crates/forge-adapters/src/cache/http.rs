@@ -8,17 +8,17 @@ use std::sync::Arc;
 use futures::{StreamExt as _, TryStreamExt as _};
 use reqwest::{Method, RequestBuilder};
 
-use super::channel_body::body_channel;
+use super::channel_body::{body_channel, streamed_outcome};
 use super::compress::{compress_in_memory, compress_streaming, IN_MEMORY_LIMIT};
 use super::pipelined_head;
 use super::{
-    redact_url, BinaryCache, ByteProgress, CacheAuth, CacheError, UploadJob, UploadOutcome,
+    redact_url, BinaryCache, ByteProgress, CacheAccess, CacheError, UploadJob, UploadOutcome,
 };
 use crate::store::LocalStore;
 use forge_core::nix::narinfo::{self, Compression, NarFile};
 use forge_core::nix::path_info::PathInfo;
 use forge_core::secret::Secret;
-use forge_io::http::HttpError;
+use forge_io::http::{tracked_bytes, Activity, HttpError, Timeouts};
 use forge_io::retry::RetryPolicy;
 
 /// Parallel HEAD requests when checking which paths exist.
@@ -31,10 +31,11 @@ pub struct HttpCache {
     basic: Option<(String, Secret)>,
     bearer: Option<Secret>,
     retry: RetryPolicy,
+    timeouts: Timeouts,
 }
 
 impl HttpCache {
-    pub fn new(url: &str, auth: CacheAuth) -> Result<Self, CacheError> {
+    pub fn new(url: &str, access: CacheAccess) -> Result<Self, CacheError> {
         let mut parsed = url::Url::parse(url).map_err(|e| CacheError::Url {
             url: redact_url(url),
             reason: e.to_string(),
@@ -55,11 +56,12 @@ impl HttpCache {
             base.push('/');
         }
         Ok(Self {
-            client: forge_io::http::client(base.starts_with("https://")),
+            client: forge_io::http::client(base.starts_with("https://"), access.network.timeouts),
             base,
             basic,
-            bearer: auth.token,
-            retry: RetryPolicy::default(),
+            bearer: access.token,
+            retry: access.network.retry,
+            timeouts: access.network.timeouts,
         })
     }
 
@@ -89,8 +91,48 @@ impl HttpCache {
         (url, req)
     }
 
-    async fn send(&self, url: &str, req: RequestBuilder) -> Result<reqwest::Response, CacheError> {
-        CacheError::send(url, req, |body| body).await
+    /// Sends `req`, whose body (if any) touches `activity`; bodies that
+    /// echo what we sent are redacted.
+    async fn send(
+        &self,
+        url: &str,
+        req: RequestBuilder,
+        activity: &Activity,
+    ) -> Result<reqwest::Response, CacheError> {
+        Ok(
+            HttpError::send(url, req, self.timeouts.idle, activity, |body| {
+                self.redact(body)
+            })
+            .await?,
+        )
+    }
+
+    /// Removes this cache's credentials from a server's answer, in every
+    /// form a request carried them (a server may quote its headers).
+    fn redact(&self, body: String) -> String {
+        let mut body = body;
+        for secret in self.credential_forms() {
+            body = forge_core::secret::redact(&body, &secret);
+        }
+        body
+    }
+
+    fn credential_forms(&self) -> Vec<Secret> {
+        let mut forms = Vec::new();
+        if let Some((_, pass)) = &self.basic {
+            forms.push(pass.clone());
+        }
+        if let Some(header) = self.authorization() {
+            // `Basic <base64>` / `Bearer <token>`: the part after the scheme.
+            if let Some((_, value)) = header.split_once(' ') {
+                forms.push(Secret::new(value));
+            }
+        }
+        if let Some(t) = &self.bearer {
+            forms.push(t.clone());
+        }
+        forms.retain(|s| !s.is_empty());
+        forms
     }
 
     async fn put_bytes(
@@ -103,8 +145,11 @@ impl HttpCache {
         self.retry
             .run(&format!("PUT {rel}"), || {
                 let (url, req) = self.request(Method::PUT, rel);
-                let req = req.header("content-type", content_type).body(body.clone());
-                async move { self.send(&url, req).await.map(drop) }
+                let activity = Activity::new();
+                let req = req
+                    .header("content-type", content_type)
+                    .body(tracked_bytes(body.clone(), activity.clone()));
+                async move { self.send(&url, req, &activity).await.map(drop) }
             })
             .await
     }
@@ -114,7 +159,7 @@ impl HttpCache {
             .run(&format!("HEAD {rel}"), || {
                 let (url, req) = self.request(Method::HEAD, rel);
                 async move {
-                    match self.send(&url, req).await {
+                    match self.send(&url, req, &Activity::new()).await {
                         Ok(_) => Ok(true),
                         Err(CacheError::Http(HttpError::Status { status: 404, .. })) => Ok(false),
                         Err(e) => Err(e),
@@ -137,7 +182,8 @@ impl HttpCache {
             info.nar_hash.to_nix32(),
             Compression::Zstd.extension()
         );
-        let (writer, body) = body_channel();
+        let activity = Activity::new();
+        let (writer, body) = body_channel(activity.clone());
         let (store2, info2, attempt) = (store.clone(), info.clone(), progress.attempt());
         let producer = tokio::task::spawn_blocking(move || {
             let (writer, hash, size) = compress_streaming(&store2, &info2, writer, attempt)?;
@@ -152,11 +198,20 @@ impl HttpCache {
                 &url,
                 req.header("content-type", "application/x-nix-nar")
                     .body(body),
+                &activity,
             )
             .await;
-        // The producer's error (e.g. a hash mismatch) explains an aborted request best.
-        let (file_hash, file_size) = producer.await.expect("NAR producer panicked")?;
-        sent?;
+        let mut produced = None;
+        let producer_result = producer
+            .await
+            .expect("NAR producer panicked")
+            .map(|p| produced = Some(p));
+        streamed_outcome(sent.map(drop), producer_result)?;
+        let (file_hash, file_size) = produced.ok_or_else(|| {
+            CacheError::Protocol(format!(
+                "{url}: the server answered before the whole NAR was sent"
+            ))
+        })?;
         Ok(NarFile {
             url: rel,
             compression: Compression::Zstd,
@@ -246,10 +301,12 @@ impl BinaryCache for HttpCache {
             );
             let file_size = c.bytes.len() as u64;
             let (url, req) = self.request(Method::PUT, &rel);
+            let activity = Activity::new();
             self.send(
                 &url,
                 req.header("content-type", "application/x-nix-nar")
-                    .body(c.bytes),
+                    .body(tracked_bytes(c.bytes, activity.clone())),
+                &activity,
             )
             .await?;
             NarFile {
@@ -263,9 +320,12 @@ impl BinaryCache for HttpCache {
         };
         let text = narinfo::render(info, &file, &job.sigs);
         let (url, req) = self.request(Method::PUT, &format!("{}.narinfo", info.path.hash_part()));
+        let activity = Activity::new();
         self.send(
             &url,
-            req.header("content-type", "text/x-nix-narinfo").body(text),
+            req.header("content-type", "text/x-nix-narinfo")
+                .body(tracked_bytes(text, activity.clone())),
+            &activity,
         )
         .await?;
         Ok(UploadOutcome::Uploaded)

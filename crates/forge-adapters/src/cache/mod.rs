@@ -22,6 +22,7 @@ use crate::store::LocalStore;
 use forge_core::nix::path_info::PathInfo;
 pub use forge_core::secret::redact_url;
 use forge_core::secret::Secret;
+use forge_io::http::Network;
 
 /// One path to upload, with the signatures its narinfo should carry.
 #[derive(Debug, Clone)]
@@ -61,10 +62,13 @@ pub trait BinaryCache: Send + Sync + 'static {
     ) -> impl Future<Output = Result<UploadOutcome, CacheError>> + Send;
 }
 
-/// Credentials for caches that need them.
+/// How a cache is reached: credentials, network timeouts, and the retry
+/// policy of every request that is not an upload (`nix-cache-info`, Attic's
+/// cache config, presence checks); uploads follow the pusher's policy.
 #[derive(Debug, Clone, Default)]
-pub struct CacheAuth {
+pub struct CacheAccess {
     pub token: Option<Secret>,
+    pub network: Network,
 }
 
 /// The kinds of cache a URL can name.
@@ -84,7 +88,7 @@ impl AnyCache {
         }
     }
 
-    pub fn open(url: &str, auth: CacheAuth) -> Result<Self, CacheError> {
+    pub fn open(url: &str, access: CacheAccess) -> Result<Self, CacheError> {
         let bad = |reason: &str| CacheError::Url {
             url: redact_url(url),
             reason: reason.into(),
@@ -103,10 +107,10 @@ impl AnyCache {
             || url.starts_with("attic+http://")
             || url.starts_with("attic+https://")
         {
-            return Ok(AnyCache::Attic(attic::AtticCache::new(url, auth)?));
+            return Ok(AnyCache::Attic(attic::AtticCache::new(url, access)?));
         }
         if url.starts_with("http://") || url.starts_with("https://") {
-            return Ok(AnyCache::Http(http::HttpCache::new(url, auth)?));
+            return Ok(AnyCache::Http(http::HttpCache::new(url, access)?));
         }
         Err(bad("expected file:///DIR, http(s)://HOST/PREFIX, attic://HOST/CACHE or attic+http://HOST:PORT/CACHE"))
     }
@@ -119,21 +123,21 @@ mod tests {
     #[test]
     fn urls_pick_the_right_kind() {
         assert!(matches!(
-            AnyCache::open("file:///tmp/c", CacheAuth::default()),
+            AnyCache::open("file:///tmp/c", CacheAccess::default()),
             Ok(AnyCache::File(_))
         ));
         assert!(matches!(
-            AnyCache::open("http://h:1/x", CacheAuth::default()),
+            AnyCache::open("http://h:1/x", CacheAccess::default()),
             Ok(AnyCache::Http(_))
         ));
         assert!(matches!(
-            AnyCache::open("attic+http://h:1/main", CacheAuth::default()),
+            AnyCache::open("attic+http://h:1/main", CacheAccess::default()),
             Ok(AnyCache::Attic(_))
         ));
-        let e = AnyCache::open("s3://bucket", CacheAuth::default())
+        let e = AnyCache::open("s3://bucket", CacheAccess::default())
             .err()
             .unwrap();
         assert!(e.to_string().contains("s3://bucket"));
-        assert!(AnyCache::open("file://relative", CacheAuth::default()).is_err());
+        assert!(AnyCache::open("file://relative", CacheAccess::default()).is_err());
     }
 }

@@ -10,6 +10,7 @@ use reqwest::RequestBuilder;
 use super::credentials::Credential;
 use super::RegistryError;
 use forge_core::secret::Secret;
+use forge_io::http::{read_json, read_text, within_idle, Activity, HttpError, Timeouts};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
@@ -95,6 +96,7 @@ impl Authenticator {
         http: &reqwest::Client,
         challenge: Challenge,
         scope: &str,
+        timeouts: Timeouts,
     ) -> Result<(), RegistryError> {
         match challenge {
             Challenge::Basic => {
@@ -117,23 +119,31 @@ impl Authenticator {
                 if let Some(Credential::Basic { user, password }) = &self.credential {
                     req = req.basic_auth(user, Some(password.expose()));
                 }
-                let resp = req
-                    .send()
-                    .await
-                    .map_err(|e| RegistryError::transport(&realm, e))?;
+                let http_err = |error| RegistryError::Http {
+                    method: None,
+                    error,
+                };
+                let resp = within_idle(&realm, timeouts.idle, &Activity::new(), async {
+                    req.send()
+                        .await
+                        .map_err(|e| HttpError::transport(&realm, e))
+                })
+                .await
+                .map_err(http_err)?;
                 let status = resp.status();
                 if !status.is_success() {
-                    let body = resp.text().await.unwrap_or_default();
+                    let body = read_text(&realm, resp, timeouts.idle)
+                        .await
+                        .unwrap_or_default();
                     return Err(RegistryError::Auth {
                         registry: self.registry.clone(),
                         status: status.as_u16(),
                         body,
                     });
                 }
-                let v: serde_json::Value = resp
-                    .json()
+                let v: serde_json::Value = read_json(&realm, resp, timeouts.idle)
                     .await
-                    .map_err(|e| RegistryError::transport(&realm, e))?;
+                    .map_err(http_err)?;
                 let token = v["token"]
                     .as_str()
                     .or_else(|| v["access_token"].as_str())

@@ -11,6 +11,9 @@ use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 use super::auth::{parse_challenge, Authenticator};
 use super::credentials::Credential;
 use super::RegistryError;
+use forge_io::http::{
+    read_text, tracked_stream, within_idle, Activity, HttpError, Network, Timeouts,
+};
 use forge_io::retry::{parse_retry_after, RetryPolicy};
 
 /// Blobs larger than this are sent in chunks of this size (PATCH), so a
@@ -30,11 +33,18 @@ pub struct RegistryClient {
     http: reqwest::Client,
     auth: Authenticator,
     pub retry: RetryPolicy,
+    timeouts: Timeouts,
 }
 
 impl RegistryClient {
     /// `registry` is `host[:port]`. Plain HTTP with `insecure_http` or for loopback hosts.
-    pub fn new(registry: &str, insecure_http: bool, credential: Option<Credential>) -> Self {
+    pub fn new(
+        registry: &str,
+        insecure_http: bool,
+        credential: Option<Credential>,
+        network: Network,
+    ) -> Self {
+        let timeouts = network.timeouts;
         let host = registry.split(':').next().unwrap_or(registry);
         let loopback = matches!(host, "localhost" | "127.0.0.1" | "[::1]");
         let scheme = if insecure_http || loopback {
@@ -42,14 +52,44 @@ impl RegistryClient {
         } else {
             "https"
         };
-        let http = forge_io::http::client(scheme == "https");
+        let http = forge_io::http::client(scheme == "https", timeouts);
         Self {
             registry: registry.into(),
             base: format!("{scheme}://{registry}"),
             http,
             auth: Authenticator::new(registry, credential),
-            retry: RetryPolicy::default(),
+            retry: network.retry,
+            timeouts,
         }
+    }
+
+    /// Sends `req` (whose body, if streamed, touches `activity`) and waits
+    /// for the answer's headers, failing when nothing moves for the idle timeout.
+    async fn exchange(
+        &self,
+        url: &str,
+        req: RequestBuilder,
+        activity: &Activity,
+    ) -> Result<Response, RegistryError> {
+        within_idle(url, self.timeouts.idle, activity, async {
+            req.send().await.map_err(|e| HttpError::transport(url, e))
+        })
+        .await
+        .map_err(|error| RegistryError::Http {
+            method: None,
+            error,
+        })
+    }
+
+    /// [`check`] with this client's registry and idle timeout.
+    async fn check(
+        &self,
+        resp: Response,
+        method: &str,
+        url: &str,
+        expect: &[StatusCode],
+    ) -> Result<Response, RegistryError> {
+        check(resp, method, url, expect, &self.registry, self.timeouts).await
     }
 
     pub fn registry(&self) -> &str {
@@ -74,11 +114,8 @@ impl RegistryClient {
         for attempt in 0..2 {
             let (method, url, req) = make();
             let resp = self
-                .auth
-                .apply(req, scope)
-                .send()
-                .await
-                .map_err(transport(&url))?;
+                .exchange(&url, self.auth.apply(req, scope), &Activity::new())
+                .await?;
             let status = resp.status();
             if expect.contains(&status) {
                 return Ok(resp);
@@ -90,11 +127,13 @@ impl RegistryClient {
                     .and_then(|v| v.to_str().ok())
                     .and_then(parse_challenge)
                 {
-                    self.auth.answer(&self.http, challenge, scope).await?;
+                    self.auth
+                        .answer(&self.http, challenge, scope, self.timeouts)
+                        .await?;
                     continue;
                 }
             }
-            return check(resp, method.as_str(), &url, expect, &self.registry).await;
+            return self.check(resp, method.as_str(), &url, expect).await;
         }
         unreachable!("the loop returns on its second pass")
     }
@@ -221,7 +260,9 @@ impl RegistryClient {
             let mut offset = 0;
             while offset < size {
                 let len = CHUNK.min(size - offset);
-                let body = file_range_body(path, offset, len, progress.clone()).await?;
+                let activity = Activity::new();
+                let body =
+                    file_range_body(path, offset, len, progress.clone(), activity.clone()).await?;
                 let loc = location.clone();
                 // A streamed body cannot be resent; the token is already in place from POST.
                 let (_, url, req) = self.request(Method::PATCH, &loc);
@@ -232,37 +273,34 @@ impl RegistryClient {
                     .header("content-range", format!("{}-{}", offset, offset + len - 1))
                     .header("content-length", len)
                     .body(body);
-                let resp = req.send().await.map_err(transport(&url))?;
-                let resp =
-                    check(resp, "PATCH", &url, &[StatusCode::ACCEPTED], &self.registry).await?;
+                let resp = self.exchange(&url, req, &activity).await?;
+                let resp = self
+                    .check(resp, "PATCH", &url, &[StatusCode::ACCEPTED])
+                    .await?;
                 location = self.location(&resp)?;
                 offset += len;
                 *sent += len;
             }
             let url = with_digest(&location, digest);
             let (_, url, req) = self.request(Method::PUT, &url);
-            let resp = self
-                .auth
-                .apply(req, &scope)
-                .header("content-length", 0)
-                .send()
-                .await
-                .map_err(transport(&url))?;
-            check(resp, "PUT", &url, &[StatusCode::CREATED], &self.registry).await?;
+            let req = self.auth.apply(req, &scope).header("content-length", 0);
+            let resp = self.exchange(&url, req, &Activity::new()).await?;
+            self.check(resp, "PUT", &url, &[StatusCode::CREATED])
+                .await?;
         } else {
-            let body = file_range_body(path, 0, size, progress.clone()).await?;
+            let activity = Activity::new();
+            let body = file_range_body(path, 0, size, progress.clone(), activity.clone()).await?;
             let url = with_digest(&location, digest);
             let (_, url, req) = self.request(Method::PUT, &url);
-            let resp = self
+            let req = self
                 .auth
                 .apply(req, &scope)
                 .header("content-type", "application/octet-stream")
                 .header("content-length", size)
-                .body(body)
-                .send()
-                .await
-                .map_err(transport(&url))?;
-            check(resp, "PUT", &url, &[StatusCode::CREATED], &self.registry).await?;
+                .body(body);
+            let resp = self.exchange(&url, req, &activity).await?;
+            self.check(resp, "PUT", &url, &[StatusCode::CREATED])
+                .await?;
             *sent += size;
         }
         Ok(())
@@ -343,13 +381,16 @@ async fn check(
     url: &str,
     expect: &[StatusCode],
     registry: &str,
+    timeouts: Timeouts,
 ) -> Result<Response, RegistryError> {
     let status = resp.status();
     if expect.contains(&status) {
         return Ok(resp);
     }
     let retry_after = parse_retry_after(resp.headers().get(reqwest::header::RETRY_AFTER));
-    let body = resp.text().await.unwrap_or_default();
+    let body = read_text(url, resp, timeouts.idle)
+        .await
+        .unwrap_or_default();
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         return Err(RegistryError::Auth {
             registry: registry.into(),
@@ -366,11 +407,6 @@ async fn check(
     ))
 }
 
-/// Maps a failed request to an error naming the URL (credentials stripped).
-fn transport(url: &str) -> impl FnOnce(reqwest::Error) -> RegistryError + '_ {
-    move |e| RegistryError::transport(url, e)
-}
-
 fn with_digest(location: &str, digest: &str) -> String {
     let sep = if location.contains('?') { '&' } else { '?' };
     format!("{location}{sep}digest={digest}")
@@ -382,6 +418,7 @@ async fn file_range_body(
     offset: u64,
     len: u64,
     progress: Arc<AtomicU64>,
+    activity: Activity,
 ) -> Result<reqwest::Body, RegistryError> {
     let io_err = |source| RegistryError::Io {
         path: path.display().to_string(),
@@ -404,5 +441,5 @@ async fn file_range_body(
                 Err(e) => Some((Err(e), (f, progress))),
             }
         });
-    Ok(reqwest::Body::wrap_stream(stream))
+    Ok(tracked_stream(stream, activity))
 }

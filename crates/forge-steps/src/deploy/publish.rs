@@ -15,8 +15,8 @@ use crate::publish_image::{materialise, publish_images, PublishRequest};
 use crate::push_closure::{push_to_cache, PushOptions};
 use crate::push_image::{image_platform, index_of, BlobStatus};
 use crate::query_closure::{query_closure, ClosureSource};
-use crate::service_image::{image_request, installable};
-use forge_adapters::cache::{AnyCache, CacheAuth};
+use crate::service_image::{image_request, installable, Publishing};
+use forge_adapters::cache::{AnyCache, CacheAccess};
 use forge_adapters::git_rev::current_commit;
 use forge_adapters::nix::NixCli;
 use forge_adapters::oci::layout::OciLayout;
@@ -30,9 +30,7 @@ use forge_core::oci::tag_scheme::{self, TagVars, DEFAULT_INDEX_TAGS};
 #[derive(Debug, Clone)]
 pub struct PublishOptions {
     pub dry_run: bool,
-    pub insecure_http: bool,
-    pub jobs: usize,
-    pub layer_cache: Option<std::path::PathBuf>,
+    pub publishing: Publishing,
 }
 
 /// What to pin.
@@ -120,7 +118,13 @@ async fn push_closure(
         .transpose()?
         .map(Arc::new);
     let url = ctx.cache_url(&cache.url);
-    let any = AnyCache::open(&url, CacheAuth { token })?;
+    let any = AnyCache::open(
+        &url,
+        CacheAccess {
+            token,
+            network: opts.publishing.network,
+        },
+    )?;
     let nix = NixCli::default();
     let store = Arc::new(LocalStore::default());
     let all: Vec<StorePath> = roots.iter().flat_map(|(_, r)| r.clone()).collect();
@@ -128,6 +132,7 @@ async fn push_closure(
     let options = PushOptions {
         signing_key,
         dry_run: opts.dry_run,
+        retry: opts.publishing.network.retry,
         ..PushOptions::default()
     };
     let result = push_to_cache(&any, store, options, closure, &*ctx.observer)
@@ -179,14 +184,7 @@ fn image_sources(
     opts: &PublishOptions,
     roots: &[(String, Vec<StorePath>)],
 ) -> PublishRequest {
-    let mut req = image_request(
-        &ctx.config,
-        &ctx.service,
-        &ctx.base,
-        opts.insecure_http,
-        opts.jobs,
-        opts.layer_cache.clone(),
-    );
+    let mut req = image_request(&ctx.config, &ctx.service, &ctx.base, &opts.publishing);
     for ((source, _), (_, paths)) in req.sources.iter_mut().zip(roots) {
         if let [one] = paths.as_slice() {
             *source = one.to_string();

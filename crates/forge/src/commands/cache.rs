@@ -6,15 +6,15 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 
 use crate::choice::choice;
+use crate::flags::NetworkFlags;
 use crate::global::Global;
 use crate::output::{print_json, ProgressView};
-use forge_core::byte_size::human_bytes;
-use forge_adapters::cache::{AnyCache, CacheAuth};
+use forge_adapters::cache::{AnyCache, CacheAccess};
 use forge_adapters::nix::NixCli;
 use forge_adapters::store::LocalStore;
+use forge_core::byte_size::human_bytes;
 use forge_core::nix::signing::SigningKey;
 use forge_core::secret::Secret;
-use forge_io::retry::RetryPolicy;
 use forge_steps::build_output::resolve_roots;
 use forge_steps::observer::{phase, Event, Observer as _};
 use forge_steps::push_closure::{default_jobs, push_to_cache, PushOptions, PushReport};
@@ -62,9 +62,8 @@ pub struct PushArgs {
     #[arg(short, long, value_name = "N")]
     pub jobs: Option<usize>,
 
-    /// Attempts per request on transient failures (connection errors, 5xx, 429).
-    #[arg(long, value_name = "N", default_value_t = 6)]
-    pub attempts: usize,
+    #[command(flatten)]
+    pub network: NetworkFlags,
 
     /// Leave paths signed by this key to their upstream cache (repeatable).
     #[arg(long, value_name = "KEY_NAME", default_values_t = ["cache.nixos.org-1".to_string()])]
@@ -116,7 +115,8 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
         .transpose()?
         .map(Arc::new);
     let token = load_token(args.token_file.as_deref())?;
-    let cache = AnyCache::open(&args.to, CacheAuth { token })?;
+    let network = args.network.network();
+    let cache = AnyCache::open(&args.to, CacheAccess { token, network })?;
 
     let nix = NixCli::default();
     let store = Arc::new(LocalStore::default());
@@ -146,10 +146,7 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
             args.skip_signed_by.clone()
         },
         dry_run: args.dry_run,
-        retry: RetryPolicy {
-            attempts: args.attempts.max(1),
-            ..RetryPolicy::default()
-        },
+        retry: network.retry,
     };
     let report = push_to_cache(&cache, store, options, closure, &progress)
         .await

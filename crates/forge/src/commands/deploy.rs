@@ -87,9 +87,7 @@ pub async fn run(args: DeployArgs, global: Global) -> anyhow::Result<u8> {
         cluster: args.cluster.options(),
         publish: PublishOptions {
             dry_run: args.dry_run,
-            insecure_http: args.publish.insecure_http,
-            jobs: args.publish.jobs,
-            layer_cache: args.publish.layer_cache.clone(),
+            publishing: args.publish.publishing(),
         },
     };
     let ctx = deploy_context(&args.config, &args.service, &args.env, &request.cluster)?;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+use crate::flags::NetworkFlags;
 use crate::global::Global;
 use crate::output::{print_json, ProgressView};
 use crate::render::print_push_report;
@@ -122,6 +123,8 @@ pub struct PushArgs {
     pub out: Option<String>,
     #[command(flatten)]
     pub image: ImageArgs,
+    #[command(flatten)]
+    pub network: NetworkFlags,
 }
 
 pub async fn run(cmd: ImageCommand, global: Global) -> anyhow::Result<()> {
@@ -240,6 +243,7 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
         index_tags,
         insecure_http: args.insecure_http,
         jobs: args.jobs,
+        network: args.network.network(),
         out: args.out,
         git_dir: std::env::current_dir()?,
     };

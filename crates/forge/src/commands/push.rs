@@ -49,14 +49,7 @@ pub async fn run(args: PushArgs, global: Global) -> anyhow::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let request = image_request(
-        &config,
-        service,
-        &base,
-        args.publish.insecure_http,
-        args.publish.jobs,
-        args.publish.layer_cache.clone(),
-    );
+    let request = image_request(&config, service, &base, &args.publish.publishing());
     let published = publish_images(&request, &ProgressView::new()).await?;
     let report = ServicePush {
         published: &published,
