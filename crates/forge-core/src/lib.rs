@@ -12,6 +12,7 @@
 //! - [`deploy_report`]: what a deploy did, for JSON and Markdown.
 //! - [`attic`]: Attic's v1 API wire types (client and provisioning share them).
 //! - [`yaml_error`]: file:line:column for YAML errors and paths.
+//! - [`yaml_limits`]: what YAML readers accept before parsing (size, depth, UTF-8).
 //! - [`yaml_scalar`]: YAML scalars mapped where their errors can point at them.
 //! - [`byte_size`]: sizes for people.
 //! - [`choice`]: enums with stable names, for flags and configuration.
@@ -28,4 +29,5 @@ pub mod nix;
 pub mod oci;
 pub mod secret;
 pub mod yaml_error;
+pub mod yaml_limits;
 pub mod yaml_scalar;

@@ -145,17 +145,17 @@ pub fn is_transient_transport(e: &reqwest::Error) -> bool {
 pub fn is_tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = next {
-        if err.is::<rustls::Error>() {
-            return true;
-        }
-        // io::Error's `source()` skips the error it wraps; look at that too.
-        if let Some(inner) = err
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-        {
-            if inner.is::<rustls::Error>() {
+        // io::Error's `source()` skips the error it wraps (and TLS stacks
+        // wrap io::Errors in io::Errors): unwrap those by hand.
+        let mut wrapped: Option<&(dyn std::error::Error + 'static)> = Some(err);
+        while let Some(w) = wrapped {
+            if w.is::<rustls::Error>() {
                 return true;
             }
+            wrapped = w
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .map(|inner| inner as &(dyn std::error::Error + 'static));
         }
         next = err.source();
     }

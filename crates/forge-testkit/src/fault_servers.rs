@@ -86,7 +86,7 @@ impl Drop for SilentServer {
 
 /// Answers every request with `status` and a body quoting the request's
 /// head (its headers, credentials included): a server whose error pages
-/// echo what they were sent.
+/// echo what they were sent. HEAD requests get a bodiless 404.
 pub struct EchoServer {
     acceptor: Acceptor,
 }
@@ -102,6 +102,13 @@ impl EchoServer {
                     _ => return,
                 }
             }
+            if head.starts_with(b"HEAD ") {
+                // No body can follow a HEAD: say "absent", so a write follows.
+                let _ = s.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                return;
+            }
             let body = String::from_utf8_lossy(&head).into_owned();
             let _ = write!(
                 s,
@@ -114,6 +121,11 @@ impl EchoServer {
 
     pub fn port(&self) -> u16 {
         self.acceptor.port
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.acceptor.connections.load(Ordering::SeqCst)
     }
 }
 

@@ -9,9 +9,11 @@
 //!   replica must be available.
 //! - StatefulSet (RollingUpdate): the generation gate, all replicas ready,
 //!   then with a partition `updatedReplicas >= replicas - partition`, without
-//!   one `updateRevision == currentRevision`. OnDelete has no rollout: Current.
+//!   one `updateRevision == currentRevision` (a missing `updateRevision` is
+//!   in progress). OnDelete has no rollout: Current.
 //! - DaemonSet (RollingUpdate): the generation gate, then updated and
-//!   available pods must reach `desiredNumberScheduled`. OnDelete: Current.
+//!   available pods must reach `desiredNumberScheduled` (missing: in
+//!   progress). OnDelete: Current.
 //! - Pod: [`super::pod_failure`].
 //! - Job: condition Failed fails, Complete is Current.
 //! - Anything else, kstatus style: being deleted or an unobserved generation
@@ -19,10 +21,16 @@
 //!   then `Ready` decides (False or Unknown is in progress, never failed);
 //!   no known condition means Current.
 //!
+//! A status that lacks what a rule needs (`observedGeneration`, a
+//! DaemonSet's `desiredNumberScheduled`, a StatefulSet's `updateRevision`)
+//! is in progress, never Current; counts the API omits when zero read as 0.
+//!
 //! Deployments and friends never look at their pods here: fast failure from
 //! the new pods is the watch's job, which feeds them to `pod_failure`.
 
 use serde_json::Value;
+
+use crate::yaml_limits::{split_bom, utf8_text, InputError, YamlLimits};
 
 use super::pod_failure::{
     classify_pod, condition, condition_true, join_reason, str_at, PodHealth, PodRules,
@@ -206,6 +214,12 @@ fn statefulset(obj: &Value) -> Verdict {
         str_at(status, "updateRevision"),
         str_at(status, "currentRevision"),
     );
+    // Two missing revisions are equal, which would read as done.
+    if update.is_empty() {
+        return Verdict::in_progress(
+            "waiting for the statefulset controller to report its revisions (no status.updateRevision)",
+        );
+    }
     if update != current {
         return Verdict::in_progress(format!(
             "{updated} of {desired} pods at revision {update} (current revision {current})"
@@ -222,7 +236,12 @@ fn daemonset(obj: &Value) -> Verdict {
         return v;
     }
     let status = &obj["status"];
-    let desired = int(&status["desiredNumberScheduled"]).unwrap_or(0);
+    // Without it every count below is 0 of 0, which would read as done.
+    let Some(desired) = int(&status["desiredNumberScheduled"]) else {
+        return Verdict::in_progress(
+            "waiting for the daemon set controller to count its nodes (no status.desiredNumberScheduled)",
+        );
+    };
     let updated = int(&status["updatedNumberScheduled"]).unwrap_or(0);
     let available = int(&status["numberAvailable"]).unwrap_or(0);
     if updated < desired {
@@ -324,9 +343,29 @@ impl std::fmt::Display for ManifestError {
     }
 }
 
+impl From<InputError> for ManifestError {
+    fn from(e: InputError) -> Self {
+        ManifestError {
+            location: e.location(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// [`objects_from_yaml`] of a file's bytes: not UTF-8 is an error at the
+/// first invalid byte.
+pub fn objects_from_bytes(bytes: &[u8]) -> Result<Vec<Value>, ManifestError> {
+    objects_from_yaml(utf8_text(bytes)?)
+}
+
 /// The objects of a (multi-document) YAML or JSON manifest; `kind: List`
-/// documents are expanded, empty documents skipped.
+/// documents are expanded, empty documents skipped. Every object needs
+/// apiVersion, kind and metadata.name: the verdict's rules are chosen by
+/// group and kind, and a guess would call a broken workload Current.
+/// Input past [`YamlLimits::MANIFEST`] is refused before parsing.
 pub fn objects_from_yaml(text: &str) -> Result<Vec<Value>, ManifestError> {
+    let (_, text) = split_bom(text);
+    YamlLimits::MANIFEST.check(text)?;
     let mut out = Vec::new();
     for (n, doc) in serde_yaml_ng::Deserializer::from_str(text).enumerate() {
         let value = <Value as serde::Deserialize>::deserialize(doc).map_err(|e| {
@@ -342,22 +381,52 @@ pub fn objects_from_yaml(text: &str) -> Result<Vec<Value>, ManifestError> {
         if value.is_null() {
             continue;
         }
-        let kind = str_at(&value, "kind");
-        if kind.is_empty()
-            || value["metadata"]["name"].as_str().is_none() && !kind.ends_with("List")
-        {
-            return Err(ManifestError {
-                location: None,
-                message: format!(
-                    "document {}: not a Kubernetes object (needs kind and metadata.name)",
-                    n + 1
-                ),
-            });
-        }
         match value["items"].as_array() {
-            Some(items) if kind.ends_with("List") => out.extend(items.iter().cloned()),
-            _ => out.push(value),
+            Some(items) if str_at(&value, "kind").ends_with("List") => {
+                for (m, item) in items.iter().enumerate() {
+                    check_object(item, || format!("document {}, item {}", n + 1, m + 1))?;
+                }
+                out.extend(items.iter().cloned());
+            }
+            _ => {
+                check_object(&value, || format!("document {}", n + 1))?;
+                out.push(value);
+            }
         }
     }
     Ok(out)
+}
+
+/// apiVersion, kind and metadata.name are there; the error names the
+/// object as far as it can (`where_` is the document, or the List item).
+fn check_object(obj: &Value, where_: impl Fn() -> String) -> Result<(), ManifestError> {
+    const NEEDS: &str = "every object needs apiVersion, kind and metadata.name";
+    let id = ObjectId::of(obj);
+    let missing: Vec<&str> = [
+        ("apiVersion", &id.api_version),
+        ("kind", &id.kind),
+        ("metadata.name", &id.name),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_empty())
+    .map(|(k, _)| k)
+    .collect();
+    let message = match missing.as_slice() {
+        [] => return Ok(()),
+        [_, _, _] => format!("{}: not a Kubernetes object ({NEEDS})", where_()),
+        _ if id.kind.is_empty() || id.name.is_empty() => format!(
+            "{}: not a Kubernetes object: no {} ({NEEDS})",
+            where_(),
+            missing.join(" or ")
+        ),
+        _ => format!(
+            "{}: {id} has no {} ({NEEDS})",
+            where_(),
+            missing.join(" or ")
+        ),
+    };
+    Err(ManifestError {
+        location: None,
+        message,
+    })
 }

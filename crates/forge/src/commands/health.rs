@@ -1,13 +1,15 @@
 //! `forge health`: the rollout verdict for objects read from files.
 
-use std::path::PathBuf;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
 
 use crate::global::Global;
 use crate::output::{print_json, report_error};
 use forge_core::kube::pod_failure::{PodRules, DEFAULT_CRASHLOOP_RESTARTS};
-use forge_core::kube::rollout_verdict::{objects_from_yaml, verdict, ObjectId, Verdict};
+use forge_core::kube::rollout_verdict::{objects_from_bytes, verdict, ObjectId, Verdict};
+use forge_core::yaml_limits::YamlLimits;
 
 /// Print the rollout verdict (Current, InProgress or Failed, with the reason) of objects in manifest files.
 ///
@@ -18,12 +20,17 @@ use forge_core::kube::rollout_verdict::{objects_from_yaml, verdict, ObjectId, Ve
 /// errors, config errors, OOMKilled fail; eviction and Pending do not),
 /// Ready/Stalled/Reconciling conditions for everything else.
 ///
+/// Every object needs apiVersion, kind and metadata.name. A file with no
+/// objects is invalid input unless --allow-empty: an empty file is what a
+/// failed `kubectl get` leaves behind.
+///
 /// Exit status: 0 all Current, 1 any Failed, 3 any InProgress (and none
 /// Failed), 2 unreadable or invalid input.
 ///
 /// Examples:
 ///   kubectl get deploy,pods -n prod -o yaml > now.yaml && forge health --file now.yaml
 ///   forge health --json --file deploy.yaml --file pod.yaml
+///   forge health --allow-empty --file <(kubectl get jobs -l app=web -o yaml)
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct HealthArgs {
@@ -33,6 +40,9 @@ pub struct HealthArgs {
     /// Restarts after which a CrashLoopBackOff container counts as failed.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_CRASHLOOP_RESTARTS)]
     pub crashloop_restarts: u64,
+    /// Accept a file with no objects (an empty file or an empty List).
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 /// One object's verdict in `--json` output.
@@ -74,13 +84,18 @@ fn evaluate(args: &HealthArgs) -> anyhow::Result<Vec<ObjectVerdict>> {
     };
     let mut out = Vec::new();
     for file in &args.files {
-        let text =
-            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-        let objects = objects_from_yaml(&text).map_err(|e| match e.location {
+        let bytes = read_manifest(file).with_context(|| format!("reading {}", file.display()))?;
+        let objects = objects_from_bytes(&bytes).map_err(|e| match e.location {
             Some(_) => anyhow!("{}:{e}", file.display()),
             None => anyhow!("{}: {e}", file.display()),
         })?;
         if objects.is_empty() {
+            if !args.allow_empty {
+                return Err(anyhow!(
+                    "{}: no Kubernetes objects (did the command that wrote it fail?); --allow-empty accepts that",
+                    file.display()
+                ));
+            }
             tracing::warn!("{}: no objects", file.display());
         }
         out.extend(objects.iter().map(|obj| ObjectVerdict {
@@ -90,6 +105,16 @@ fn evaluate(args: &HealthArgs) -> anyhow::Result<Vec<ObjectVerdict>> {
         }));
     }
     Ok(out)
+}
+
+/// The file's bytes, up to one past the manifest size limit: enough for the
+/// limit's error, without reading all of `/dev/zero` or a runaway pipe.
+fn read_manifest(file: &Path) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)?
+        .take(YamlLimits::MANIFEST.max_bytes as u64 + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// 0 all Current, 1 any Failed, 3 any InProgress.

@@ -87,3 +87,49 @@ fn manifest_errors_are_located() {
     let err = objects_from_yaml("just: data\n").unwrap_err();
     assert!(err.to_string().contains("not a Kubernetes object"), "{err}");
 }
+
+#[test]
+fn objects_without_api_version_or_kind_are_refused_by_name() {
+    const NEEDS: &str = "(every object needs apiVersion, kind and metadata.name)";
+    let err =
+        objects_from_yaml("kind: Deployment\nmetadata: {name: app, namespace: prod}\nstatus: {}\n")
+            .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("document 1: Deployment prod/app has no apiVersion {NEEDS}")
+    );
+    let list = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: a}\n- apiVersion: apps/v1\n  metadata: {name: b}\n";
+    assert_eq!(
+        objects_from_yaml(list).unwrap_err().to_string(),
+        format!("document 1, item 2: not a Kubernetes object: no kind {NEEDS}")
+    );
+    let second = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n---\nkind: Pod\n";
+    assert_eq!(
+        objects_from_yaml(second).unwrap_err().to_string(),
+        format!("document 2: not a Kubernetes object: no apiVersion or metadata.name {NEEDS}")
+    );
+}
+
+#[test]
+fn pathological_manifests_are_refused_before_parsing() {
+    let nested = format!("apiVersion: v1\nkind: {}\n", "[".repeat(200_000));
+    let err = objects_from_yaml(&nested).unwrap_err();
+    assert_eq!(err.location, Some((2, 134)), "{err}");
+    assert!(err.message.contains("nested more than 128 levels"), "{err}");
+    let huge = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\n{}",
+        "#\n".repeat(33 << 20)
+    );
+    let err = objects_from_yaml(&huge).unwrap_err();
+    assert_eq!(err.location, None);
+    assert!(err.message.starts_with("larger than 32.00 MiB"), "{err}");
+}
+
+#[test]
+fn non_utf8_manifests_are_located_at_the_first_bad_byte() {
+    use forge_core::kube::rollout_verdict::objects_from_bytes;
+    let err =
+        objects_from_bytes(b"apiVersion: v1\nkind: Pod\nmetadata: {name: \xff}\n").unwrap_err();
+    assert_eq!(err.location, Some((3, 18)), "{err}");
+    assert!(err.message.contains("not UTF-8"), "{err}");
+}

@@ -21,5 +21,6 @@ mod kube_flux;
 mod kube_rollout;
 mod kube_testenv;
 mod nar_hash;
+mod network_faults;
 mod nix_lib;
 mod service_push;
