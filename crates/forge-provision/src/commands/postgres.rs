@@ -1,4 +1,5 @@
-//! `forge-provision postgres plan|apply --config FILE [--check] [--allow-prune] [--json]`.
+//! `forge-provision postgres plan|apply --config FILE [--check] [--allow-prune] [--json]
+//! [--wait SECONDS] [--idle-timeout SECONDS]`.
 
 use super::Outcome;
 use crate::adapters::postgres::{self, Connection, PostgresError, Settings};
@@ -40,9 +41,12 @@ pub struct RunArgs {
     /// Print the plan as JSON.
     #[arg(long)]
     pub json: bool,
-    /// How long to wait for a server that is starting up.
+    /// How long to wait for a server that is starting up (in all, connect attempts included).
     #[arg(long, value_name = "SECONDS", default_value_t = 30)]
     pub wait: u64,
+    /// How long the server may leave one query or statement unanswered before the run gives up.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: u64,
     /// Databases whose catalogs are read at the same time.
     #[arg(long, default_value_t = 4, hide = true)]
     pub concurrency: usize,
@@ -91,6 +95,7 @@ pub async fn run(args: PostgresArgs) -> Result<Outcome, PostgresCommandError> {
         std::env::var("DATABASE_URL").ok().as_deref(),
         std::env::var("PGPASSWORD").ok().map(Secret::new),
         Duration::from_secs(args.wait),
+        Duration::from_secs(args.idle_timeout),
     )?;
     let conn = Connection::open(settings, &mut |msg| eprintln!("{msg}")).await?;
     if apply && !args.check {

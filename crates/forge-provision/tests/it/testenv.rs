@@ -205,6 +205,18 @@ impl Cluster {
         Ok((rt, client))
     }
 
+    /// A superuser session on `db` that has run `sql` and stays open (holding
+    /// whatever `sql` took, e.g. a lock or an open transaction) until dropped.
+    pub fn session(&self, db: &str, sql: &str) -> Session {
+        let (rt, client) = self.client("postgres", SUPERUSER_PASSWORD, db).unwrap();
+        rt.block_on(client.batch_execute(sql))
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        Session {
+            _client: client,
+            _rt: rt,
+        }
+    }
+
     /// Runs SQL as the superuser on `db`.
     pub fn exec(&self, db: &str, sql: &str) {
         let (rt, c) = self.client("postgres", SUPERUSER_PASSWORD, db).unwrap();
@@ -235,6 +247,14 @@ impl Cluster {
     pub fn can_login(&self, user: &str, password: &str, db: &str) -> bool {
         self.client(user, password, db).is_ok()
     }
+}
+
+/// An open session from [`Cluster::session`]; dropping it closes the
+/// connection, which rolls back its open transaction.
+pub struct Session {
+    // Dropped first: the client, then the runtime its connection task runs on.
+    _client: tokio_postgres::Client,
+    _rt: tokio::runtime::Runtime,
 }
 
 /// The cluster most tests share (wal_level=logical); tests use their own name prefixes.

@@ -1,6 +1,7 @@
 //! Reads the catalogs: one query per kind for the cluster, and one per kind
 //! in each database the spec names (never one query per object).
 
+use super::session::{CallError, Session};
 use super::{Connection, PostgresError};
 use crate::domain::catalog::{
     AclEntry, ClusterState, DatabaseCatalog, DatabaseState, DefaultAclEntry, DependencyKind,
@@ -11,7 +12,7 @@ use crate::domain::desired::Desired;
 use forge_core::secret::Secret;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use std::collections::BTreeMap;
-use tokio_postgres::{Client, Row};
+use tokio_postgres::Row;
 
 /// Explodes an ACL column into (grantee name or NULL for PUBLIC, privilege) rows;
 /// a NULL privilege means "no ACL entries".
@@ -28,18 +29,21 @@ fn acl_entry(row: &Row, grantee: usize, privilege: usize) -> Option<AclEntry> {
 }
 
 async fn query(
-    client: &Client,
+    session: &Session,
     what: &str,
     sql: &str,
     params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
 ) -> Result<Vec<Row>, PostgresError> {
-    client
-        .query(sql, params)
-        .await
-        .map_err(|source| PostgresError::Read {
+    session.query(sql, params).await.map_err(|e| match e {
+        CallError::Server(source) => PostgresError::Read {
             what: what.to_owned(),
             source,
-        })
+        },
+        CallError::NoAnswer(source) => PostgresError::NoAnswer {
+            during: format!("reading {what}"),
+            source,
+        },
+    })
 }
 
 /// Everything the planner needs for `desired`.
@@ -48,7 +52,7 @@ pub async fn read_state(
     desired: &Desired,
     concurrency: usize,
 ) -> Result<ClusterState, PostgresError> {
-    let c = &conn.client;
+    let c = &conn.session;
     let mut state = ClusterState::default();
     let row = &query(
         c,
@@ -137,8 +141,8 @@ pub async fn read_state(
     let catalogs: Vec<(String, DatabaseCatalog)> = stream::iter(wanted)
         .map(|db| async move {
             let schemas = schemas_in_spec(desired, &db);
-            let client = conn.open_database(&db).await?;
-            let catalog = read_database(&client, &db, &schemas).await?;
+            let session = conn.open_database(&db).await?;
+            let catalog = read_database(&session, &db, &schemas).await?;
             Ok::<_, PostgresError>((db, catalog))
         })
         .buffer_unordered(concurrency.max(1))
@@ -150,7 +154,10 @@ pub async fn read_state(
 
 /// What non-superuser roles own or are granted, counted per database, kind
 /// and catalog (`pg_shdepend` covers every database; one query).
-async fn read_role_dependencies(c: &Client, state: &mut ClusterState) -> Result<(), PostgresError> {
+async fn read_role_dependencies(
+    c: &Session,
+    state: &mut ClusterState,
+) -> Result<(), PostgresError> {
     let sql = "SELECT a.rolname::text, d.datname::text, s.deptype::text, s.classid::regclass::text, \
                CASE WHEN s.classid = 'pg_database'::regclass \
                  THEN (SELECT o.datname::text FROM pg_database o WHERE o.oid = s.objid) END, count(*) \
@@ -196,7 +203,7 @@ fn kind(relkind: &str) -> RelationKind {
 }
 
 async fn read_database(
-    c: &Client,
+    c: &Session,
     db: &str,
     schemas: &[String],
 ) -> Result<DatabaseCatalog, PostgresError> {

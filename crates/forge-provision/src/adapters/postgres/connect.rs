@@ -1,15 +1,22 @@
 //! Connection settings (`connection:` or `DATABASE_URL`) and connecting with a
 //! bounded wait while the server starts.
 
+use super::session::{within, CallError, Session};
 use super::{tls, PostgresError};
 use crate::domain::spec::{ConnectionSpec, SslMode};
-use forge_core::secret::Secret;
+use forge_core::secret::{redact, Secret};
 use forge_io::retry::{Exhausted, RetryPolicy};
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio_postgres::config::{Host, SslMode as PgSslMode};
-use tokio_postgres::{Client, Config};
+use tokio_postgres::Config;
 use tokio_postgres_rustls::MakeRustlsConnect;
+
+/// The most one connection attempt (TCP, TLS, startup and authentication) takes.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The least an attempt gets, even at the end of the wait (libpq's smallest
+/// useful `connect_timeout`), so that the last one can still succeed.
+const MIN_ATTEMPT: Duration = Duration::from_secs(2);
 
 /// Where and how to connect.
 #[derive(Clone)]
@@ -18,6 +25,8 @@ pub struct Settings {
     verify_tls: bool,
     /// How long to keep retrying while the server is not accepting connections.
     pub wait: Duration,
+    /// How long one query may go unanswered.
+    pub idle: Duration,
 }
 
 impl Settings {
@@ -28,6 +37,7 @@ impl Settings {
         database_url: Option<&str>,
         pgpassword: Option<Secret>,
         wait: Duration,
+        idle: Duration,
     ) -> Result<Settings, PostgresError> {
         let url = match spec {
             Some(c) => c.url.as_ref().map(|u| u.0.expose()),
@@ -82,16 +92,26 @@ impl Settings {
             }
         }
         config.application_name("forge-provision");
-        config.connect_timeout(Duration::from_secs(10));
+        // Bounds the TCP connect to each address; `connect` bounds the rest.
+        config.connect_timeout(CONNECT_TIMEOUT);
         Ok(Settings {
             config,
             verify_tls,
             wait,
+            idle,
         })
     }
 
-    /// `user@host:port/database`, for messages (never the password).
+    /// `user@host:port/database`, for messages (never the password, even
+    /// where a name holds it).
     pub fn target(&self) -> String {
+        let user = self.config.get_user().unwrap_or("postgres");
+        let db = self.config.get_dbname().unwrap_or(user);
+        redact(&format!("{user}@{}/{db}", self.peer()), &self.password())
+    }
+
+    /// `host:port`, for messages.
+    pub fn peer(&self) -> String {
         let host = match self.config.get_hosts().first() {
             Some(Host::Tcp(h)) => h.clone(),
             #[cfg(unix)]
@@ -99,9 +119,38 @@ impl Settings {
             None => "localhost".into(),
         };
         let port = self.config.get_ports().first().copied().unwrap_or(5432);
-        let user = self.config.get_user().unwrap_or("postgres");
-        let db = self.config.get_dbname().unwrap_or(user);
-        format!("{user}@{host}:{port}/{db}")
+        format!("{host}:{port}")
+    }
+
+    /// The password, for redacting server messages that might quote it.
+    fn password(&self) -> Secret {
+        let bytes = self.config.get_password().unwrap_or_default();
+        Secret::new(String::from_utf8_lossy(bytes))
+    }
+
+    /// What went wrong in `e`, for messages: the server's SQLSTATE and text,
+    /// or the silence, never the password.
+    fn reason(&self, e: &CallError) -> String {
+        match e {
+            CallError::Server(e) => redact(&super::describe_with_sqlstate(e), &self.password()),
+            CallError::NoAnswer(n) => n.to_string(),
+        }
+    }
+
+    /// Connects to `config` (these settings on some database), the whole
+    /// exchange up to authentication bounded by `limit`.
+    async fn connect(
+        &self,
+        config: &Config,
+        tls: &MakeRustlsConnect,
+        limit: Duration,
+    ) -> Result<Session, CallError> {
+        let (client, connection) = within(&self.peer(), limit, config.connect(tls.clone())).await?;
+        tokio::spawn(async move {
+            // Errors surface on the client's next call; nothing to add here.
+            let _ = connection.await;
+        });
+        Ok(Session::new(client, self.peer(), self.idle))
     }
 }
 
@@ -109,11 +158,16 @@ impl Settings {
 pub struct Connection {
     settings: Settings,
     tls: MakeRustlsConnect,
-    pub(crate) client: Client,
+    pub(crate) session: Session,
 }
 
 /// Whether an error means "the server is not up (yet)" rather than "no".
-fn is_transient(e: &tokio_postgres::Error) -> bool {
+fn is_transient(e: &CallError) -> bool {
+    let e = match e {
+        // Silent: still starting behind a proxy, or hung; the wait bounds it.
+        CallError::NoAnswer(_) => return true,
+        CallError::Server(e) => e,
+    };
     match e.as_db_error() {
         // cannot_connect_now: starting up, shutting down, in recovery.
         Some(db) => db.code().code() == "57P03",
@@ -126,7 +180,8 @@ fn is_transient(e: &tokio_postgres::Error) -> bool {
 
 impl Connection {
     /// Connects, retrying with backoff while the server is not accepting
-    /// connections, for at most `settings.wait`. `on_retry` hears each retry.
+    /// connections, for at most `settings.wait` in all (an attempt that is
+    /// still unanswered at its end is cut there). `on_retry` hears each retry.
     pub async fn open(
         settings: Settings,
         on_retry: &mut dyn FnMut(&str),
@@ -139,88 +194,105 @@ impl Connection {
             max_delay: Duration::from_secs(2),
         };
         let target = settings.target();
+        let started = Instant::now();
+        let attempt_limit = || {
+            let left = settings.wait.saturating_sub(started.elapsed());
+            left.clamp(MIN_ATTEMPT, CONNECT_TIMEOUT)
+        };
         let result = policy
             .run_for(
                 settings.wait,
                 is_transient,
-                || connect(&settings.config, &tls),
+                || settings.connect(&settings.config, &tls, attempt_limit()),
                 |attempt, e| {
                     on_retry(&format!(
                         "waiting for PostgreSQL at {target} (attempt {attempt}): {}",
-                        super::describe(e)
+                        settings.reason(e)
                     ))
                 },
             )
             .await;
         match result {
-            Ok(client) => Ok(Connection {
+            Ok(session) => Ok(Connection {
                 settings,
                 tls,
-                client,
+                session,
             }),
             Err(Exhausted {
                 error,
                 attempts,
                 waited,
             }) if is_transient(&error) => Err(PostgresError::Unreachable {
+                reason: settings.reason(&error),
                 target,
                 waited: Duration::from_millis(waited.as_millis() as u64),
                 attempts: attempts as u32,
-                source: error,
             }),
             Err(Exhausted { error, .. }) => Err(PostgresError::Connect {
+                reason: settings.reason(&error),
                 target,
-                source: error,
             }),
         }
     }
 
     /// Takes a session advisory lock so that two applies never interleave
     /// (a timer firing while a slow apply still runs). Held until exit.
+    /// Polled rather than blocking, so that each call stays under the idle
+    /// bound however long the other apply runs.
     pub async fn lock_for_apply(&self, on_wait: &mut dyn FnMut(&str)) -> Result<(), PostgresError> {
-        const KEY: &str = "SELECT hashtextextended('forge-provision apply', 0)";
-        let read = |source| PostgresError::Read {
-            what: "the apply lock".into(),
-            source,
+        const TRY_LOCK: &str =
+            "SELECT pg_try_advisory_lock((SELECT hashtextextended('forge-provision apply', 0)))";
+        let poll = RetryPolicy {
+            attempts: usize::MAX,
+            min_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
         };
-        let row = self
-            .client
-            .query_one(&format!("SELECT pg_try_advisory_lock(({KEY}))"), &[])
-            .await
-            .map_err(read)?;
-        if !row.get::<_, bool>(0) {
-            on_wait(
-                "another forge-provision apply is running on this server; waiting for it to finish",
-            );
-            self.client
-                .execute(&format!("SELECT pg_advisory_lock(({KEY}))"), &[])
-                .await
-                .map_err(read)?;
+        // `None`: the lock is held by another session.
+        let try_lock = || async {
+            let rows = self.session.query(TRY_LOCK, &[]).await.map_err(Some)?;
+            if rows[0].get::<_, bool>(0) {
+                Ok(())
+            } else {
+                Err(None)
+            }
+        };
+        let result = poll
+            .run_for(Duration::MAX, |e| e.is_none(), try_lock, |attempt, _| {
+                if attempt == 1 {
+                    on_wait("another forge-provision apply is running on this server; waiting for it to finish");
+                }
+            })
+            .await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(Exhausted {
+                error: Some(CallError::Server(source)),
+                ..
+            }) => Err(PostgresError::Read {
+                what: "the apply lock".into(),
+                source,
+            }),
+            Err(Exhausted {
+                error: Some(CallError::NoAnswer(source)),
+                ..
+            }) => Err(PostgresError::NoAnswer {
+                during: "taking the apply lock".into(),
+                source,
+            }),
+            Err(Exhausted { error: None, .. }) => unreachable!("the lock wait has no time bound"),
         }
-        Ok(())
     }
 
     /// A new connection to `database` on the same server (no waiting: the server is up).
-    pub(crate) async fn open_database(&self, database: &str) -> Result<Client, PostgresError> {
+    pub(crate) async fn open_database(&self, database: &str) -> Result<Session, PostgresError> {
         let mut config = self.settings.config.clone();
         config.dbname(database);
-        connect(&config, &self.tls)
+        self.settings
+            .connect(&config, &self.tls, CONNECT_TIMEOUT)
             .await
             .map_err(|e| PostgresError::Connect {
                 target: format!("{} (database {database:?})", self.settings.target()),
-                source: e,
+                reason: self.settings.reason(&e),
             })
     }
-}
-
-async fn connect(
-    config: &Config,
-    tls: &MakeRustlsConnect,
-) -> Result<Client, tokio_postgres::Error> {
-    let (client, connection) = config.connect(tls.clone()).await?;
-    tokio::spawn(async move {
-        // Errors surface on the client's next call; nothing to add here.
-        let _ = connection.await;
-    });
-    Ok(client)
 }

@@ -1,13 +1,16 @@
 //! PostgreSQL: connect (with a bounded wait for a starting server), read the
 //! catalogs into [`ClusterState`](crate::domain::catalog::ClusterState), and
-//! run a [`Plan`](crate::domain::plan::Plan).
+//! run a [`Plan`](crate::domain::plan::Plan); every round trip is bounded
+//! (`session.rs`).
 
 mod catalog_read;
 mod connect;
 mod execute;
+mod session;
 mod tls;
 
 pub use connect::{Connection, Settings};
+pub use session::NoAnswer;
 
 use std::time::Duration;
 
@@ -24,20 +27,27 @@ pub enum PostgresError {
     #[error("cannot set up TLS: {0}")]
     Tls(String),
     /// The server did not accept connections within the wait bound.
-    #[error("PostgreSQL at {target} did not accept a connection within {waited:?} ({attempts} attempts): {source}")]
+    #[error("PostgreSQL at {target} did not accept a connection within {waited:?} ({attempts} attempts): {reason}")]
     Unreachable {
         target: String,
         waited: Duration,
         attempts: u32,
-        #[source]
-        source: tokio_postgres::Error,
+        /// The last attempt's failure, password redacted.
+        reason: String,
     },
     /// The server refused the connection (authentication, unknown database, ...).
-    #[error("cannot connect to PostgreSQL at {target}: {source}")]
+    #[error("cannot connect to PostgreSQL at {target}: {reason}")]
     Connect {
         target: String,
+        /// The server's SQLSTATE and message, password redacted.
+        reason: String,
+    },
+    /// The server stopped answering in the middle of the run.
+    #[error("{during}: {source}")]
+    NoAnswer {
+        during: String,
         #[source]
-        source: tokio_postgres::Error,
+        source: NoAnswer,
     },
     /// A catalog read failed.
     #[error("reading {what} failed: {source}{}", hint(source))]
@@ -67,9 +77,23 @@ fn hint(e: &tokio_postgres::Error) -> &'static str {
 
 /// The message of a tokio-postgres error, with the server's detail and hint.
 pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    describe_db(e, false)
+}
+
+/// As [`describe`], with the SQLSTATE after the severity (`FATAL 28P01: ...`),
+/// and for other errors their cause (`error connecting to server: Connection refused`).
+pub(crate) fn describe_with_sqlstate(e: &tokio_postgres::Error) -> String {
+    describe_db(e, true)
+}
+
+fn describe_db(e: &tokio_postgres::Error, sqlstate: bool) -> String {
     match e.as_db_error() {
         Some(db) => {
-            let mut s = format!("{}: {}", db.severity(), db.message());
+            let mut s = if sqlstate {
+                format!("{} {}: {}", db.severity(), db.code().code(), db.message())
+            } else {
+                format!("{}: {}", db.severity(), db.message())
+            };
             if let Some(d) = db.detail() {
                 s.push_str(&format!(" (detail: {d})"));
             }
@@ -78,6 +102,10 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
             }
             s
         }
+        None if sqlstate => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
         None => e.to_string(),
     }
 }
