@@ -25,10 +25,43 @@ use crate::observer::{Event, Observer};
 pub struct PushOptions {
     pub jobs: usize,
     pub signing_key: Option<Arc<SigningKey>>,
-    /// Paths signed by these keys are left for their upstream cache.
-    pub upstream_keys: Vec<String>,
+    pub upstream: UpstreamKeys,
     pub dry_run: bool,
     pub retry: RetryPolicy,
+}
+
+/// Which paths are left to an upstream cache (not uploaded): those signed by
+/// one of these keys.
+#[derive(Debug, Clone, Default)]
+pub struct UpstreamKeys {
+    /// Push everything (`--push-upstream`).
+    pub push_all: bool,
+    /// Keys the user named; they add to the cache's own list.
+    pub extra: Vec<String>,
+    /// Used when the cache has no list of its own (file and HTTP caches)
+    /// and the user named none.
+    pub fallback: Vec<String>,
+}
+
+impl UpstreamKeys {
+    /// The keys for a cache whose own list is `cache_keys` (Attic's
+    /// `upstream_cache_key_names`, as `attic push` follows it).
+    pub fn resolve(&self, cache_keys: Option<Vec<String>>) -> Vec<String> {
+        if self.push_all {
+            return vec![];
+        }
+        let mut keys = match cache_keys {
+            Some(own) => own,
+            None if self.extra.is_empty() => self.fallback.clone(),
+            None => vec![],
+        };
+        for k in &self.extra {
+            if !keys.contains(k) {
+                keys.push(k.clone());
+            }
+        }
+        keys
+    }
 }
 
 impl Default for PushOptions {
@@ -36,7 +69,7 @@ impl Default for PushOptions {
         Self {
             jobs: default_jobs(),
             signing_key: None,
-            upstream_keys: vec![],
+            upstream: UpstreamKeys::default(),
             dry_run: false,
             retry: RetryPolicy::default(),
         }
@@ -96,8 +129,18 @@ impl<C: BinaryCache> ClosurePusher<'_, C> {
         if !self.options.dry_run {
             self.cache.prepare().await?;
         }
+        if self.options.signing_key.is_some() && self.cache.signs_itself() {
+            tracing::warn!(
+                "--signing-key has no effect on {}: it serves its own signatures only",
+                self.cache.display_url()
+            );
+        }
+        let upstream = self
+            .options
+            .upstream
+            .resolve(self.cache.upstream_keys().await?);
         let present = self.cache.present(&closure).await?;
-        let plan = plan_push(closure, &present, &self.options.upstream_keys);
+        let plan = plan_push(closure, &present, &upstream);
         let progress = ByteProgress::default();
         observer.event(Event::PushPlanned {
             plan: &plan,
@@ -239,4 +282,34 @@ async fn push_with<C: BinaryCache>(
         options,
     };
     pusher.push(closure, observer).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_caches_own_upstream_keys_win_and_user_keys_add_to_them() {
+        let keys = UpstreamKeys {
+            push_all: false,
+            extra: vec![],
+            fallback: vec!["cache.nixos.org-1".into()],
+        };
+        assert_eq!(keys.resolve(None), ["cache.nixos.org-1"]);
+        assert_eq!(keys.resolve(Some(vec!["other-1".into()])), ["other-1"]);
+        let keys = UpstreamKeys {
+            extra: vec!["mine-1".into()],
+            ..keys
+        };
+        assert_eq!(keys.resolve(None), ["mine-1"]);
+        assert_eq!(
+            keys.resolve(Some(vec!["other-1".into()])),
+            ["other-1", "mine-1"]
+        );
+        let all = UpstreamKeys {
+            push_all: true,
+            ..keys
+        };
+        assert!(all.resolve(Some(vec!["other-1".into()])).is_empty());
+    }
 }

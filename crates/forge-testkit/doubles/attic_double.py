@@ -105,7 +105,7 @@ class State:
     def __init__(self, args):
         self.secret = base64.b64decode(args.jwt_secret_base64)
         self.caches = {name: {"is_public": False, "priority": 41, "store_dir": "/nix/store",
-                              "upstream_cache_key_names": ["cache.nixos.org-1"], "public_key": name + ":double",
+                              "upstream_cache_key_names": args.upstream_key or ["cache.nixos.org-1"], "public_key": name + ":double",
                               "retention_period": "Global"} for name in args.cache}
         self.objects = {}  # (cache, hash) -> narinfo dict
         self.nars = {}  # nar sha256 bytes -> nar bytes
@@ -413,6 +413,7 @@ def main():
     s.add_argument("--cache", action="append", default=[])
     s.add_argument("--fail-first", type=int, default=0)
     s.add_argument("--throttle-first", type=int, default=0)
+    s.add_argument("--upstream-key", action="append", default=[], help="the caches' upstream_cache_key_names")
     s.add_argument("--drop-first", type=int, default=0)
     s.add_argument("--stall-first", type=int, default=0)
     s.add_argument("--fault-after", type=int, default=1 << 20)

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::store::LocalStore;
 use forge_attic::{AtticClient, InfoPlacement};
-use forge_core::attic::{UploadPathNarInfo, UploadPathResultKind};
+use forge_core::attic::{CacheConfig, UploadPathNarInfo, UploadPathResultKind};
 use forge_core::nix::path_info::PathInfo;
 use forge_core::secret::Secret;
 use forge_io::http::{tracked_bytes, Activity};
@@ -27,6 +27,8 @@ pub struct AtticCache {
     client: AtticClient,
     cache: String,
     retry: RetryPolicy,
+    /// The cache's configuration, read once.
+    config: tokio::sync::OnceCell<CacheConfig>,
 }
 
 impl AtticCache {
@@ -78,7 +80,21 @@ impl AtticCache {
             ),
             cache: cache.to_owned(),
             retry: access.network.retry,
+            config: tokio::sync::OnceCell::new(),
         })
+    }
+
+    async fn config(&self) -> Result<&CacheConfig, CacheError> {
+        self.config
+            .get_or_try_init(|| async {
+                self.retry
+                    .run("attic cache-config", || {
+                        self.client.get_cache_config(&self.cache)
+                    })
+                    .await
+                    .map_err(CacheError::from)
+            })
+            .await
     }
 
     fn upload_info(&self, job: &UploadJob) -> UploadPathNarInfo {
@@ -109,13 +125,15 @@ impl BinaryCache for AtticCache {
 
     async fn prepare(&self) -> Result<(), CacheError> {
         // Checks that the cache exists and the token can read it.
-        self.retry
-            .run("attic cache-config", || {
-                self.client.get_cache_config(&self.cache)
-            })
-            .await
-            .map(drop)
-            .map_err(CacheError::from)
+        self.config().await.map(drop)
+    }
+
+    async fn upstream_keys(&self) -> Result<Option<Vec<String>>, CacheError> {
+        Ok(self.config().await?.upstream_cache_key_names.clone())
+    }
+
+    fn signs_itself(&self) -> bool {
+        true
     }
 
     async fn present(&self, paths: &[PathInfo]) -> Result<HashSet<String>, CacheError> {

@@ -60,6 +60,20 @@ pub trait BinaryCache: Send + Sync + 'static {
         job: &UploadJob,
         progress: &ByteProgress,
     ) -> impl Future<Output = Result<UploadOutcome, CacheError>> + Send;
+
+    /// The keys whose paths this cache itself leaves to an upstream cache
+    /// (Attic's `upstream_cache_key_names`); `None`: the cache has no say.
+    fn upstream_keys(
+        &self,
+    ) -> impl Future<Output = Result<Option<Vec<String>>, CacheError>> + Send {
+        async { Ok(None) }
+    }
+
+    /// Whether the cache serves its own signatures only (a narinfo signature
+    /// made by Forge would not reach clients).
+    fn signs_itself(&self) -> bool {
+        false
+    }
 }
 
 /// How a cache is reached: credentials, network timeouts, and the retry

@@ -17,7 +17,9 @@ use forge_core::nix::signing::SigningKey;
 use forge_core::secret::Secret;
 use forge_steps::build_output::resolve_roots;
 use forge_steps::observer::{phase, Event, Observer as _};
-use forge_steps::push_closure::{default_jobs, push_to_cache, PushOptions, PushReport};
+use forge_steps::push_closure::{
+    default_jobs, push_to_cache, PushOptions, PushReport, UpstreamKeys,
+};
 use forge_steps::query_closure::{query_closure, ClosureSource};
 
 #[derive(Debug, clap::Subcommand)]
@@ -66,7 +68,9 @@ pub struct PushArgs {
     pub network: NetworkFlags,
 
     /// Leave paths signed by this key to their upstream cache (repeatable).
-    #[arg(long, value_name = "KEY_NAME", default_values_t = ["cache.nixos.org-1".to_string()])]
+    /// Attic caches follow their own `upstream_cache_key_names` (as `attic
+    /// push` does) and these add to it; other caches default to cache.nixos.org-1.
+    #[arg(long, value_name = "KEY_NAME")]
     pub skip_signed_by: Vec<String>,
 
     /// Push every path, also those signed by upstream keys.
@@ -140,10 +144,10 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
     let options = PushOptions {
         jobs: args.jobs.unwrap_or_else(default_jobs),
         signing_key,
-        upstream_keys: if args.push_upstream {
-            vec![]
-        } else {
-            args.skip_signed_by.clone()
+        upstream: UpstreamKeys {
+            push_all: args.push_upstream,
+            extra: args.skip_signed_by.clone(),
+            fallback: vec!["cache.nixos.org-1".into()],
         },
         dry_run: args.dry_run,
         retry: network.retry,

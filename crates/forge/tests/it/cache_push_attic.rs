@@ -146,3 +146,66 @@ fn wrong_or_missing_token_fails_clearly_without_printing_it() {
         .unwrap();
     assert!(stderr(&out).contains("NoSuchCache"), "{}", stderr(&out));
 }
+
+/// Attic leaves to upstream what its cache config says (`attic push` reads
+/// `upstream_cache_key_names`), not Forge's default list: a path signed by
+/// `cache.nixos.org-1` is uploaded when the cache's upstream is another key,
+/// and a path signed by that key is not.
+#[test]
+fn follows_the_caches_upstream_keys_and_says_signing_keys_do_not_reach_attic() {
+    let dir = tempfile::tempdir().unwrap();
+    let tag = format!("{}", std::process::id());
+    std::fs::write(
+        dir.path().join("flake.nix"),
+        format!(
+            r#"{{ outputs = {{ self }}: let
+    sh = n: derivation {{ name = n; system = "{sys}"; builder = "/bin/sh"; args = [ "-c" "echo ${{n}} > $out" ]; }};
+  in {{ packages."{sys}" = {{ nixos = sh "forge-upstream-nixos-{tag}"; other = sh "forge-upstream-other-{tag}"; }}; }}; }}"#,
+            sys = crate::support::system()
+        ),
+    )
+    .unwrap();
+    let build = |attr: &str| {
+        let out = crate::support::run_ok(
+            nix()
+                .args(["build", "--no-link", "--json"])
+                .arg(format!("path:{}#{attr}", dir.path().display())),
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v[0]["outputs"]["out"].as_str().unwrap().to_owned()
+    };
+    let (nixos_path, other_path) = (build("nixos"), build("other"));
+    let (nixos_key, _) = nix_keypair(dir.path(), "cache.nixos.org-1");
+    let (other_key, _) = nix_keypair(dir.path(), "other-upstream-1");
+    for (key, path) in [(&nixos_key, &nixos_path), (&other_key, &other_path)] {
+        crate::support::run_ok(
+            nix()
+                .args(["store", "sign", "--key-file"])
+                .arg(key)
+                .arg(path),
+        );
+    }
+
+    let double = AtticDouble::start(&["main"], &["--upstream-key", "other-upstream-1"]);
+    let token = double.token(&["main:rw"]);
+    let out = push(
+        &double,
+        &token,
+        &[&nixos_path, &other_path],
+        &["--signing-key", nixos_key.to_str().unwrap()],
+    );
+    let r = report(&out);
+    let uploaded: Vec<&str> = r["uploaded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(uploaded, [nixos_path.as_str()], "{r}");
+    assert_eq!(r["skipped_upstream"], 1, "{r}");
+    assert!(
+        stderr(&out).contains("--signing-key has no effect"),
+        "{}",
+        stderr(&out)
+    );
+}
