@@ -16,6 +16,9 @@ use forge_core::nix::narinfo::{self, Compression, NarFile};
 use forge_core::nix::path_info::PathInfo;
 use forge_io::atomic_file::{self, FileMode};
 
+/// Temporary files untouched this long are leftovers of a killed push.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 pub struct FileCache {
     root: PathBuf,
 }
@@ -39,10 +42,8 @@ impl FileCache {
             write_atomically(&dest, &c.bytes)?;
             (c.file_hash, c.bytes.len() as u64)
         } else {
-            let tmp = tempfile::Builder::new()
-                .prefix(".forge-tmp-")
-                .tempfile_in(&nar_dir)
-                .map_err(|e| CacheError::io(nar_dir.display(), e))?;
+            let tmp =
+                atomic_file::temp_in(&nar_dir).map_err(|e| CacheError::io(nar_dir.display(), e))?;
             // The temp file is removed on every error path when `tmp` drops.
             let out = std::io::BufWriter::with_capacity(1 << 20, tmp);
             let (out, file_hash, file_size) =
@@ -51,8 +52,7 @@ impl FileCache {
                 .into_inner()
                 .map_err(|e| CacheError::io(nar_dir.display(), e.into_error()))?;
             let dest = nar_dir.join(nar_name(&file_hash));
-            tmp.persist(&dest)
-                .map_err(|e| CacheError::io(dest.display(), e.error))?;
+            atomic_file::publish(tmp, &dest).map_err(|e| CacheError::io(dest.display(), e))?;
             (file_hash, file_size)
         };
         let file = NarFile {
@@ -74,10 +74,10 @@ fn nar_name(file_hash: &forge_core::nix::hash::Sha256) -> String {
     format!("{}{}", file_hash.to_nix32(), Compression::Zstd.extension())
 }
 
-/// Writes `bytes` to `dest` atomically (the shared writer, mode 0600).
+/// Writes `bytes` to `dest` atomically, readable as the umask allows (a web
+/// server running as another user serves the cache).
 pub(crate) fn write_atomically(dest: &Path, bytes: &[u8]) -> Result<(), CacheError> {
-    atomic_file::write(dest, bytes, FileMode::Private)
-        .map_err(|e| CacheError::io(dest.display(), e))
+    atomic_file::write(dest, bytes, FileMode::Shared).map_err(|e| CacheError::io(dest.display(), e))
 }
 
 impl BinaryCache for FileCache {
@@ -90,6 +90,13 @@ impl BinaryCache for FileCache {
         tokio::task::spawn_blocking(move || {
             let nar = root.join("nar");
             fs::create_dir_all(&nar).map_err(|e| CacheError::io(nar.display(), e))?;
+            // What killed pushes left; a push still running touches its own
+            // temp files far more often than this.
+            let removed = atomic_file::remove_stale_temps(&nar, STALE_TEMP_AGE)
+                + atomic_file::remove_stale_temps(&root, STALE_TEMP_AGE);
+            if removed > 0 {
+                tracing::info!("removed {removed} temporary file(s) left by interrupted pushes");
+            }
             let info = root.join("nix-cache-info");
             if !info.exists() {
                 write_atomically(&info, b"StoreDir: /nix/store\nWantMassQuery: 1\n")?;

@@ -54,7 +54,7 @@ impl KnownBlobs {
             let _ = atomic_file::write(
                 path,
                 &serde_json::to_vec(self).expect("serialises"),
-                FileMode::Private,
+                FileMode::Shared,
             );
         }
     }

@@ -68,7 +68,7 @@ impl LayerCache {
             let _ = atomic_file::write(
                 &dir.join(format!("{key}.json")),
                 &serde_json::to_vec(blob).expect("serialises"),
-                FileMode::Private,
+                FileMode::Shared,
             );
         }
     }

@@ -90,8 +90,8 @@ pub fn write_layer(
     let (buf, digest, size) = file_hash.finish();
     let tmp = buf.into_inner().map_err(|e| e.into_error())?;
     let hex = hex::encode(digest.as_bytes());
-    tmp.persist(dir.join("sha256").join(&hex))
-        .map_err(|e| e.error)?;
+    // Shared: layouts hard-link these blobs, and others read layouts.
+    forge_io::atomic_file::publish(tmp, &dir.join("sha256").join(&hex))?;
     Ok(LayerBlob {
         digest: format!("sha256:{hex}"),
         diff_id,

@@ -66,7 +66,7 @@ impl OciLayout {
         atomic_file::write(
             &marker,
             br#"{"imageLayoutVersion":"1.0.0"}"#,
-            FileMode::Private,
+            FileMode::Shared,
         )
         .map_err(|e| LayoutError::Io {
             path: marker.clone(),
@@ -79,7 +79,7 @@ impl OciLayout {
         let d = descriptor::describe(media_type, bytes);
         let path = self.blob_path(&d.digest);
         if !path.exists() {
-            atomic_file::write(&path, bytes, FileMode::Private).map_err(|e| LayoutError::Io {
+            atomic_file::write(&path, bytes, FileMode::Shared).map_err(|e| LayoutError::Io {
                 path: path.clone(),
                 source: e,
             })?;
@@ -95,9 +95,11 @@ impl OciLayout {
             return Ok(());
         }
         if fs::hard_link(src, &dest).is_err() {
-            let tmp = dest.with_extension("forge-tmp");
-            fs::copy(src, &tmp).map_err(io_err(&tmp))?;
-            fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+            let dir = dest.parent().unwrap_or(Path::new("."));
+            let mut tmp = atomic_file::temp_in(dir).map_err(io_err(&dest))?;
+            let mut from = fs::File::open(src).map_err(io_err(src))?;
+            std::io::copy(&mut from, tmp.as_file_mut()).map_err(io_err(&dest))?;
+            atomic_file::publish(tmp, &dest).map_err(io_err(&dest))?;
         }
         Ok(())
     }
@@ -126,7 +128,7 @@ impl OciLayout {
                 .cmp(&b.annotations.get(REF_NAME))
         });
         let path = self.dir.join("index.json");
-        atomic_file::write(&path, &index.to_bytes(), FileMode::Private).map_err(|e| {
+        atomic_file::write(&path, &index.to_bytes(), FileMode::Shared).map_err(|e| {
             LayoutError::Io {
                 path: path.clone(),
                 source: e,

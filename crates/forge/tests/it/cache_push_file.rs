@@ -120,3 +120,61 @@ fn closure_from_nix_path_info_equals_closure_from_the_database() {
     assert_eq!(a["uploaded"], b["uploaded"]);
     assert_eq!(a["uploaded"].as_array().unwrap().len(), 121);
 }
+
+/// The umask as a shell started from the tests reports it.
+fn umask() -> u32 {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "umask"])
+        .output()
+        .unwrap();
+    u32::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 8).unwrap()
+}
+
+fn mode(p: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// A web server running as another user must be able to serve what Forge
+/// wrote (`nix copy` writes 0644 under the usual umask); and temporary files
+/// a killed push left behind are cleared by the next one.
+#[test]
+fn cache_files_follow_the_umask_and_stale_temp_files_are_removed() {
+    let flake = Flake::basic();
+    let app = flake.build("app");
+    let big = flake.build("big");
+    let cache = tempfile::tempdir().unwrap();
+    let nar_dir = cache.path().join("nar");
+    std::fs::create_dir_all(&nar_dir).unwrap();
+    let stale = nar_dir.join(".forge-tmp-killed");
+    let fresh = nar_dir.join(".forge-tmp-running");
+    std::fs::write(&stale, vec![0u8; 4096]).unwrap();
+    std::fs::write(&fresh, b"").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+
+    let url = format!("file://{}", cache.path().display());
+    push_json(&["--to", &url, &app, &big]);
+    assert!(!stale.exists(), "a leftover of a killed push is removed");
+    assert!(fresh.exists(), "a temp file of a push still running is not");
+
+    let expected = 0o666 & !umask();
+    let mut files = vec![cache.path().join("nix-cache-info")];
+    for dir in [cache.path().to_path_buf(), nar_dir.clone()] {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".narinfo") || name.ends_with(".nar.zst") {
+                files.push(e.path());
+            }
+        }
+    }
+    assert!(files.len() >= 7, "{files:?}");
+    for f in &files {
+        assert_eq!(mode(f), expected, "{}", f.display());
+    }
+}

@@ -199,3 +199,42 @@ fn docker_archive_input_is_imported_and_pushed() {
         r["digest"].as_str().unwrap()
     );
 }
+
+/// An image layout is served and read by other users (a registry, podman
+/// rootless, a web server): its files follow the umask, as `cp` would.
+#[test]
+fn layout_files_follow_the_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let flake = Flake::basic();
+    let tmp = tempfile::tempdir().unwrap();
+    let layout = tmp.path().join("img");
+    let cache = tmp.path().join("layer-cache");
+    run_ok(
+        forge()
+            .args(["image", "build", &flake.installable("app")])
+            .args(["--out", &format!("oci:{}:v1", layout.display())])
+            .arg("--layer-cache")
+            .arg(&cache),
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", "umask"])
+        .output()
+        .unwrap();
+    let umask = u32::from_str_radix(String::from_utf8_lossy(&out.stdout).trim(), 8).unwrap();
+    let mut files = Vec::new();
+    let mut dirs = vec![layout.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                dirs.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    assert!(files.len() >= 4, "{files:?}");
+    for f in files {
+        let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o666 & !umask, "{}", f.display());
+    }
+}
