@@ -10,6 +10,7 @@
 //! - [`kube`]: rollout verdicts, rollout and Flux progress rules, kubelet failures.
 //! - [`deploy_config`]: deploy.yaml: parsing, validation, resolution, schema.
 //! - [`deploy_report`]: what a deploy did, for JSON and Markdown.
+//! - [`release`]: releases, plans, runs, steps, leases and the audit chain.
 //! - [`attic`]: Attic's v1 API wire types (client and provisioning share them).
 //! - [`yaml_error`]: file:line:column for YAML errors and paths.
 //! - [`yaml_limits`]: what YAML readers accept before parsing (size, depth, UTF-8).
@@ -27,6 +28,7 @@ pub mod gitops;
 pub mod kube;
 pub mod nix;
 pub mod oci;
+pub mod release;
 pub mod secret;
 pub mod yaml_error;
 pub mod yaml_limits;

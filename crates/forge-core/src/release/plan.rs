@@ -1,0 +1,338 @@
+//! The plan: a graph of steps over services in one environment, derived
+//! purely from what each service has (migrations, verification, a cluster)
+//! and the order between services (`depends_on`).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::step::StepKey;
+
+/// What a step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepKind {
+    /// `nix build` of the service's outputs (the runner builds all services
+    /// of a run in one call).
+    Build,
+    /// The closure into the binary cache.
+    Cache,
+    /// The image into the registry.
+    Image,
+    /// Migrations that must run before the rollout.
+    MigrateBefore,
+    /// Pin the digest in GitOps, commit and push.
+    Pin,
+    /// Flux applies the commit.
+    Reconcile,
+    /// The workload rolls out.
+    Rollout,
+    /// Migrations that run after the rollout.
+    MigrateAfter,
+    /// The service's verification checks.
+    Verify,
+}
+
+impl StepKind {
+    /// The last part of the step key.
+    pub fn action(self) -> &'static str {
+        match self {
+            StepKind::Build => "build",
+            StepKind::Cache => "cache",
+            StepKind::Image => "image",
+            StepKind::MigrateBefore => "migrate-before",
+            StepKind::Pin => "pin",
+            StepKind::Reconcile => "reconcile",
+            StepKind::Rollout => "rollout",
+            StepKind::MigrateAfter => "migrate-after",
+            StepKind::Verify => "verify",
+        }
+    }
+
+    /// Steps that change the environment (as opposed to publishing artifacts).
+    pub fn touches_environment(self) -> bool {
+        !matches!(self, StepKind::Build | StepKind::Cache | StepKind::Image)
+    }
+}
+
+/// What the planner needs to know of one service in the environment.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceShape {
+    pub name: String,
+    /// Services whose whole release in this environment must be done first.
+    pub depends_on: Vec<String>,
+    pub has_cache: bool,
+    pub has_gitops: bool,
+    pub has_cluster: bool,
+    pub migrations_before: bool,
+    pub migrations_after: bool,
+    pub has_verify: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlannedStep {
+    pub key: StepKey,
+    pub kind: StepKind,
+    /// Steps that must have succeeded (or been skipped) first.
+    pub after: Vec<StepKey>,
+}
+
+/// The steps of a run, in an order that respects every `after`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleasePlan {
+    pub environment: String,
+    pub steps: Vec<PlannedStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("service `{service}` depends on `{missing}`, which is not part of this release")]
+    UnknownDependency { service: String, missing: String },
+    #[error("services depend on each other in a cycle: {}", .cycle.join(" -> "))]
+    Cycle { cycle: Vec<String> },
+    #[error("no services to release")]
+    Empty,
+}
+
+impl ReleasePlan {
+    /// The plan for releasing `services` to `environment`.
+    pub fn new(environment: &str, services: &[ServiceShape]) -> Result<Self, PlanError> {
+        if services.is_empty() {
+            return Err(PlanError::Empty);
+        }
+        let by_name: BTreeMap<&str, &ServiceShape> =
+            services.iter().map(|s| (s.name.as_str(), s)).collect();
+        for s in services {
+            for d in &s.depends_on {
+                if !by_name.contains_key(d.as_str()) {
+                    return Err(PlanError::UnknownDependency {
+                        service: s.name.clone(),
+                        missing: d.clone(),
+                    });
+                }
+            }
+        }
+        let order = service_order(&by_name)?;
+        let mut steps = Vec::new();
+        let mut last_of: BTreeMap<&str, StepKey> = BTreeMap::new();
+        for name in order {
+            let s = by_name[name];
+            let key = |kind: StepKind| StepKey::new(name, environment, kind.action());
+            let mut kinds = vec![StepKind::Build];
+            if s.has_cache {
+                kinds.push(StepKind::Cache);
+            }
+            kinds.push(StepKind::Image);
+            if s.migrations_before && s.has_cluster {
+                kinds.push(StepKind::MigrateBefore);
+            }
+            if s.has_gitops {
+                kinds.push(StepKind::Pin);
+                if s.has_cluster {
+                    kinds.extend([StepKind::Reconcile, StepKind::Rollout]);
+                }
+            }
+            if s.migrations_after && s.has_cluster {
+                kinds.push(StepKind::MigrateAfter);
+            }
+            if s.has_verify {
+                kinds.push(StepKind::Verify);
+            }
+            let mut previous: Option<StepKey> = None;
+            for kind in kinds {
+                let mut after: Vec<StepKey> = previous.iter().cloned().collect();
+                // Publishing may start at once; changing the environment waits
+                // for the services this one depends on.
+                if kind.touches_environment() && previous.as_ref().is_none_or(|p| !is_env_step(p)) {
+                    after.extend(s.depends_on.iter().map(|d| last_of[d.as_str()].clone()));
+                }
+                let k = key(kind);
+                steps.push(PlannedStep {
+                    key: k.clone(),
+                    kind,
+                    after,
+                });
+                previous = Some(k);
+            }
+            last_of.insert(name, previous.expect("every service builds"));
+        }
+        Ok(Self {
+            environment: environment.to_owned(),
+            steps,
+        })
+    }
+
+    pub fn step(&self, key: &StepKey) -> Option<&PlannedStep> {
+        self.steps.iter().find(|s| &s.key == key)
+    }
+
+    /// The services, in release order.
+    pub fn services(&self) -> Vec<&str> {
+        let mut seen = BTreeSet::new();
+        self.steps
+            .iter()
+            .map(|s| s.key.service())
+            .filter(|s| seen.insert(*s))
+            .collect()
+    }
+
+    /// One line per step: `key  (after a, b)`.
+    pub fn render(&self) -> String {
+        let mut out = format!("plan for {}:\n", self.environment);
+        for s in &self.steps {
+            out.push_str(&format!("  {}", s.key));
+            if !s.after.is_empty() {
+                let after: Vec<&str> = s.after.iter().map(StepKey::as_str).collect();
+                out.push_str(&format!("  (after {})", after.join(", ")));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+fn is_env_step(key: &StepKey) -> bool {
+    !matches!(key.action(), "build" | "cache" | "image")
+}
+
+/// Services ordered so that each comes after what it depends on (ties by
+/// name, so the order is stable); a cycle is named.
+fn service_order<'a>(
+    by_name: &BTreeMap<&'a str, &'a ServiceShape>,
+) -> Result<Vec<&'a str>, PlanError> {
+    let mut done: BTreeSet<&str> = BTreeSet::new();
+    let mut order = Vec::new();
+    while order.len() < by_name.len() {
+        let ready = by_name
+            .iter()
+            .find(|(n, s)| {
+                !done.contains(*n) && s.depends_on.iter().all(|d| done.contains(d.as_str()))
+            })
+            .map(|(n, _)| *n);
+        match ready {
+            Some(n) => {
+                done.insert(n);
+                order.push(n);
+            }
+            None => {
+                let stuck: Vec<&str> = by_name
+                    .keys()
+                    .copied()
+                    .filter(|n| !done.contains(n))
+                    .collect();
+                return Err(PlanError::Cycle {
+                    cycle: find_cycle(by_name, &stuck),
+                });
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// Follows dependencies among `stuck` services until one repeats.
+fn find_cycle(by_name: &BTreeMap<&str, &ServiceShape>, stuck: &[&str]) -> Vec<String> {
+    let mut path: Vec<&str> = vec![stuck[0]];
+    loop {
+        let here = *path.last().expect("non-empty");
+        let next = by_name[here]
+            .depends_on
+            .iter()
+            .map(String::as_str)
+            .find(|d| stuck.contains(d))
+            .expect("a stuck service depends on another stuck one");
+        if let Some(at) = path.iter().position(|p| *p == next) {
+            let mut cycle: Vec<String> = path[at..].iter().map(|s| s.to_string()).collect();
+            cycle.push(next.to_owned());
+            return cycle;
+        }
+        path.push(next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(name: &str, deps: &[&str]) -> ServiceShape {
+        ServiceShape {
+            name: name.into(),
+            depends_on: deps.iter().map(|d| d.to_string()).collect(),
+            has_cache: true,
+            has_gitops: true,
+            has_cluster: true,
+            migrations_before: name == "api",
+            migrations_after: false,
+            has_verify: true,
+        }
+    }
+
+    #[test]
+    fn a_service_changes_the_environment_only_after_what_it_depends_on() {
+        let plan =
+            ReleasePlan::new("staging", &[shape("web", &["api"]), shape("api", &[])]).unwrap();
+        assert_eq!(plan.services(), ["api", "web"]);
+        let keys: Vec<&str> = plan.steps.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "api/staging/build",
+                "api/staging/cache",
+                "api/staging/image",
+                "api/staging/migrate-before",
+                "api/staging/pin",
+                "api/staging/reconcile",
+                "api/staging/rollout",
+                "api/staging/verify",
+                "web/staging/build",
+                "web/staging/cache",
+                "web/staging/image",
+                "web/staging/pin",
+                "web/staging/reconcile",
+                "web/staging/rollout",
+                "web/staging/verify",
+            ]
+        );
+        let web_build = plan
+            .step(&StepKey::parse("web/staging/build").unwrap())
+            .unwrap();
+        assert!(
+            web_build.after.is_empty(),
+            "publishing does not wait for api"
+        );
+        let web_pin = plan
+            .step(&StepKey::parse("web/staging/pin").unwrap())
+            .unwrap();
+        let after: Vec<&str> = web_pin.after.iter().map(StepKey::as_str).collect();
+        assert_eq!(after, ["web/staging/image", "api/staging/verify"]);
+    }
+
+    #[test]
+    fn what_a_service_lacks_is_not_planned() {
+        let bare = ServiceShape {
+            name: "tool".into(),
+            ..ServiceShape::default()
+        };
+        let plan = ReleasePlan::new("dev", &[bare]).unwrap();
+        let keys: Vec<&str> = plan.steps.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(keys, ["tool/dev/build", "tool/dev/image"]);
+    }
+
+    #[test]
+    fn bad_dependencies_are_named() {
+        let e = ReleasePlan::new("s", &[shape("web", &["nope"])]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "service `web` depends on `nope`, which is not part of this release"
+        );
+        let e = ReleasePlan::new(
+            "s",
+            &[shape("a", &["b"]), shape("b", &["c"]), shape("c", &["a"])],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "services depend on each other in a cycle: a -> b -> c -> a"
+        );
+        assert_eq!(ReleasePlan::new("s", &[]).unwrap_err(), PlanError::Empty);
+    }
+}
