@@ -30,12 +30,12 @@ pub enum ConfigFileError {
 
 /// Reads and resolves deploy.yaml; images without `arch` are for this machine's architecture.
 pub fn load(file: &Path) -> Result<DeployConfig, ConfigFileError> {
-    let text = std::fs::read_to_string(file).map_err(|source| ConfigFileError::Read {
+    let bytes = std::fs::read(file).map_err(|source| ConfigFileError::Read {
         path: file.display().to_string(),
         source,
     })?;
-    Ok(DeployConfig::parse(
-        &text,
+    Ok(DeployConfig::parse_bytes(
+        &bytes,
         &file.display().to_string(),
         Arch::host(),
     )?)

@@ -1,8 +1,10 @@
 //! Reading `deploy.yaml`: YAML errors with file, line, column and a "did you
 //! mean" for unknown keys and words; errors found after reading (two secrets
 //! for one thing, a missing repository) are placed on the key they concern.
+//! Input past [`YamlLimits::CONFIG`] is refused before parsing.
 
 use crate::yaml_error::{locate_error, Seg};
+use crate::yaml_limits::{split_bom, InputError, YamlLimits};
 
 /// A `deploy.yaml` that cannot be used, with where and, when there is a
 /// close match, what was probably meant.
@@ -20,6 +22,28 @@ fn help(suggestion: &Option<String>) -> String {
     match suggestion {
         Some(s) => format!("\n  help: did you mean `{s}`?"),
         None => String::new(),
+    }
+}
+
+/// `text` without its byte order mark, once it is known to be within the
+/// limits (so that parsing it cannot explode).
+pub(super) fn checked_text<'t>(text: &'t str, file: &str) -> Result<&'t str, ConfigError> {
+    let (_, text) = split_bom(text);
+    YamlLimits::CONFIG
+        .check(text)
+        .map_err(|e| input_error(&e, file))?;
+    Ok(text)
+}
+
+/// Too large has no place in the file: it is reported at its start.
+pub(super) fn input_error(e: &InputError, file: &str) -> ConfigError {
+    let (line, column) = e.location().unwrap_or((1, 1));
+    ConfigError {
+        file: file.to_owned(),
+        line,
+        column,
+        message: e.to_string(),
+        suggestion: None,
     }
 }
 

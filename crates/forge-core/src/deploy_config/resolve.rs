@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::parse::{error_at, from_yaml, ConfigError};
+use super::parse::{checked_text, error_at, from_yaml, input_error, ConfigError};
 use super::pattern::{AttrVars, EnvVars, Pattern, RepoVars, TargetVars};
 use super::resolved::{
     Cache, DeployConfig, Environment, GitAuth, Gitops, Image, ObjectRef, SecretRef, Service,
@@ -13,6 +13,7 @@ use super::types::{DeployFile, Duration, EnvName, EnvironmentSpec, ServiceSpec, 
 use crate::oci::image_config::Arch;
 use crate::oci::layer_plan::DEFAULT_MAX_LAYERS;
 use crate::oci::tag_scheme::{self, TagVars, DEFAULT_ARCH_TAGS};
+use crate::yaml_limits::utf8_text;
 
 pub const DEFAULT_FLAKE: &str = ".";
 pub const DEFAULT_KUSTOMIZATION: &str = "deploy/{env}/{service}/kustomization.yaml";
@@ -74,8 +75,16 @@ impl DeployConfig {
     /// Parses and resolves `text`, read from `file` (named in errors).
     /// Images with no `arch` are built for `host`.
     pub fn parse(text: &str, file: &str, host: Arch) -> Result<Self, ConfigError> {
+        let text = checked_text(text, file)?;
         let raw: DeployFile = from_yaml(text, file)?;
         resolve(raw, text, file, host)
+    }
+
+    /// [`Self::parse`] of the file's bytes: text that is not UTF-8 is an
+    /// error at its first invalid byte.
+    pub fn parse_bytes(bytes: &[u8], file: &str, host: Arch) -> Result<Self, ConfigError> {
+        let text = utf8_text(bytes).map_err(|e| input_error(&e, file))?;
+        Self::parse(text, file, host)
     }
 }
 

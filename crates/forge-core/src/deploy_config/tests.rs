@@ -168,3 +168,56 @@ fn checks_after_reading_name_the_key() {
         assert!(e.contains(want), "{text}\n -> {e}");
     }
 }
+
+const SHORTEST: &str = "registry: r\nservices:\n  app:\nenvironments:\n  prod:\n";
+
+#[test]
+fn a_byte_order_mark_is_accepted_and_errors_keep_their_columns() {
+    let c = parse(&format!("\u{feff}{SHORTEST}")).unwrap();
+    assert!(c.target("app", "prod").is_ok());
+    let e = error("\u{feff}regsitry: r\nservices: {app: {}}\n");
+    assert!(
+        e.starts_with("deploy.yaml:1:1: unknown field `regsitry`"),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `registry`?"), "{e}");
+}
+
+#[test]
+fn not_utf8_is_an_error_at_the_first_invalid_byte() {
+    let e = DeployConfig::parse_bytes(
+        b"registry: r\nservices:\n  caf\xe9:\n",
+        "deploy.yaml",
+        Arch::Amd64,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "deploy.yaml:3:6: not UTF-8 (byte 0xe9); YAML files must be UTF-8"
+    );
+    let bom = [b"\xef\xbb\xbf".as_slice(), SHORTEST.as_bytes()].concat();
+    assert!(DeployConfig::parse_bytes(&bom, "deploy.yaml", Arch::Amd64).is_ok());
+}
+
+#[test]
+fn pathological_files_are_refused_before_parsing() {
+    // 200 KB of `[` took 78 s of CPU in the parser.
+    let e = error(&format!("registry: r\nservices: {}\n", "[".repeat(200_000)));
+    assert_eq!(
+        e,
+        "deploy.yaml:2:74: nested more than 64 levels deep, the most Forge reads from a configuration file"
+    );
+    let nested_blocks: String = (0..100)
+        .map(|n| format!("{}k{n}:\n", "  ".repeat(n + 4)))
+        .collect();
+    let e = error(&format!(
+        "services:\n  app:\n    image:\n      env:\n{nested_blocks}"
+    ));
+    assert!(e.contains("nested more than 64 levels deep"), "{e}");
+    // 50 MB took 2.7 GB of memory.
+    let e = error(&format!("{SHORTEST}{}", "# padding\n".repeat(5 << 20)));
+    assert_eq!(
+        e,
+        "deploy.yaml:1:1: larger than 1.00 MiB, the most Forge reads from a configuration file"
+    );
+}
