@@ -19,6 +19,9 @@
 //!   collections over several lines are refused with a clear error.
 //! - The result is parsed again and compared with the intended document; any
 //!   difference is an error, never a write.
+//! - A leading byte order mark is kept; text that is not UTF-8 is an error
+//!   at its first invalid byte ([`decode`]); input past
+//!   [`YamlLimits::CONFIG`] is refused before parsing.
 
 mod check;
 mod flow;
@@ -29,6 +32,8 @@ use check::{check_scan_matches, parse, validate_edit, verify};
 pub use check::{images_list, is_valid_digest, is_valid_tag};
 use scan::{Entry, ImagesValue, Line, Style};
 use serde_yaml_ng::Value;
+
+use crate::yaml_limits::{split_bom, utf8_text, InputError, YamlLimits, BOM};
 
 /// The fields to set on one `images:` entry.
 #[derive(Debug, Clone, Default)]
@@ -83,6 +88,22 @@ pub enum EditError {
     NotFound(String),
     #[error("the edit did not give the intended document ({0}); nothing was written")]
     Verification(String),
+    /// Refused before parsing, with no place in the file (too large).
+    #[error(transparent)]
+    Input(InputError),
+}
+
+impl From<InputError> for EditError {
+    fn from(e: InputError) -> Self {
+        match e.location() {
+            Some((line, column)) => EditError::At {
+                line,
+                column,
+                message: e.to_string(),
+            },
+            None => EditError::Input(e),
+        }
+    }
 }
 
 impl EditError {
@@ -98,9 +119,18 @@ impl EditError {
 
 const FIELDS: [&str; 4] = ["name", "newName", "newTag", "digest"];
 
+/// A kustomization's bytes as text: UTF-8, or an error at the first byte
+/// that is not.
+pub fn decode(bytes: &[u8]) -> Result<&str, EditError> {
+    Ok(utf8_text(bytes)?)
+}
+
 /// Sets the fields of `edit` on the matching `images:` entry of `text`.
 pub fn set_image(text: &str, edit: &ImageEdit) -> Result<EditOutcome, EditError> {
     validate_edit(edit)?;
+    // The mark is not YAML: the edit is of what follows it, and keeps it.
+    let (bom, text) = split_bom(text);
+    YamlLimits::CONFIG.check(text)?;
     let before = parse(text)?;
     let lines = scan::lines(text);
     let section = scan::find_images(&lines)?;
@@ -142,7 +172,7 @@ pub fn set_image(text: &str, edit: &ImageEdit) -> Result<EditOutcome, EditError>
     let out = apply(text, patches);
     verify(&before, &out, edit)?;
     Ok(EditOutcome {
-        text: out,
+        text: if bom { format!("{BOM}{out}") } else { out },
         action,
         notes,
     })

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use forge_core::gitops::kustomize_edit::{set_image, unified_diff, ImageEdit};
+use forge_core::gitops::kustomize_edit::{decode, set_image, unified_diff, EditError, ImageEdit};
 
 use crate::{fixtures, sorted_entries};
 
@@ -29,18 +29,19 @@ fn parse_args(line: &str) -> ImageEdit {
     edit
 }
 
-fn load(case: &Path) -> (String, String, ImageEdit) {
-    let text =
-        std::fs::read_to_string(case.join("kustomization.yaml")).expect("kustomization.yaml");
+/// The text is an error for a file that is not UTF-8.
+fn load(case: &Path) -> (Result<String, EditError>, String, ImageEdit) {
+    let bytes = std::fs::read(case.join("kustomization.yaml")).expect("kustomization.yaml");
+    let text = decode(&bytes).map(str::to_owned);
     let args = std::fs::read_to_string(case.join("args")).expect("args");
     let args = args.trim().to_owned();
     let edit = parse_args(&args);
     (text, args, edit)
 }
 
-/// Makes CR visible in snapshots.
+/// Makes CR and a byte order mark visible in snapshots.
 fn visible(s: &str) -> String {
-    s.replace('\r', "␍")
+    s.replace('\r', "␍").replace('\u{feff}', "<BOM>")
 }
 
 #[test]
@@ -50,8 +51,9 @@ fn kustomize_corpus() {
     for case in cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let (text, args, edit) = load(&case);
-        let report = match set_image(&text, &edit) {
-            Ok(out) => {
+        let edited = text.and_then(|text| Ok((set_image(&text, &edit)?, text)));
+        let report = match edited {
+            Ok((out, text)) => {
                 let again = set_image(&out.text, &edit)
                     .unwrap_or_else(|e| panic!("{name}: second run failed: {e}"));
                 assert!(!again.changed(), "{name}: second run changed the file");
@@ -59,6 +61,11 @@ fn kustomize_corpus() {
                 if !out.changed() {
                     assert_eq!(out.text, text, "{name}");
                 }
+                assert_eq!(
+                    out.text.starts_with('\u{feff}'),
+                    text.starts_with('\u{feff}'),
+                    "{name}: byte order mark"
+                );
                 let notes: String = out.notes.iter().map(|n| format!("note: {n}\n")).collect();
                 format!(
                     "args: {args}\naction: {:?}\n{notes}{}",
@@ -86,6 +93,7 @@ fn kubectl_renders_the_edit() {
     }
     let case = fixtures("kustomize").join("plain");
     let (text, _, edit) = load(&case);
+    let text = text.expect("UTF-8");
     let out = set_image(&text, &edit).expect("edit");
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("kustomization.yaml"), &out.text).unwrap();
@@ -126,10 +134,11 @@ fn every_entry_of_every_fixture_can_be_pinned() {
     let mut edited = 0;
     for case in sorted_entries(&fixtures("kustomize")) {
         let (text, _, own) = load(&case);
-        if set_image(&text, &own).is_err() {
+        let Some(text) = text.ok().filter(|t| set_image(t, &own).is_ok()) else {
             continue; // an error fixture
-        }
-        let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text) else {
+        };
+        let yaml = text.trim_start_matches('\u{feff}');
+        let Ok(doc) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(yaml) else {
             continue;
         };
         let Some(images) = doc.get("images").and_then(|i| i.as_sequence()) else {
