@@ -2,14 +2,16 @@
 //! reformatting it.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 use forge_io::atomic_file::{self, FileMode};
+use forge_io::file_lock::FileLock;
 
 use crate::global::Global;
 use crate::output::print_json;
 use forge_core::gitops::kustomize_edit::{
-    set_image, unified_diff, EditAction, EditError, ImageEdit,
+    decode, set_image, unified_diff, EditAction, EditError, ImageEdit,
 };
 
 #[derive(Debug, clap::Subcommand)]
@@ -26,8 +28,11 @@ pub enum KustomizeCommand {
 /// left as they are (nothing is removed): with --tag and --digest both are
 /// written and the digest is what gets pulled. One-line flow style
 /// (`images: [{name: app, newTag: v1}]`) is edited in place; flow style over
-/// several lines is refused. An unchanged result writes nothing.
-/// Writes are atomic (temporary file and rename, file mode kept).
+/// several lines is refused. An unchanged result writes nothing. A UTF-8
+/// byte order mark is kept.
+/// Writes are atomic (temporary file and rename, file mode kept), and runs on
+/// the same file take turns (a lock beside it, `.FILE.forge-lock`, waited
+/// for up to 30 s), so concurrent edits of different entries all land.
 ///
 /// Examples:
 ///   forge kustomize set-image deploy/prod/kustomization.yaml ghcr.io/acme/app \
@@ -76,10 +81,27 @@ pub async fn run(cmd: KustomizeCommand, global: Global) -> anyhow::Result<()> {
     }
 }
 
+/// How long a run waits for another one editing the same file: an edit takes
+/// milliseconds, so this much means a hung process.
+const LOCK_WAIT: Duration = Duration::from_secs(30);
+
 fn set_image_cmd(args: SetImageArgs, global: Global) -> anyhow::Result<()> {
     let file = &args.file;
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let reading = || format!("reading {}", file.display());
+    // A missing file is reported as before, not as a lock beside it.
+    std::fs::metadata(file).with_context(reading)?;
+    // Read, edit and write as one step against other runs on the file, or one
+    // run writes over the other's edit. A dry run only reads.
+    let lock = (!args.dry_run)
+        .then(|| FileLock::acquire(file, LOCK_WAIT))
+        .transpose()?;
+    let bytes = std::fs::read(file).with_context(reading)?;
+    // `file:line:column: message`, as compilers print it.
+    let located = |e: EditError| match e {
+        EditError::At { .. } => anyhow!("{}:{e}", file.display()),
+        _ => anyhow!("{}: {e}", file.display()),
+    };
+    let text = decode(&bytes).map_err(located)?;
     let edit = ImageEdit {
         name: args.name.clone(),
         new_name: args.new_name,
@@ -87,16 +109,13 @@ fn set_image_cmd(args: SetImageArgs, global: Global) -> anyhow::Result<()> {
         digest: args.digest,
         allow_add: !args.no_add,
     };
-    let outcome = set_image(&text, &edit).map_err(|e| match e {
-        // `file:line:column: message`, as compilers print it.
-        EditError::At { .. } => anyhow!("{}:{e}", file.display()),
-        _ => anyhow!("{}: {e}", file.display()),
-    })?;
-    let diff = unified_diff(&text, &outcome.text, &file.display().to_string());
+    let outcome = set_image(text, &edit).map_err(located)?;
+    let diff = unified_diff(text, &outcome.text, &file.display().to_string());
     let write = outcome.changed() && !args.dry_run;
     if write {
         write_atomically(file, outcome.text.as_bytes())?;
     }
+    drop(lock);
     if global.json {
         print_json(&SetImageReport {
             file: file.clone(),

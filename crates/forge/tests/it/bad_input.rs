@@ -96,3 +96,96 @@ fn invalid_store_path_and_bad_cache_url() {
     ]);
     assert!(err.contains("s3://bucket"), "{err}");
 }
+
+const KUSTOMIZATION: &str = "kind: Kustomization\nimages:\n- name: app\n  newTag: v1\n";
+
+fn set_image(file: &std::path::Path) -> std::process::Command {
+    let mut cmd = forge();
+    cmd.args(["kustomize", "set-image"])
+        .arg(file)
+        .args(["app", "--tag", "v2"]);
+    cmd
+}
+
+#[test]
+fn pathological_kustomizations_are_refused_before_parsing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("k.yaml");
+    // 200 KB of nested `[` took 78 s of CPU in the parser.
+    std::fs::write(
+        &file,
+        format!("{KUSTOMIZATION}patches: {}\n", "[".repeat(200_000)),
+    )
+    .unwrap();
+    let out = set_image(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("k.yaml:5:73: nested more than 64 levels deep"),
+        "{err}"
+    );
+    std::fs::write(
+        &file,
+        format!("{KUSTOMIZATION}{}", "# padding\n".repeat(200_000)),
+    )
+    .unwrap();
+    let err = stderr(&set_image(&file).output().unwrap());
+    assert!(err.contains("k.yaml: larger than 1.00 MiB"), "{err}");
+}
+
+#[test]
+fn kustomizations_not_in_utf8_are_located_and_a_byte_order_mark_is_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("k.yaml");
+    std::fs::write(&file, b"kind: Kustomization\n# caf\xe9\nimages: []\n").unwrap();
+    let out = set_image(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("k.yaml:2:6: not UTF-8 (byte 0xe9)"), "{err}");
+
+    std::fs::write(&file, format!("\u{feff}{KUSTOMIZATION}")).unwrap();
+    let out = set_image(&file).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        format!("\u{feff}{}", KUSTOMIZATION.replace("v1", "v2"))
+    );
+}
+
+#[test]
+fn deploy_yaml_that_is_too_deep_or_not_utf8_is_located() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("deploy.yaml");
+    let validate = || {
+        let mut cmd = forge();
+        cmd.args(["config", "validate", "--config"]).arg(&config);
+        cmd.output().unwrap()
+    };
+    std::fs::write(
+        &config,
+        format!("registry: r\nservices: {}\n", "[".repeat(200_000)),
+    )
+    .unwrap();
+    let out = validate();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("deploy.yaml:2:74: nested more than 64 levels deep"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(&config, b"registry: r\nservices:\n  caf\xe9: {}\n").unwrap();
+    let out = validate();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("deploy.yaml:3:6: not UTF-8 (byte 0xe9)"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        &config,
+        "\u{feff}registry: r\nservices:\n  app: {}\nenvironments:\n  prod: {}\n",
+    )
+    .unwrap();
+    let out = validate();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
