@@ -116,25 +116,34 @@ fn is_still_at(file: &File, path: &Path) -> io::Result<bool> {
     }
 }
 
-/// `flock(LOCK_EX | LOCK_NB)`: `false` when someone else holds it. Declared
-/// here rather than through `libc`, which forge-io does not depend on; the
-/// standard library's `File::try_lock` needs a newer Rust than Forge's.
+/// `flock(LOCK_EX | LOCK_NB)`: `false` when someone else holds it. (The
+/// standard library's `File::try_lock` needs a newer Rust than Forge's.)
 fn try_lock(file: &File) -> io::Result<bool> {
-    use std::os::raw::c_int;
-    const LOCK_EX: c_int = 2;
-    const LOCK_NB: c_int = 4;
-    extern "C" {
-        fn flock(fd: c_int, operation: c_int) -> c_int;
-    }
     // SAFETY: flock takes a descriptor number, which `file` keeps open for
     // the duration of the call, and touches no memory of ours.
-    if unsafe { flock(file.as_raw_fd(), LOCK_EX | LOCK_NB) } == 0 {
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
         return Ok(true);
     }
     let e = io::Error::last_os_error();
     match e.kind() {
         io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(false),
         _ => Err(e),
+    }
+}
+
+/// Blocks until this process holds an exclusive `flock` on `file`; closing
+/// the file releases it (for a lock file a caller keeps open, like the
+/// GitOps clone's).
+pub fn lock_exclusive(file: &File) -> io::Result<()> {
+    loop {
+        // SAFETY: as in `try_lock`.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }
 

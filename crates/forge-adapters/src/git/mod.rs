@@ -253,7 +253,7 @@ impl GitRemote {
         // One writer per clone at a time (two deploys on the same machine).
         let lock_path = dir.with_extension("lock");
         let lock = File::create(&lock_path).map_err(|e| clone_err(e.to_string()))?;
-        lock_exclusive(&lock).map_err(|e| clone_err(format!("lock: {e}")))?;
+        forge_io::file_lock::lock_exclusive(&lock).map_err(|e| clone_err(format!("lock: {e}")))?;
         let repo = if dir.join(".git").exists() {
             let repo = Repository::open(dir).map_err(|e| clone_err(e.message().to_owned()))?;
             let origin_url = repo
@@ -519,18 +519,6 @@ struct AuthState {
     key_error: RefCell<Option<(PathBuf, String)>>,
 }
 
-/// Blocks until this process holds an exclusive lock on `file`; closing the
-/// file releases it. (`File::lock` would do, but needs Rust 1.89.)
-fn lock_exclusive(file: &File) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd as _;
-    // SAFETY: flock(2) on a descriptor that `file` keeps open; no memory is shared.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
 
 #[cfg(test)]
 mod tests {

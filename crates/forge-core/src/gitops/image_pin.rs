@@ -65,6 +65,10 @@ pub enum PinError {
 
 /// The pin of `name` in a kustomization's text (`None`: no such entry).
 pub fn read_pin(text: &str, name: &str) -> Result<Option<ImagePin>, String> {
+    let (_, text) = crate::yaml_limits::split_bom(text);
+    crate::yaml_limits::YamlLimits::CONFIG
+        .check(text)
+        .map_err(|e| e.to_string())?;
     let doc: Value = serde_yaml_ng::from_str(text).map_err(|e| e.to_string())?;
     let Some(images) = super::kustomize_edit::images_list(&doc) else {
         return Ok(None);
@@ -166,6 +170,15 @@ mod tests {
 
     fn d(c: char) -> String {
         format!("sha256:{}", c.to_string().repeat(64))
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_read_past_and_pathological_text_refused() {
+        let text = "\u{feff}images:\n  - name: app\n    newTag: \"1\"\n";
+        let pin = read_pin(text, "app").unwrap().unwrap();
+        assert_eq!(pin.tag.as_deref(), Some("1"));
+        let deep = format!("images: {}", "[".repeat(10_000));
+        assert!(read_pin(&deep, "app").is_err());
     }
 
     #[test]
