@@ -6,10 +6,13 @@ use std::collections::BTreeMap;
 use super::parse::{checked_text, error_at, from_yaml, input_error, ConfigError};
 use super::pattern::{AttrVars, EnvVars, Pattern, RepoVars, TargetVars};
 use super::resolved::{
-    Cache, DeployConfig, Environment, GitAuth, Gitops, Image, ObjectRef, SecretRef, Service,
-    Target, Workload,
+    Cache, DeployConfig, Environment, GitAuth, Gitops, Image, LedgerConfig, ObjectRef, SecretRef,
+    Service, Target, Workload,
 };
-use super::types::{DeployFile, Duration, EnvName, EnvironmentSpec, ServiceSpec, WorkloadKind};
+use super::types::{
+    DeployFile, Duration, EnvName, EnvironmentSpec, LedgerSpec, ServiceSpec, WorkloadKind,
+};
+use crate::yaml_error::closest;
 use crate::oci::image_config::Arch;
 use crate::oci::layer_plan::DEFAULT_MAX_LAYERS;
 use crate::oci::tag_scheme::{self, TagVars, DEFAULT_ARCH_TAGS};
@@ -394,16 +397,56 @@ pub(super) fn resolve(
                     arch,
                 },
                 rollback: spec.rollback.unwrap_or_default(),
+                depends_on: spec
+                    .depends_on
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|k| k.0)
+                    .collect(),
                 name,
             },
         );
     }
+    for (name, service) in &services {
+        for (i, dep) in service.depends_on.iter().enumerate() {
+            let index = i.to_string();
+            let path = ["services", name.as_str(), "depends_on", index.as_str()];
+            if dep == name {
+                return Err(at(&path, format!("service `{name}` depends on itself")));
+            }
+            if !services.contains_key(dep) {
+                let known: Vec<&str> = services.keys().map(String::as_str).collect();
+                let hint = closest(dep, known.iter().copied())
+                    .map(|c| format!("; did you mean `{c}`?"))
+                    .unwrap_or_default();
+                return Err(at(&path, format!("unknown service `{dep}`{hint}")));
+            }
+        }
+    }
+    let ledger = match raw.ledger {
+        None => None,
+        Some(LedgerSpec {
+            path: Some(p),
+            url_env: None,
+        }) => Some(LedgerConfig::Path(p)),
+        Some(LedgerSpec {
+            path: None,
+            url_env: Some(v),
+        }) => Some(LedgerConfig::UrlEnv(v.0)),
+        Some(_) => {
+            return Err(at(
+                &["ledger"],
+                "ledger: give exactly one of `path` (an SQLite file) and `url_env` (a variable holding a postgres:// URL)".into(),
+            ))
+        }
+    };
     Ok(DeployConfig {
         file: file.to_owned(),
         flake,
         cache,
         registry,
         gitops,
+        ledger,
         environments,
         services,
         targets,

@@ -26,6 +26,8 @@ pub struct DeployConfig {
     pub cache: Option<Cache>,
     pub registry: Option<String>,
     pub gitops: Option<Gitops>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<LedgerConfig>,
     pub environments: BTreeMap<String, Environment>,
     pub services: BTreeMap<String, Service>,
     /// Every service in every environment.
@@ -86,6 +88,18 @@ pub struct Service {
     pub tags: Vec<String>,
     pub image: Image,
     pub rollback: RollbackPolicy,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+}
+
+/// Where release runs are recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerConfig {
+    /// An SQLite file, relative to deploy.yaml when not absolute.
+    Path(String),
+    /// The environment variable holding a `postgres://` URL.
+    UrlEnv(String),
 }
 
 /// Image settings, as `forge image build` takes them.

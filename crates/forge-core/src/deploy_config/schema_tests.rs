@@ -179,6 +179,7 @@ fn schema_and_types_have_the_same_keys() {
     let cases: Vec<(Vec<String>, String)> = vec![
         (serde_keys::<DeployFile>(), "".into()),
         (serde_keys::<CacheSpec>(), "/properties/cache".into()),
+        (serde_keys::<LedgerSpec>(), "/properties/ledger".into()),
         (serde_keys::<GitopsSpec>(), "/properties/gitops".into()),
         (
             serde_keys::<GitAuthSpec>(),

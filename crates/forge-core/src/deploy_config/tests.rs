@@ -221,3 +221,26 @@ fn pathological_files_are_refused_before_parsing() {
         "deploy.yaml:1:1: larger than 1.00 MiB, the most Forge reads from a configuration file"
     );
 }
+
+#[test]
+fn depends_on_and_the_ledger_are_read_and_checked() {
+    let c = parse(
+        "registry: r\nledger:\n  url_env: FORGE_LEDGER_URL\nservices:\n  api:\n  web:\n    depends_on: [api]\n",
+    )
+    .unwrap();
+    assert_eq!(c.service("web").unwrap().depends_on, ["api"]);
+    assert!(c.service("api").unwrap().depends_on.is_empty());
+    assert_eq!(c.ledger, Some(LedgerConfig::UrlEnv("FORGE_LEDGER_URL".into())));
+    let c = parse("registry: r\nledger: {path: state/ledger.db}\nservices: {app: {}}\n").unwrap();
+    assert_eq!(c.ledger, Some(LedgerConfig::Path("state/ledger.db".into())));
+
+    let e = error("registry: r\nservices:\n  api:\n  web:\n    depends_on: [apj]\n");
+    assert!(e.starts_with("deploy.yaml:5:"), "{e}");
+    assert!(e.contains("unknown service `apj`; did you mean `api`?"), "{e}");
+    let e = error("registry: r\nservices:\n  web:\n    depends_on: [web]\n");
+    assert!(e.contains("service `web` depends on itself"), "{e}");
+    let e = error("registry: r\nledger: {}\nservices: {app: {}}\n");
+    assert!(e.contains("exactly one of `path`"), "{e}");
+    let e = error("registry: r\nledger: {path: a, url_env: B}\nservices: {app: {}}\n");
+    assert!(e.contains("exactly one of `path`"), "{e}");
+}

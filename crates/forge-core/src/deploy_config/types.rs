@@ -25,6 +25,18 @@ pub struct DeployFile {
     pub environments: UniqueMap<Key, Option<EnvironmentSpec>>,
     #[serde(default)]
     pub services: UniqueMap<Key, Option<ServiceSpec>>,
+    pub ledger: Option<LedgerSpec>,
+}
+
+/// `ledger:`: where release runs are recorded (default: an SQLite file in
+/// `$XDG_STATE_HOME/forge/`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerSpec {
+    /// An SQLite file (relative to deploy.yaml).
+    pub path: Option<String>,
+    /// The environment variable holding a `postgres://` URL.
+    pub url_env: Option<EnvName>,
 }
 
 /// `cache:`: the binary cache closures are pushed to.
@@ -118,6 +130,9 @@ pub struct ServiceSpec {
     pub image: Option<ImageSpec>,
     pub workload: Option<WorkloadSpec>,
     pub rollback: Option<RollbackPolicy>,
+    /// Services whose release must be done in an environment before this one
+    /// changes it.
+    pub depends_on: Option<Vec<Key>>,
 }
 
 /// `services.<service>.image:`, mirroring the options of `forge image build`.
