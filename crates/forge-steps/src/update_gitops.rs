@@ -19,6 +19,9 @@ pub struct ReleaseInfo {
     pub release: Option<String>,
     /// For a rollback: the image being replaced (`Forge-Rollback-Of`).
     pub rollback_of: Option<String>,
+    /// `run/step-key` of the release step that made the commit (`Forge-Step`):
+    /// a resumed run finds its commit by it instead of committing twice.
+    pub step: Option<String>,
 }
 
 impl ReleaseInfo {
@@ -36,6 +39,9 @@ impl ReleaseInfo {
         }
         if let Some(of) = &self.rollback_of {
             trailers.push(("Forge-Rollback-Of".to_owned(), of.clone()));
+        }
+        if let Some(step) = &self.step {
+            trailers.push(("Forge-Step".to_owned(), step.clone()));
         }
         let verb = if self.rollback_of.is_some() {
             "rollback"

@@ -91,6 +91,34 @@ impl GitRemote {
     }
 }
 
+impl GitRemote {
+    /// The newest first-parent commit on the branch (after a fetch) whose
+    /// message has the trailer `name: value`, looking at most `depth`
+    /// commits back: how a resumed release run learns that its pin landed.
+    pub fn find_trailer(
+        &self,
+        name: &str,
+        value: &str,
+        depth: usize,
+    ) -> Result<Option<String>, Error> {
+        let dir = self.clone_dir();
+        let (repo, _lock) = self.open(&dir)?;
+        let tip = self.fetch_and_reset(&repo)?;
+        let mut walk = repo.revwalk()?;
+        walk.push(tip)?;
+        walk.simplify_first_parent()?;
+        let wanted = format!("{name}: {value}");
+        for oid in walk.take(depth) {
+            let commit = repo.find_commit(oid?)?;
+            let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+            if message.lines().any(|l| l.trim_end() == wanted) {
+                return Ok(Some(commit.id().to_string()));
+            }
+        }
+        Ok(None)
+    }
+}
+
 fn subject(commit: &git2::Commit<'_>) -> String {
     String::from_utf8_lossy(commit.summary_bytes().unwrap_or_default()).into_owned()
 }

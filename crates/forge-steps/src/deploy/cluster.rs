@@ -290,7 +290,7 @@ async fn current_reference(ctx: &DeployContext, remote: &GitRemote) -> anyhow::R
     Ok(pin.reference(&name))
 }
 
-async fn reconcile(
+pub(crate) async fn reconcile(
     ctx: &DeployContext,
     client: &kube::Client,
     remote: &GitRemote,
@@ -333,7 +333,7 @@ async fn reconcile(
 }
 
 /// `None` when the workload rolled out with `digest`, else the reason it did not.
-async fn rollout(
+pub(crate) async fn rollout(
     ctx: &DeployContext,
     opts: &ClusterOptions,
     client: &kube::Client,

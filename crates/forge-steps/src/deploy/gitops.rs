@@ -22,6 +22,8 @@ pub enum Purpose {
     Deploy {
         release: Option<String>,
         image: String,
+        /// `run/step-key` when a release run makes the commit.
+        step: Option<String>,
     },
     Rollback {
         image: String,
@@ -65,6 +67,7 @@ pub async fn preflight(
 }
 
 /// The commit pushed (`None`: nothing changed, or a dry run).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Landed {
     pub commit: Option<String>,
 }
@@ -85,9 +88,13 @@ pub async fn land(
         digest: Some(pin.digest.clone()),
         allow_add: pin.allow_add,
     };
-    let (release, image, rollback_of) = match purpose {
-        Purpose::Deploy { release, image } => (release, image, None),
-        Purpose::Rollback { image, of } => (None, image, Some(of)),
+    let (release, image, rollback_of, step_id) = match purpose {
+        Purpose::Deploy {
+            release,
+            image,
+            step,
+        } => (release, image, None, step),
+        Purpose::Rollback { image, of } => (None, image, Some(of), None),
     };
     let info = ReleaseInfo {
         service: ctx.target.service.clone(),
@@ -96,6 +103,7 @@ pub async fn land(
         flake_rev: forge_adapters::git_rev::current_commit(&ctx.base),
         release,
         rollback_of,
+        step: step_id,
     };
     let step = if info.rollback_of.is_some() {
         Step::Rollback

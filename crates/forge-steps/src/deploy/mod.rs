@@ -87,6 +87,7 @@ pub async fn deploy(
         gitops::Purpose::Deploy {
             release: args.release.clone(),
             image: published.reference.clone(),
+            step: None,
         },
         args.dry_run,
         report,

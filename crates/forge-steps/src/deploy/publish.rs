@@ -34,7 +34,7 @@ pub struct PublishOptions {
 }
 
 /// What to pin.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Published {
     /// The tag for humans (first of the service's tags).
     pub tag: Option<String>,
@@ -51,14 +51,24 @@ pub async fn publish(
 ) -> anyhow::Result<Published> {
     let roots = build(ctx, report).await?;
     push_closure(ctx, opts, &roots, report).await?;
+    push_image(ctx, opts, &roots, report).await
+}
+
+/// The image of what `build` made, to the registry or the `oci:` layout.
+pub(crate) async fn push_image(
+    ctx: &DeployContext,
+    opts: &PublishOptions,
+    roots: &[(String, Vec<StorePath>)],
+    report: &mut DeployReport,
+) -> anyhow::Result<Published> {
     match ctx.layout_dir() {
-        Some(dir) => image_to_layout(ctx, opts, &roots, &dir, report).await,
-        None => image_to_registry(ctx, opts, &roots, report).await,
+        Some(dir) => image_to_layout(ctx, opts, roots, &dir, report).await,
+        None => image_to_registry(ctx, opts, roots, report).await,
     }
 }
 
 /// Builds each architecture's installable; returns (arch, output paths).
-async fn build(
+pub(crate) async fn build(
     ctx: &DeployContext,
     report: &mut DeployReport,
 ) -> anyhow::Result<Vec<(String, Vec<StorePath>)>> {
@@ -93,7 +103,7 @@ async fn build(
     Ok(out)
 }
 
-async fn push_closure(
+pub(crate) async fn push_closure(
     ctx: &DeployContext,
     opts: &PublishOptions,
     roots: &[(String, Vec<StorePath>)],
@@ -211,7 +221,7 @@ fn render_tags(
 }
 
 /// `oci:DIR`: the image is written (and tagged) in a local layout.
-async fn image_to_layout(
+pub(crate) async fn image_to_layout(
     ctx: &DeployContext,
     opts: &PublishOptions,
     roots: &[(String, Vec<StorePath>)],
@@ -262,7 +272,7 @@ async fn image_to_layout(
     })
 }
 
-async fn image_to_registry(
+pub(crate) async fn image_to_registry(
     ctx: &DeployContext,
     opts: &PublishOptions,
     roots: &[(String, Vec<StorePath>)],

@@ -240,6 +240,7 @@ fn release(service: &str, d: &str) -> ReleaseInfo {
         flake_rev: Some("0123456789abcdef0123456789abcdef01234567".to_owned()),
         release: Some("r42".to_owned()),
         rollback_of: None,
+        step: None,
     }
 }
 

@@ -255,6 +255,7 @@ fn child() {
                 flake_rev: None,
                 release: Some("r1".to_owned()),
                 rollback_of: None,
+                step: None,
             };
             let opts = LandOptions {
                 max_attempts: 3,
