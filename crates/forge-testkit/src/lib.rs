@@ -6,9 +6,11 @@
 //! - [`fault_proxy_script`]: the path of `doubles/fault_proxy.py`.
 //! - [`fault_servers`]: `SilentServer` (accepts, never answers), `EchoServer`
 //!   (errors quoting the request), `CuttingProxy` (cuts an upload mid-body).
+//! - [`postgres::PgCluster`]: a throwaway PostgreSQL cluster (initdb, a free port).
 
 pub mod attic_double;
 pub mod fault_servers;
+pub mod postgres;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
