@@ -55,7 +55,7 @@ impl Status {
         }
     }
 
-    fn detail(&self) -> &str {
+    pub fn detail(&self) -> &str {
         match self {
             Status::Done(d)
             | Status::Unchanged(d)

@@ -10,6 +10,7 @@
 //! - [`flux_reconcile`], [`watch_rollout`]: Flux applies our commit; the
 //!   workload rolls out (or fails fast).
 //! - [`deploy`]: the deploy and rollback pipelines that chain all of the above.
+//! - [`release`]: durable release runs over the ledger: run, resume.
 //! - [`config_file`]: deploy.yaml and signing keys, read and checked.
 
 pub mod build_image;
@@ -22,6 +23,7 @@ pub mod publish_image;
 pub mod push_closure;
 pub mod push_image;
 pub mod query_closure;
+pub mod release;
 pub mod service_image;
 pub mod update_gitops;
 pub mod watch_rollout;

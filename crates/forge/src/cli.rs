@@ -61,6 +61,10 @@ pub enum Command {
     FluxReconcile(commands::flux::FluxReconcileArgs),
     Rollback(commands::rollback::RollbackArgs),
     Rollout(commands::rollout::RolloutArgs),
+    OrchestrateRelease(commands::release::OrchestrateArgs),
+    /// Release runs in the ledger: plan, list, show, resume.
+    #[command(subcommand)]
+    Release(commands::release::ReleaseCommand),
 }
 
 /// Runs the parsed command line. `Ok` carries the exit status (commands with
@@ -81,5 +85,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::FluxReconcile(args) => flux::run(args, global).await,
         Command::Rollback(args) => rollback::run(args, global).await,
         Command::Rollout(args) => rollout::run(args, global).await,
+        Command::OrchestrateRelease(args) => release::orchestrate_release(args, global).await,
+        Command::Release(cmd) => release::run(cmd, global).await,
     }
 }

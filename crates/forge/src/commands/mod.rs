@@ -9,5 +9,6 @@ pub mod health;
 pub mod image;
 pub mod kustomize;
 pub mod push;
+pub mod release;
 pub mod rollback;
 pub mod rollout;

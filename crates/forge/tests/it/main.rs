@@ -25,4 +25,5 @@ mod kustomize_concurrency;
 mod nar_hash;
 mod network_faults;
 mod nix_lib;
+mod release_local;
 mod service_push;

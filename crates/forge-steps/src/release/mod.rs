@@ -1,0 +1,19 @@
+//! Release runs: a [`ReleasePlan`](forge_core::release::ReleasePlan) carried
+//! out step by step with every intent and outcome in the ledger, so a run
+//! survives a crash and `resume` does nothing twice.
+//!
+//! - [`runner`]: runs a plan (publish for every service, then change the
+//!   environment in dependency order) and resumes one.
+//! - [`recorder`]: the run in the ledger: leases with heartbeats, step
+//!   transitions, the release, the audit trail.
+//! - [`shape`]: what the planner needs of each service, from deploy.yaml.
+//! - [`crash_point`]: `FORGE_CRASH_AT` for tests (debug builds only).
+
+pub mod crash_point;
+pub mod recorder;
+pub mod runner;
+pub mod shape;
+
+pub use runner::{
+    absolute, orchestrate, plan_of, resume, RunOptions, RunOutcome, RunSpec, StepSummary,
+};

@@ -1,0 +1,314 @@
+//! `forge orchestrate-release` and `forge release plan|list|show|resume`:
+//! durable release runs recorded in the ledger.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::flags::{ClusterFlags, ConfigArg, PublishFlags};
+use crate::global::Global;
+use crate::output::{print_json, ProgressView};
+use forge_core::deploy_config::types::Duration as ConfigDuration;
+use forge_core::deploy_config::LedgerConfig;
+use forge_core::release::{RunId, RunState};
+use forge_ledger::{Ledger, LedgerLocation, RunFilter};
+use forge_steps::deploy::PublishOptions;
+use forge_steps::release::{
+    absolute, orchestrate, plan_of, resume, RunOptions, RunOutcome, RunSpec,
+};
+
+/// Release services to an environment as one durable, resumable run.
+///
+/// Every service in one run: build, push its closure to the cache and its
+/// image to the registry (all services first, so the release, what ships,
+/// is known and recorded before anything changes), then per service in
+/// `depends_on` order: pin + commit + push, Flux, rollout. Each step's intent
+/// is recorded in the ledger before its side effect and its outcome after,
+/// so `forge release resume <run>` continues after a crash or a lost runner
+/// without doing anything twice (a pin that landed is found by its
+/// `Forge-Step` trailer). One run at a time per service × environment.
+///
+/// Exit status: 0 released, 1 a step failed (named, with its error), 2 bad input.
+///
+/// Examples:
+///   forge orchestrate-release api web --env staging
+///   forge orchestrate-release api --env production --dry-run
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct OrchestrateArgs {
+    /// Services of deploy.yaml (their `depends_on` must be among them).
+    #[arg(value_name = "SERVICE", required = true)]
+    pub services: Vec<String>,
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print the plan; record and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Add images missing from kustomizations' `images:`.
+    #[arg(long)]
+    pub allow_add: bool,
+    #[command(flatten)]
+    pub ledger: LedgerFlags,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    #[command(flatten)]
+    pub publish: PublishFlags,
+}
+
+/// Where runs are recorded.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LedgerFlags {
+    /// The ledger: an SQLite file or a postgres:// URL [default: deploy.yaml's
+    /// `ledger:`, else $XDG_STATE_HOME/forge/ledger.db].
+    #[arg(long, value_name = "PATH|URL", env = "FORGE_LEDGER")]
+    pub ledger: Option<String>,
+    /// How long the run holds each service × environment without a
+    /// heartbeat (renewed every third of it); after a crash, `resume` may
+    /// take over once it expired.
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = ConfigDuration::parse)]
+    pub lease_ttl: ConfigDuration,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ReleaseCommand {
+    Plan(PlanArgs),
+    List(ListArgs),
+    Show(ShowArgs),
+    Resume(ResumeArgs),
+}
+
+/// Print the step graph a release of these services to an environment would run.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    #[arg(value_name = "SERVICE", required = true)]
+    pub services: Vec<String>,
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// List release runs, newest first.
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Only runs in this environment.
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub ledger: LedgerFlags,
+}
+
+/// Show one run: its steps with state, attempts, outputs and kept errors.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub ledger: LedgerFlags,
+}
+
+/// Continue a run after a crash, a kill or a lost runner.
+#[derive(Debug, clap::Args)]
+pub struct ResumeArgs {
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub ledger: LedgerFlags,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    #[command(flatten)]
+    pub publish: PublishFlags,
+}
+
+pub async fn orchestrate_release(args: OrchestrateArgs, global: Global) -> anyhow::Result<u8> {
+    let spec = RunSpec {
+        command: "orchestrate-release".into(),
+        config: absolute(&args.config.config)?,
+        services: args.services.clone(),
+        environment: args.env.clone(),
+        allow_add: args.allow_add,
+    };
+    if args.dry_run {
+        let (_, plan) = plan_of(&spec)?;
+        print_plan(&plan, global);
+        return Ok(0);
+    }
+    let ledger = open_ledger(&args.ledger, &args.config).await?;
+    let options = run_options(&args.publish, &args.cluster, &args.ledger);
+    let outcome = orchestrate(&ledger, spec, &options, Arc::new(ProgressView::new())).await?;
+    Ok(finish(&outcome, global))
+}
+
+pub async fn run(cmd: ReleaseCommand, global: Global) -> anyhow::Result<u8> {
+    match cmd {
+        ReleaseCommand::Plan(args) => {
+            let spec = RunSpec {
+                command: "orchestrate-release".into(),
+                config: absolute(&args.config.config)?,
+                services: args.services,
+                environment: args.env,
+                allow_add: false,
+            };
+            let (_, plan) = plan_of(&spec)?;
+            print_plan(&plan, global);
+            Ok(0)
+        }
+        ReleaseCommand::List(args) => {
+            let ledger = open_ledger(&args.ledger, &args.config).await?;
+            let runs = ledger
+                .runs(&RunFilter {
+                    environment: args.env.clone(),
+                    service: None,
+                    limit: Some(args.limit),
+                })
+                .await?;
+            if global.json {
+                print_json(&runs);
+            } else {
+                for r in &runs {
+                    println!(
+                        "{}  {:<9}  {}  {}",
+                        r.id,
+                        r.state.as_str(),
+                        r.environment,
+                        r.services.join(", ")
+                    );
+                }
+            }
+            Ok(0)
+        }
+        ReleaseCommand::Show(args) => {
+            let ledger = open_ledger(&args.ledger, &args.config).await?;
+            let id = RunId::parse(&args.run).map_err(anyhow::Error::msg)?;
+            let run = ledger
+                .run(&id)
+                .await?
+                .with_context(|| format!("no run {id} in the ledger"))?;
+            let steps = ledger.steps(&id).await?;
+            if global.json {
+                print_json(&serde_json::json!({
+                    "schema": "forge.release-run/v1",
+                    "run": run,
+                    "steps": steps,
+                }));
+            } else {
+                println!("{}  {}  {}", run.id, run.state.as_str(), run.environment);
+                for s in &steps {
+                    println!(
+                        "  {:<40} {:<9} attempts {}{}",
+                        s.key.as_str(),
+                        s.state.as_str(),
+                        s.attempts,
+                        s.error
+                            .as_deref()
+                            .map(|e| format!("\n      error: {e}"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
+            Ok(0)
+        }
+        ReleaseCommand::Resume(args) => {
+            let ledger = open_ledger(&args.ledger, &args.config).await?;
+            let id = RunId::parse(&args.run).map_err(anyhow::Error::msg)?;
+            let options = run_options(&args.publish, &args.cluster, &args.ledger);
+            let outcome = resume(&ledger, &id, &options, Arc::new(ProgressView::new())).await?;
+            Ok(finish(&outcome, global))
+        }
+    }
+}
+
+fn run_options(publish: &PublishFlags, cluster: &ClusterFlags, ledger: &LedgerFlags) -> RunOptions {
+    RunOptions {
+        publish: PublishOptions {
+            dry_run: false,
+            publishing: publish.publishing(),
+        },
+        cluster: cluster.options(),
+        lease_ttl: std::time::Duration::from_secs(ledger.lease_ttl.seconds()),
+    }
+}
+
+/// `--ledger`, else deploy.yaml's `ledger:`, else `FORGE_LEDGER` / the default file.
+async fn open_ledger(flags: &LedgerFlags, config: &ConfigArg) -> anyhow::Result<Ledger> {
+    let location = match &flags.ledger {
+        Some(text) => text.parse::<LedgerLocation>()?,
+        None => match config.config.exists().then(|| config.load()).transpose()? {
+            Some(c) => match c.ledger {
+                Some(l) => configured_ledger(&l, &config.config)?,
+                None => LedgerLocation::from_env_or_default()?,
+            },
+            None => LedgerLocation::from_env_or_default()?,
+        },
+    };
+    Ok(Ledger::open(&location).await?)
+}
+
+/// deploy.yaml's `ledger:`: a path relative to the file, or a variable
+/// holding a `postgres://` URL.
+fn configured_ledger(
+    ledger: &LedgerConfig,
+    file: &std::path::Path,
+) -> anyhow::Result<LedgerLocation> {
+    match ledger {
+        LedgerConfig::Path(p) => {
+            let base = file
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            Ok(LedgerLocation::Sqlite(base.join(p)))
+        }
+        LedgerConfig::UrlEnv(var) => {
+            let url = std::env::var(var)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .with_context(|| format!("ledger.url_env: {var} is not set"))?;
+            Ok(url.parse::<LedgerLocation>()?)
+        }
+    }
+}
+
+fn print_plan(plan: &forge_core::release::ReleasePlan, global: Global) {
+    if global.json {
+        print_json(&serde_json::json!({ "schema": "forge.release-plan/v1", "plan": plan }));
+    } else {
+        print!("{}", plan.render());
+    }
+}
+
+/// Prints the outcome; the exit status.
+fn finish(outcome: &RunOutcome, global: Global) -> u8 {
+    if global.json {
+        print_json(outcome);
+    } else {
+        println!(
+            "run {} ({}): {}",
+            outcome.run,
+            outcome
+                .release
+                .as_ref()
+                .map_or("no release yet", |r| r.short()),
+            outcome.state.as_str()
+        );
+        for s in &outcome.steps {
+            println!("  {:<40} {}", s.key.as_str(), s.state.as_str());
+        }
+        if let Some((key, error)) = &outcome.failed {
+            println!("failed at {key}: {error}");
+        }
+    }
+    match outcome.state {
+        RunState::Succeeded => 0,
+        _ => 1,
+    }
+}
