@@ -14,6 +14,7 @@ pub mod recorder;
 pub mod runner;
 pub mod shape;
 
+pub use recorder::RunRecorder;
 pub use runner::{
     absolute, orchestrate, plan_of, resume, RunOptions, RunOutcome, RunSpec, StepSummary,
 };

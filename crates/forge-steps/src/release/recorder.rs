@@ -108,6 +108,44 @@ impl<'a> RunRecorder<'a> {
         Ok((Self::with(ledger, run.clone(), actor, leases, ttl), spec))
     }
 
+    /// Cancels `run`: takes its leases (which fences a runner still at work
+    /// on it: its next write is refused), records it `cancelled`, and gives
+    /// the leases back. A run held by a live runner of another run is refused.
+    pub async fn cancel(ledger: &Ledger, run: &RunId) -> anyhow::Result<()> {
+        let record = ledger
+            .run(run)
+            .await?
+            .with_context(|| format!("no run {run} in the ledger"))?;
+        if record.state != RunState::Running && record.state != RunState::Failed {
+            anyhow::bail!("run {run} is {}: nothing to cancel", record.state.as_str());
+        }
+        let spec: RunSpec = serde_json::from_str(&record.command)
+            .with_context(|| format!("run {run} was not started by a release command"))?;
+        let (_, plan) = super::runner::plan_of(&spec)?;
+        let leases = Self::take_leases(ledger, run, &plan, DEFAULT_LEASE_TTL).await?;
+        let fence = leases
+            .values()
+            .next()
+            .context("a run holds at least one lease")?;
+        ledger
+            .set_run_state(run, RunState::Cancelled, fence)
+            .await?;
+        ledger
+            .append_audit(
+                &actor_from_env(),
+                "run.cancelled",
+                run.as_str(),
+                serde_json::json!({ "state": record.state }),
+                serde_json::json!({ "state": RunState::Cancelled }),
+                now_ms(),
+            )
+            .await?;
+        for lease in leases.values() {
+            ledger.release_lease(lease).await?;
+        }
+        Ok(())
+    }
+
     async fn take_leases(
         ledger: &Ledger,
         run: &RunId,

@@ -14,7 +14,7 @@ use forge_core::release::{RunId, RunState};
 use forge_ledger::{Ledger, LedgerLocation, RunFilter};
 use forge_steps::deploy::PublishOptions;
 use forge_steps::release::{
-    absolute, orchestrate, plan_of, resume, RunOptions, RunOutcome, RunSpec,
+    absolute, orchestrate, plan_of, resume, RunOptions, RunOutcome, RunRecorder, RunSpec,
 };
 
 /// Release services to an environment as one durable, resumable run.
@@ -77,6 +77,36 @@ pub enum ReleaseCommand {
     List(ListArgs),
     Show(ShowArgs),
     Resume(ResumeArgs),
+    Cancel(CancelArgs),
+    Audit(AuditArgs),
+}
+
+/// Cancel a run: a runner still working on it is fenced (its next write is
+/// refused) and the run cannot be resumed.
+#[derive(Debug, clap::Args)]
+pub struct CancelArgs {
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub ledger: LedgerFlags,
+}
+
+/// Print the audit log as JSON lines (who did what, when, to what, with the
+/// hash chain), or check the chain with --verify.
+///
+/// Exit status: 0 (and with --verify: the chain is intact), 1 the chain is broken.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct AuditArgs {
+    /// Check that no event was edited or removed, instead of printing.
+    #[arg(long)]
+    pub verify: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub ledger: LedgerFlags,
 }
 
 /// Print the step graph a release of these services to an environment would run.
@@ -214,6 +244,40 @@ pub async fn run(cmd: ReleaseCommand, global: Global) -> anyhow::Result<u8> {
                             .map(|e| format!("\n      error: {e}"))
                             .unwrap_or_default()
                     );
+                }
+            }
+            Ok(0)
+        }
+        ReleaseCommand::Cancel(args) => {
+            let ledger = open_ledger(&args.ledger, &args.config).await?;
+            let id = RunId::parse(&args.run).map_err(anyhow::Error::msg)?;
+            RunRecorder::cancel(&ledger, &id).await?;
+            if global.json {
+                print_json(
+                    &serde_json::json!({ "schema": "forge.release-cancel/v1", "run": id, "state": "cancelled" }),
+                );
+            } else {
+                println!("run {id} cancelled");
+            }
+            Ok(0)
+        }
+        ReleaseCommand::Audit(args) => {
+            let ledger = open_ledger(&args.ledger, &args.config).await?;
+            if args.verify {
+                let events = ledger.audit().await?.len();
+                ledger.verify_audit().await?;
+                if global.json {
+                    print_json(
+                        &serde_json::json!({ "schema": "forge.release-audit/v1", "intact": true, "events": events }),
+                    );
+                } else {
+                    println!("audit log intact: {events} event(s), hash chain verified");
+                }
+            } else {
+                for (event, hash) in ledger.audit().await? {
+                    let mut line = serde_json::to_value(&event)?;
+                    line["hash"] = hash.into();
+                    println!("{line}");
                 }
             }
             Ok(0)

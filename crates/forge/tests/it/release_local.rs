@@ -363,3 +363,60 @@ fn bad_input_is_refused_before_anything_happens() {
     assert!(err.contains("ledger"), "{err}");
     assert_eq!(fleet.messages().len(), 1, "nothing pinned");
 }
+
+#[test]
+fn a_cancelled_run_cannot_be_resumed_and_the_audit_log_tells_its_story() {
+    let fleet = Fleet::new();
+    let out = fleet
+        .forge(&[
+            "orchestrate-release",
+            "app",
+            "lib",
+            "--env",
+            "dev",
+            "--lease-ttl",
+            "60s",
+        ])
+        .env("FORGE_CRASH_AT", "app/dev/pin:before")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let run = fleet.newest_run()["id"].as_str().unwrap().to_owned();
+
+    // Its own run's lease may be taken at once: cancelling fences the runner.
+    let (out, v) = fleet.run(&["release", "cancel", &run]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(v["state"], "cancelled");
+    assert_eq!(fleet.newest_run()["state"], "cancelled");
+    let (out, _) = fleet.run(&["release", "resume", &run]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is cancelled"), "{}", stderr(&out));
+    assert_eq!((fleet.pins_of("app"), fleet.pins_of("lib")), (0, 0));
+
+    // The service × environment is free again for a new run.
+    let (out, v) = fleet.release(&[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(v["state"], "succeeded");
+
+    let (out, v) = fleet.run(&["release", "audit", "--verify"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(v["intact"], true);
+    let out = fleet.forge(&["release", "audit"]).output().unwrap();
+    let actions: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["subject"].as_str().is_some_and(|s| s.starts_with(&run)))
+        .map(|e| e["action"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        actions.first().map(String::as_str),
+        Some("run.started"),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"step.running".to_owned()), "{actions:?}");
+    assert_eq!(
+        actions.last().map(String::as_str),
+        Some("run.cancelled"),
+        "{actions:?}"
+    );
+}
