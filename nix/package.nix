@@ -1,4 +1,4 @@
-{ lib, rustPlatform, pkg-config, sqlite, openssl, zlib }:
+{ lib, stdenv, rustPlatform, pkg-config, installShellFiles, sqlite, openssl, zlib }:
 
 rustPlatform.buildRustPackage {
   pname = "forge";
@@ -8,12 +8,21 @@ rustPlatform.buildRustPackage {
     fileset = lib.fileset.unions [ ../Cargo.toml ../Cargo.lock ../crates ];
   };
   cargoLock.lockFile = ../Cargo.lock;
-  nativeBuildInputs = [ pkg-config ];
+  nativeBuildInputs = [ pkg-config installShellFiles ];
   # git2 builds libgit2 and libssh2 against these.
   buildInputs = [ sqlite openssl zlib ];
   # The integration tests need Nix, nginx and PostgreSQL at run time; they run
   # in CI (scripts/test), and `checks` runs the unit tests.
   cargoTestFlags = [ "--lib" ];
+  # Completions and man pages come from the binary's own clap definitions.
+  postInstall = lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
+    installShellCompletion --cmd forge \
+      --bash <($out/bin/forge completions bash) \
+      --zsh <($out/bin/forge completions zsh) \
+      --fish <($out/bin/forge completions fish)
+    $out/bin/forge man --out man
+    installManPage man/*.1
+  '';
   meta = {
     description = "Nix-native build-and-release orchestrator";
     mainProgram = "forge";

@@ -62,9 +62,11 @@ pub enum Command {
     Rollback(commands::rollback::RollbackArgs),
     Rollout(commands::rollout::RolloutArgs),
     OrchestrateRelease(commands::release::OrchestrateArgs),
-    /// Release runs in the ledger: plan, list, show, resume.
+    /// Release runs in the ledger: plan, list, show, resume, cancel, audit.
     #[command(subcommand)]
     Release(commands::release::ReleaseCommand),
+    Completions(commands::completions::CompletionsArgs),
+    Man(commands::completions::ManArgs),
 }
 
 /// Runs the parsed command line. `Ok` carries the exit status (commands with
@@ -87,5 +89,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Rollout(args) => rollout::run(args, global).await,
         Command::OrchestrateRelease(args) => release::orchestrate_release(args, global).await,
         Command::Release(cmd) => release::run(cmd, global).await,
+        Command::Completions(args) => done(completions::completions(args)),
+        Command::Man(args) => done(completions::man(args)),
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod cache;
+pub mod completions;
 pub mod config;
 pub mod deploy;
 pub mod flux;

@@ -189,3 +189,25 @@ fn deploy_yaml_that_is_too_deep_or_not_utf8_is_located() {
     let out = validate();
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn completions_for_every_shell_and_man_pages_for_every_command() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = crate::support::run_ok(forge().args(["completions", shell]));
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains("orchestrate-release"), "{shell}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::run_ok(forge().args(["man", "--out"]).arg(dir.path()));
+    for page in [
+        "forge.1",
+        "forge-deploy.1",
+        "forge-release-resume.1",
+        "forge-cache-push.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page)).unwrap_or_default();
+        assert!(text.contains(".TH"), "{page}");
+    }
+    let deploy = std::fs::read_to_string(dir.path().join("forge-deploy.1")).unwrap();
+    assert!(deploy.contains("idle\\-timeout"), "flags are documented");
+}
