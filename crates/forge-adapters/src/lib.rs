@@ -10,6 +10,7 @@
 //! - [`git`]: the GitOps clone: fetch, edit, commit, push with rebase-retry.
 //! - [`git_rev`]: the commit of the checkout around a path.
 //! - [`kube`]: Kubernetes and Flux objects (kube-rs).
+//! - [`probe`]: what verification checks ask: an HTTP GET, a command.
 
 pub mod cache;
 pub mod git;
@@ -17,5 +18,6 @@ pub mod git_rev;
 pub mod kube;
 pub mod nix;
 pub mod oci;
+pub mod probe;
 pub mod registry;
 pub mod store;

@@ -12,7 +12,7 @@
 //! - [`records`]: run and step records, the run filter.
 //! - [`schema`]: embedded migrations and [`SCHEMA_VERSION`].
 //! - [`actor`]: who acts ([`actor_from_env`]) and who holds a lease.
-//! - [`error`]: [`LedgerError`].
+//! - [`error`]: the one error type, [`LedgerError`].
 //! - `db`: one SQL surface over both backends, and connecting.
 
 pub mod actor;

@@ -21,7 +21,7 @@ mod schema_tests;
 mod tests;
 
 pub use parse::ConfigError;
-pub use resolved::{DeployConfig, Environment, LedgerConfig, Service, Target};
+pub use resolved::{Check, DeployConfig, Environment, LedgerConfig, Probe, Service, Target};
 
 /// JSON Schema (draft 2020-12) of `deploy.yaml`, for editors.
 pub const SCHEMA: &str = include_str!("deploy.schema.json");

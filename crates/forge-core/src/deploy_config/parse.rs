@@ -105,7 +105,15 @@ pub(crate) use crate::yaml_error::closest;
 /// Line and column (1-based) of the key at `path` in block-style YAML, or of
 /// the deepest ancestor found (the file's start when none is).
 pub(crate) fn locate(text: &str, path: &[&str]) -> (usize, usize) {
-    let path: Vec<Seg> = path.iter().map(|k| Seg::from(*k)).collect();
+    // deploy.yaml's keys are names (they start with a letter): a number is
+    // a sequence index.
+    let path: Vec<Seg> = path
+        .iter()
+        .map(|k| {
+            k.parse::<usize>()
+                .map_or_else(|_| Seg::from(*k), Seg::Index)
+        })
+        .collect();
     crate::yaml_error::locate(text, &path)
 }
 

@@ -153,6 +153,36 @@ pub struct Target {
     pub cluster: bool,
     pub reconcile_timeout: Duration,
     pub rollout_timeout: Duration,
+    /// The service's checks, with `{service}` and `{env}` expanded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub verify: Vec<Check>,
+}
+
+/// A verification check as a release runs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub probe: Probe,
+    pub interval: Duration,
+    /// Passing attempts needed.
+    pub count: u32,
+    /// Failed attempts tolerated.
+    pub failure_limit: u32,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Probe {
+    Http {
+        url: String,
+        status: u16,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        body_contains: Option<String>,
+    },
+    Command {
+        argv: Vec<String>,
+    },
 }
 
 impl DeployConfig {

@@ -196,6 +196,11 @@ fn schema_and_types_have_the_same_keys() {
         (serde_keys::<ServiceSpec>(), "/$defs/service".into()),
         (serde_keys::<ImageSpec>(), format!("{svc}/image")),
         (serde_keys::<WorkloadSpec>(), format!("{svc}/workload")),
+        (serde_keys::<VerifySpec>(), format!("{svc}/verify/items")),
+        (
+            serde_keys::<HttpCheckSpec>(),
+            format!("{svc}/verify/items/properties/http"),
+        ),
     ];
     for (keys, pointer) in cases {
         assert_eq!(keys, schema_keys(&pointer), "schema at {pointer:?}");

@@ -230,17 +230,58 @@ fn depends_on_and_the_ledger_are_read_and_checked() {
     .unwrap();
     assert_eq!(c.service("web").unwrap().depends_on, ["api"]);
     assert!(c.service("api").unwrap().depends_on.is_empty());
-    assert_eq!(c.ledger, Some(LedgerConfig::UrlEnv("FORGE_LEDGER_URL".into())));
+    assert_eq!(
+        c.ledger,
+        Some(LedgerConfig::UrlEnv("FORGE_LEDGER_URL".into()))
+    );
     let c = parse("registry: r\nledger: {path: state/ledger.db}\nservices: {app: {}}\n").unwrap();
     assert_eq!(c.ledger, Some(LedgerConfig::Path("state/ledger.db".into())));
 
     let e = error("registry: r\nservices:\n  api:\n  web:\n    depends_on: [apj]\n");
     assert!(e.starts_with("deploy.yaml:5:"), "{e}");
-    assert!(e.contains("unknown service `apj`; did you mean `api`?"), "{e}");
+    assert!(
+        e.contains("unknown service `apj`; did you mean `api`?"),
+        "{e}"
+    );
     let e = error("registry: r\nservices:\n  web:\n    depends_on: [web]\n");
     assert!(e.contains("service `web` depends on itself"), "{e}");
     let e = error("registry: r\nledger: {}\nservices: {app: {}}\n");
     assert!(e.contains("exactly one of `path`"), "{e}");
     let e = error("registry: r\nledger: {path: a, url_env: B}\nservices: {app: {}}\n");
     assert!(e.contains("exactly one of `path`"), "{e}");
+}
+
+#[test]
+fn verify_checks_are_expanded_per_environment_and_checked() {
+    let c = parse(
+        "registry: r\nenvironments: {dev: {}, prod: {}}\nservices:\n  api:\n    verify:\n      - http: {url: \"http://{service}.{env}.example/health\", body_contains: ok}\n        count: 3\n        interval: 2s\n      - name: smoke\n        command: [sh, -c, \"true\"]\n",
+    )
+    .unwrap();
+    let t = c.target("api", "prod").unwrap();
+    assert_eq!(t.verify.len(), 2);
+    assert_eq!(t.verify[0].name, "http-1");
+    assert_eq!(
+        t.verify[0].probe,
+        Probe::Http {
+            url: "http://api.prod.example/health".into(),
+            status: 200,
+            body_contains: Some("ok".into())
+        }
+    );
+    assert_eq!(
+        (
+            t.verify[0].count,
+            t.verify[0].interval.0,
+            t.verify[0].failure_limit
+        ),
+        (3, 2, 0)
+    );
+    assert_eq!(t.verify[1].name, "smoke");
+    let e = error("registry: r\nservices:\n  api:\n    verify:\n      - count: 1\n");
+    assert!(e.starts_with("deploy.yaml:5:"), "{e}");
+    assert!(e.contains("exactly one of `http"), "{e}");
+    let e = error(
+        "registry: r\nservices:\n  api:\n    verify:\n      - http: {url: \"http://{nope}/\"}\n",
+    );
+    assert!(e.contains("nope"), "{e}");
 }

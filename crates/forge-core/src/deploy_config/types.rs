@@ -133,6 +133,38 @@ pub struct ServiceSpec {
     /// Services whose release must be done in an environment before this one
     /// changes it.
     pub depends_on: Option<Vec<Key>>,
+    /// Checks a release runs after the rollout (in every environment).
+    #[serde(default)]
+    pub verify: Vec<VerifySpec>,
+}
+
+/// One verification check: an HTTP request or a command, repeated every
+/// `interval` until `count` attempts passed, failing once more than
+/// `failure_limit` attempts failed (Argo Rollouts' analysis, in small).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifySpec {
+    pub name: Option<String>,
+    pub http: Option<HttpCheckSpec>,
+    /// Run by Forge with FORGE_SERVICE, FORGE_ENV, FORGE_IMAGE, FORGE_RELEASE set;
+    /// exit status 0 passes.
+    pub command: Option<Words>,
+    pub interval: Option<Duration>,
+    pub count: Option<u32>,
+    pub failure_limit: Option<u32>,
+    /// For one attempt.
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheckSpec {
+    /// May use {service} and {env}.
+    pub url: Pattern<TargetVars>,
+    /// Expected status (default 200).
+    pub status: Option<u16>,
+    /// Text the body must contain.
+    pub body_contains: Option<String>,
 }
 
 /// `services.<service>.image:`, mirroring the options of `forge image build`.

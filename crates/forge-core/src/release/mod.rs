@@ -8,7 +8,9 @@
 //! - [`run`]: a run's state, derived from its steps.
 //! - [`lease`]: who may write a service × environment, and fencing.
 //! - [`audit`]: the hash-chained audit log.
+//! - [`analysis`]: when verification attempts have said enough.
 
+pub mod analysis;
 pub mod audit;
 pub mod id;
 pub mod lease;

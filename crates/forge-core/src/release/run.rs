@@ -78,7 +78,7 @@ impl RunState {
         let running = steps
             .iter()
             .any(|s| matches!(s, StepState::Running | StepState::Pending));
-        if steps.iter().any(|s| *s == StepState::Failed) && !running {
+        if steps.contains(&StepState::Failed) && !running {
             RunState::Failed
         } else if steps.iter().all(|s| s.is_done()) {
             RunState::Succeeded

@@ -7,12 +7,14 @@
 //! - [`recorder`]: the run in the ledger: leases with heartbeats, step
 //!   transitions, the release, the audit trail.
 //! - [`shape`]: what the planner needs of each service, from deploy.yaml.
+//! - [`verify`]: verification checks (HTTP, commands) with their analysis.
 //! - [`crash_point`]: `FORGE_CRASH_AT` for tests (debug builds only).
 
 pub mod crash_point;
 pub mod recorder;
 pub mod runner;
 pub mod shape;
+pub mod verify;
 
 pub use recorder::RunRecorder;
 pub use runner::{

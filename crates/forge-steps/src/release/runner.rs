@@ -24,6 +24,7 @@ use forge_ledger::Ledger;
 use super::crash_point::{crash_point, Boundary};
 use super::recorder::RunRecorder;
 use super::shape::shapes;
+use super::verify::{run_checks, CheckEnv};
 use crate::deploy::cluster::{self, Session};
 use crate::deploy::gitops::{self, Landed, Pin, Purpose};
 use crate::deploy::publish::{self, Published};
@@ -367,7 +368,56 @@ impl<'a> Runner<'a> {
                 }
                 summary(&report)
             }
-            StepKind::MigrateBefore | StepKind::MigrateAfter | StepKind::Verify => {
+            StepKind::Verify => {
+                let published: Published = self.output(key, StepKind::Image)?;
+                let env = CheckEnv {
+                    service: key.service().to_owned(),
+                    environment: key.environment().to_owned(),
+                    image: published.reference.clone(),
+                    release: self.release.as_ref().map(|r| r.to_string()),
+                };
+                let (results, passed) = run_checks(&ctx.target.verify, &env).await;
+                if !passed {
+                    let failed = results.last().expect("a failed check ran");
+                    let last = failed
+                        .attempts
+                        .last()
+                        .map(|a| a.detail.as_str())
+                        .unwrap_or("");
+                    let reason = format!("check {} failed: {last}", failed.name);
+                    if ctx.service.rollback == RollbackPolicy::Auto {
+                        if let Some(remote) = ctx.git_remote()? {
+                            let client = if ctx.target.cluster {
+                                Some(connect(ctx.target.kube_context.as_deref()).await?)
+                            } else {
+                                None
+                            };
+                            let session = Session {
+                                ctx,
+                                opts: &self.options.cluster,
+                                remote: &remote,
+                            };
+                            let back = cluster::roll_back(
+                                session,
+                                client.as_ref(),
+                                None,
+                                false,
+                                &mut report,
+                            )
+                            .await;
+                            match back {
+                                Ok(to) => anyhow::bail!("{reason}; rolled back to {to}"),
+                                Err(e) => anyhow::bail!(
+                                    "{reason}; the automatic rollback failed too: {e:#}"
+                                ),
+                            }
+                        }
+                    }
+                    anyhow::bail!(reason);
+                }
+                serde_json::json!({ "checks": results })
+            }
+            StepKind::MigrateBefore | StepKind::MigrateAfter => {
                 anyhow::bail!("{} steps are not supported yet", step.kind.action())
             }
         };

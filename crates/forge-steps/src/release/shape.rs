@@ -23,7 +23,7 @@ pub fn shapes(
                 has_cluster: target.cluster,
                 migrations_before: false,
                 migrations_after: false,
-                has_verify: false,
+                has_verify: !target.verify.is_empty(),
             })
         })
         .collect()

@@ -14,6 +14,7 @@ use crate::support::git::git;
 use crate::support::{forge, stderr, Flake};
 
 const SHA: &str = "89abcdef0123456789abcdef0123456789abcdef";
+const OLD_DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
 /// deploy.yaml with `app` and `lib` (`lib` after `app`), a seeded bare
 /// GitOps repo, and a ledger path.
@@ -24,6 +25,11 @@ struct Fleet {
 
 impl Fleet {
     fn new() -> Self {
+        Self::with_services("  app: {}\n  lib:\n    depends_on: [app]\n")
+    }
+
+    /// The fleet with `services` as deploy.yaml's `services:` block.
+    fn with_services(services: &str) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let flake = Flake::basic();
         let bare = tmp.path().join("gitops.git");
@@ -39,7 +45,7 @@ impl Fleet {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(
                 dir.join("kustomization.yaml"),
-                format!("resources: [deployment.yaml]\nimages:\n  - name: ./images/{s}\n    newTag: v0\n"),
+                format!("resources: [deployment.yaml]\nimages:\n  - name: ./images/{s}\n    newTag: v0\n    digest: {OLD_DIGEST}\n"),
             )
             .unwrap();
         }
@@ -50,7 +56,7 @@ impl Fleet {
             &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
         );
         let yaml = format!(
-            "flake: path:{}\ncache:\n  url: file://./cache\nregistry: oci:./images\ngitops:\n  repo: ./gitops.git\n  clone_dir: ./clone\nledger:\n  path: ./ledger.db\nenvironments:\n  dev:\n    cluster: false\n    kustomization: apps/{{service}}/kustomization.yaml\nservices:\n  app: {{}}\n  lib:\n    depends_on: [app]\n",
+            "flake: path:{}\ncache:\n  url: file://./cache\nregistry: oci:./images\ngitops:\n  repo: ./gitops.git\n  clone_dir: ./clone\nledger:\n  path: ./ledger.db\nenvironments:\n  dev:\n    cluster: false\n    kustomization: apps/{{service}}/kustomization.yaml\nservices:\n{services}",
             flake.dir.path().display()
         );
         std::fs::write(tmp.path().join("deploy.yaml"), yaml).unwrap();
@@ -418,5 +424,58 @@ fn a_cancelled_run_cannot_be_resumed_and_the_audit_log_tells_its_story() {
         actions.last().map(String::as_str),
         Some("run.cancelled"),
         "{actions:?}"
+    );
+}
+
+/// Checks run after the pins: a passing HTTP check and a command that sees
+/// the FORGE_* variables; a failing check fails the run and, under
+/// `rollback: auto`, pins the previous image again.
+#[test]
+fn verification_checks_pass_or_fail_the_run_and_a_failure_rolls_back() {
+    use forge_testkit::fault_servers::EchoServer;
+    let healthy = EchoServer::start(200);
+    let broken = EchoServer::start(503);
+    let services = format!(
+        "  app:\n    verify:\n      - http: {{url: \"http://127.0.0.1:{}/{{service}}/{{env}}\", body_contains: \"GET /app/dev\"}}\n        count: 2\n        interval: 1s\n      - name: sees-its-variables\n        command: [sh, -c, 'test \"$FORGE_SERVICE/$FORGE_ENV\" = app/dev && test -n \"$FORGE_RELEASE\"']\n  lib:\n    depends_on: [app]\n    rollback: auto\n    verify:\n      - name: health\n        http: {{url: \"http://127.0.0.1:{}/health\"}}\n        failure_limit: 1\n        interval: 1s\n",
+        healthy.port(),
+        broken.port()
+    );
+    let fleet = Fleet::with_services(&services);
+    let (out, v) = fleet.release(&[]);
+    assert!(!out.status.success(), "{}", stderr(&out));
+    assert_eq!(v["state"], "failed", "{v}");
+    let (key, error) = (
+        v["failed"][0].as_str().unwrap(),
+        v["failed"][1].as_str().unwrap(),
+    );
+    assert_eq!(key, "lib/dev/verify");
+    assert!(
+        error.contains("check health failed") && error.contains("HTTP 503, expected 200"),
+        "{error}"
+    );
+    assert!(error.contains("rolled back to"), "{error}");
+    let steps = v["steps"].as_array().unwrap();
+    let app_verify = steps.iter().find(|s| s["key"] == "app/dev/verify").unwrap();
+    assert_eq!(app_verify["state"], "succeeded", "{app_verify}");
+    let checks = app_verify["outputs"]["checks"].as_array().unwrap();
+    assert_eq!(
+        checks[0]["attempts"].as_array().unwrap().len(),
+        2,
+        "count: 2"
+    );
+    assert_eq!(checks[1]["name"], "sees-its-variables");
+    let lib_verify = steps.iter().find(|s| s["key"] == "lib/dev/verify").unwrap();
+    assert_eq!(lib_verify["state"], "failed");
+    // lib was pinned, then pinned back (`failure_limit: 1`: two failed attempts).
+    let newest = fleet.messages()[0].clone();
+    assert!(newest.contains("Forge-Rollback-Of:"), "{newest}");
+    assert!(
+        fleet.file("lib").contains(OLD_DIGEST),
+        "{}",
+        fleet.file("lib")
+    );
+    assert!(
+        fleet.file("app").contains("digest: sha256:"),
+        "app stays released"
     );
 }
