@@ -160,11 +160,12 @@ impl PgCluster {
 }
 
 /// `/proc/self` belongs to the effective user (no libc needed for geteuid).
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
-fn as_postgres(program: PathBuf) -> Command {
+/// PostgreSQL refuses to run as root: run its tools as `postgres` then.
+pub fn as_postgres(program: PathBuf) -> Command {
     if is_root() {
         let mut c = Command::new("runuser");
         c.args(["-u", "postgres", "--"]).arg(program);
@@ -175,7 +176,7 @@ fn as_postgres(program: PathBuf) -> Command {
 }
 
 /// `PG_BINDIR`, else the newest `/usr/lib/postgresql/*/bin`.
-fn bindir() -> PathBuf {
+pub fn bindir() -> PathBuf {
     if let Ok(d) = std::env::var("PG_BINDIR") {
         return PathBuf::from(d);
     }
@@ -189,7 +190,8 @@ fn bindir() -> PathBuf {
     found.pop().expect("no /usr/lib/postgresql/<version>/bin").1
 }
 
-fn check(out: Output, what: &str) {
+/// Panics with the command's output unless it succeeded.
+pub fn check(out: Output, what: &str) {
     assert!(
         out.status.success(),
         "{what} failed: {}\n{}",

@@ -50,45 +50,8 @@ fn spec_dir() -> PathBuf {
     std::env::temp_dir().join(format!("forge-provision-specs-{}", std::process::id()))
 }
 
-fn is_root() -> bool {
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// PostgreSQL refuses to run as root: run its tools as `postgres` then.
-fn as_postgres(program: PathBuf) -> Command {
-    if is_root() {
-        let mut c = Command::new("runuser");
-        c.args(["-u", "postgres", "--"]).arg(program);
-        c
-    } else {
-        Command::new(program)
-    }
-}
-
-/// `PG_BINDIR`, else the newest `/usr/lib/postgresql/*/bin`.
-fn bindir() -> PathBuf {
-    if let Ok(d) = std::env::var("PG_BINDIR") {
-        return PathBuf::from(d);
-    }
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL is not installed (apt-get install postgresql), or set PG_BINDIR")
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-        .collect();
-    found.sort();
-    found.pop().expect("no /usr/lib/postgresql/<version>/bin").1
-}
-
 pub use forge_testkit::free_port;
-
-fn check(out: Output, what: &str) {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use forge_testkit::postgres::{as_postgres, bindir, check, is_root};
 
 impl Cluster {
     /// Runs initdb; the server is not started.
