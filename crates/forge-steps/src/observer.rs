@@ -7,6 +7,7 @@ use std::sync::Arc;
 use forge_adapters::cache::{ByteProgress, CacheError, UploadOutcome};
 use forge_core::nix::path_info::PathInfo;
 use forge_core::nix::push_plan::PushPlan;
+use forge_core::release::{StepKey, StepState};
 
 /// Something a running step wants its watcher to know.
 #[derive(Debug)]
@@ -30,6 +31,14 @@ pub enum Event<'a> {
     PathPushed {
         info: &'a PathInfo,
         result: &'a Result<UploadOutcome, CacheError>,
+    },
+    /// A release run's step changed state (`detail`: the error of a failed
+    /// step, why a step was skipped). Steps of one run may run in parallel,
+    /// so these interleave with the running steps' own phase events.
+    Step {
+        key: &'a StepKey,
+        state: StepState,
+        detail: Option<&'a str>,
     },
 }
 

@@ -163,6 +163,10 @@ impl Observer for ProgressView {
                     .bar()
                     .suspend(|| tracing::error!("failed to push {}: {e}", info.path)),
             },
+            Event::Step { key, state, detail } => self.bar().suspend(|| match detail {
+                Some(d) => eprintln!("{key}: {} ({d})", state.as_str()),
+                None => eprintln!("{key}: {}", state.as_str()),
+            }),
         }
     }
 }
