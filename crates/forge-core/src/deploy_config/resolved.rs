@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::parse::{closest, error_at, ConfigError};
-use super::types::{Compression, Duration, RollbackPolicy, WorkloadKind};
+use super::types::{Compression, Duration, MigrationPhase, RollbackPolicy, WorkloadKind};
 use crate::oci::image_config::Arch;
 
 /// Where a secret comes from; the value itself is read only when needed.
@@ -90,6 +90,28 @@ pub struct Service {
     pub rollback: RollbackPolicy,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub migrations: Vec<Migration>,
+}
+
+/// A migration a release runs for a service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Migration {
+    pub name: String,
+    pub command: Vec<String>,
+    pub phase: MigrationPhase,
+    pub timeout: Duration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_from_secret: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub env_from_config_map: Option<String>,
+}
+
+impl Service {
+    /// The migrations of `phase`.
+    pub fn migrations_of(&self, phase: MigrationPhase) -> impl Iterator<Item = &Migration> {
+        self.migrations.iter().filter(move |m| m.phase == phase)
+    }
 }
 
 /// Where release runs are recorded.

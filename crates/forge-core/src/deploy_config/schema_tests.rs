@@ -201,6 +201,11 @@ fn schema_and_types_have_the_same_keys() {
             serde_keys::<HttpCheckSpec>(),
             format!("{svc}/verify/items/properties/http"),
         ),
+        (serde_keys::<MigrationSpec>(), "/$defs/migration".into()),
+        (
+            serde_keys::<EnvFromSpec>(),
+            "/$defs/migration/properties/env_from".into(),
+        ),
     ];
     for (keys, pointer) in cases {
         assert_eq!(keys, schema_keys(&pointer), "schema at {pointer:?}");

@@ -3,6 +3,7 @@
 use super::summary::summary;
 use super::*;
 use crate::oci::image_config::Arch;
+use types::MigrationPhase;
 
 const EXAMPLE: &str = include_str!("../../../../examples/deploy.yaml");
 
@@ -284,4 +285,35 @@ fn verify_checks_are_expanded_per_environment_and_checked() {
         "registry: r\nservices:\n  api:\n    verify:\n      - http: {url: \"http://{nope}/\"}\n",
     );
     assert!(e.contains("nope"), "{e}");
+}
+
+#[test]
+fn migrations_take_one_mapping_or_a_list_with_unique_names() {
+    let c = parse(
+        "registry: r\nservices:\n  api:\n    migrations: {command: [api, migrate], env_from: {secret: api-db}}\n  web:\n    migrations:\n      - command: web-schema\n        timeout: 2m\n      - name: backfill\n        command: [web, backfill]\n        phase: after\n",
+    )
+    .unwrap();
+    let api = &c.service("api").unwrap().migrations;
+    assert_eq!(api.len(), 1);
+    assert_eq!(api[0].name, "migrate");
+    assert_eq!(api[0].command, ["api", "migrate"]);
+    assert_eq!(api[0].phase, MigrationPhase::Before);
+    assert_eq!(api[0].timeout.0, 600);
+    assert_eq!(api[0].env_from_secret.as_deref(), Some("api-db"));
+    let web = c.service("web").unwrap();
+    let names: Vec<&str> = web.migrations.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["migrate-1", "backfill"]);
+    assert_eq!(web.migrations[0].timeout.0, 120);
+    assert_eq!(web.migrations_of(MigrationPhase::After).count(), 1);
+
+    let e = error("registry: r\nservices:\n  api:\n    migrations: {command: []}\n");
+    assert!(e.starts_with("deploy.yaml:4:"), "{e}");
+    assert!(e.contains("command"), "{e}");
+    let e = error("registry: r\nservices:\n  api:\n    migrations:\n      - {name: a, command: x}\n      - {name: a, command: y}\n");
+    assert!(e.starts_with("deploy.yaml:6:"), "{e}");
+    assert!(e.contains("two migrations are named `a`"), "{e}");
+    let e = error("registry: r\nservices:\n  api:\n    migrations: {command: x, phase: during}\n");
+    assert!(e.contains("before") && e.contains("after"), "{e}");
+    let e = error("registry: r\nservices:\n  api:\n    migrations: {comand: x}\n");
+    assert!(e.contains("did you mean `command`"), "{e}");
 }

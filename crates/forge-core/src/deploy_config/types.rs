@@ -136,6 +136,42 @@ pub struct ServiceSpec {
     /// Checks a release runs after the rollout (in every environment).
     #[serde(default)]
     pub verify: Vec<VerifySpec>,
+    /// Database migrations a release runs (one mapping or a list).
+    pub migrations: Option<OneOrMany<MigrationSpec>>,
+}
+
+/// One migration: a command run from the service's image as a Kubernetes
+/// Job in the environment's namespace (or by Forge itself where the
+/// environment says `cluster: false`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationSpec {
+    /// Default `migrate` (`migrate-N` when there are several).
+    pub name: Option<Key>,
+    pub command: Words,
+    /// Before the rollout (default) or after it.
+    pub phase: Option<MigrationPhase>,
+    /// How long the Job may run (default 10m).
+    pub timeout: Option<Duration>,
+    pub env_from: Option<EnvFromSpec>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MigrationPhase {
+    #[default]
+    Before,
+    After,
+}
+
+/// Environment variables for the migration's container.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvFromSpec {
+    /// A Secret in the environment's namespace (every key becomes a variable).
+    pub secret: Option<String>,
+    /// A ConfigMap in the environment's namespace.
+    pub config_map: Option<String>,
 }
 
 /// One verification check: an HTTP request or a command, repeated every

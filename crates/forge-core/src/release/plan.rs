@@ -97,6 +97,20 @@ pub enum PlanError {
 impl ReleasePlan {
     /// The plan for releasing `services` to `environment`.
     pub fn new(environment: &str, services: &[ServiceShape]) -> Result<Self, PlanError> {
+        Self::of(environment, services, Scope::Release)
+    }
+
+    /// The plan of `forge run-migrations`: the image is published (a no-op
+    /// when it is there), then every migration runs, before-phase first,
+    /// with no pin and no rollout.
+    pub fn migrations_only(
+        environment: &str,
+        services: &[ServiceShape],
+    ) -> Result<Self, PlanError> {
+        Self::of(environment, services, Scope::Migrations)
+    }
+
+    fn of(environment: &str, services: &[ServiceShape], scope: Scope) -> Result<Self, PlanError> {
         if services.is_empty() {
             return Err(PlanError::Empty);
         }
@@ -123,19 +137,20 @@ impl ReleasePlan {
                 kinds.push(StepKind::Cache);
             }
             kinds.push(StepKind::Image);
-            if s.migrations_before && s.has_cluster {
+            // Without a cluster, migrations run as local commands.
+            if s.migrations_before {
                 kinds.push(StepKind::MigrateBefore);
             }
-            if s.has_gitops {
+            if s.has_gitops && scope == Scope::Release {
                 kinds.push(StepKind::Pin);
                 if s.has_cluster {
                     kinds.extend([StepKind::Reconcile, StepKind::Rollout]);
                 }
             }
-            if s.migrations_after && s.has_cluster {
+            if s.migrations_after {
                 kinds.push(StepKind::MigrateAfter);
             }
-            if s.has_verify {
+            if s.has_verify && scope == Scope::Release {
                 kinds.push(StepKind::Verify);
             }
             let mut previous: Option<StepKey> = None;
@@ -189,6 +204,12 @@ impl ReleasePlan {
         }
         out
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Release,
+    Migrations,
 }
 
 fn is_env_step(key: &StepKey) -> bool {
@@ -315,6 +336,29 @@ mod tests {
         let plan = ReleasePlan::new("dev", &[bare]).unwrap();
         let keys: Vec<&str> = plan.steps.iter().map(|s| s.key.as_str()).collect();
         assert_eq!(keys, ["tool/dev/build", "tool/dev/image"]);
+    }
+
+    #[test]
+    fn migrations_only_publishes_then_migrates_in_dependency_order() {
+        let mut web = shape("web", &["api"]);
+        web.migrations_after = true;
+        let plan = ReleasePlan::migrations_only("s", &[web, shape("api", &[])]).unwrap();
+        let keys: Vec<&str> = plan.steps.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "api/s/build",
+                "api/s/cache",
+                "api/s/image",
+                "api/s/migrate-before",
+                "web/s/build",
+                "web/s/cache",
+                "web/s/image",
+                "web/s/migrate-after",
+            ]
+        );
+        let after: Vec<&str> = plan.steps[7].after.iter().map(StepKey::as_str).collect();
+        assert_eq!(after, ["web/s/image", "api/s/migrate-before"]);
     }
 
     #[test]
