@@ -18,6 +18,7 @@
 //! - [`byte_size`]: sizes for people.
 //! - [`choice`]: enums with stable names, for flags and configuration.
 //! - [`secret`]: the `Secret` type and the one redaction rule.
+//! - [`status`]: what is deployed where: ledger, git and cluster, and their drift.
 
 pub mod attic;
 pub mod byte_size;
@@ -30,6 +31,7 @@ pub mod nix;
 pub mod oci;
 pub mod release;
 pub mod secret;
+pub mod status;
 pub mod yaml_error;
 pub mod yaml_limits;
 pub mod yaml_scalar;
