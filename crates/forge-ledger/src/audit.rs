@@ -110,7 +110,7 @@ impl Ledger {
 
 /// The event of `row` and its stored hash; [`LedgerError::Corrupt`] when its
 /// JSON does not parse.
-fn event_from_row(row: &Row) -> Result<(AuditEvent, String), LedgerError> {
+pub(crate) fn event_from_row(row: &Row) -> Result<(AuditEvent, String), LedgerError> {
     let json = |column: &str| -> Result<serde_json::Value, LedgerError> {
         serde_json::from_str(&row.text(column)?)
             .map_err(|e| LedgerError::Corrupt(format!("audit event's {column}: {e}")))

@@ -9,6 +9,7 @@
 //! - [`steps`]: step transitions through the state machine.
 //! - [`leases`]: [`Lease`]s, fencing of stale holders.
 //! - [`audit`]: the hash-chained audit log.
+//! - [`queries`]: read-only questions for status and the API (newest runs, pages, metrics).
 //! - [`records`]: run and step records, the run filter.
 //! - [`schema`]: embedded migrations and [`SCHEMA_VERSION`].
 //! - [`actor`]: who acts ([`actor_from_env`]) and who holds a lease.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod leases;
 pub mod ledger;
 pub mod location;
+pub mod queries;
 pub mod records;
 pub mod schema;
 pub mod steps;
@@ -31,5 +33,6 @@ pub use error::LedgerError;
 pub use leases::Lease;
 pub use ledger::Ledger;
 pub use location::LedgerLocation;
+pub use queries::{ReleaseCursor, ReleaseRecord, StepTiming, TargetRuns};
 pub use records::{NewRun, RunFilter, RunRecord, StepRecord};
 pub use schema::SCHEMA_VERSION;

@@ -3,6 +3,7 @@
 
 mod audit;
 mod leases;
+mod queries;
 mod runs;
 mod schema;
 mod support;
