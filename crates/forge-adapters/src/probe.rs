@@ -31,6 +31,8 @@ pub struct CommandOutcome {
     pub status: String,
     /// The last lines it wrote to stderr.
     pub stderr_tail: String,
+    /// The last lines it wrote to stdout.
+    pub stdout_tail: String,
 }
 
 /// Runs `argv` with `env` added, stdin closed; killed when the future is dropped.
@@ -48,11 +50,16 @@ pub async fn run_command(
         .kill_on_drop(true)
         .output()
         .await?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = stderr.lines().collect();
     Ok(CommandOutcome {
         success: out.status.success(),
         status: out.status.to_string(),
-        stderr_tail: lines[lines.len().saturating_sub(5)..].join("\n"),
+        stderr_tail: tail(&out.stderr, 5),
+        stdout_tail: tail(&out.stdout, 5),
     })
+}
+
+fn tail(bytes: &[u8], lines: usize) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }

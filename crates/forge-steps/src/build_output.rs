@@ -50,7 +50,7 @@ pub async fn resolve_roots(
 }
 
 /// `arg` as a store path when it names one (directly or through symlinks).
-fn existing_store_path(store_dir: &str, arg: &str) -> Option<StorePath> {
+pub(crate) fn existing_store_path(store_dir: &str, arg: &str) -> Option<StorePath> {
     if arg.contains('#') || arg.contains(':') {
         return None;
     }

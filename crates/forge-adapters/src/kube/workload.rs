@@ -128,7 +128,7 @@ where
 }
 
 /// k8s-openapi types serialise with their `apiVersion` and `kind`.
-fn to_json<K: Serialize>(object: &K) -> Value {
+pub(crate) fn to_json<K: Serialize>(object: &K) -> Value {
     serde_json::to_value(object).expect("Kubernetes objects serialise to JSON")
 }
 

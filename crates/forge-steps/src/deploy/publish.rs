@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 
 use super::context::DeployContext;
-use crate::build_output::resolve_roots;
+use crate::build_output::existing_store_path;
 use crate::config_file::load_signing_key;
 use crate::observer::{phase, Event};
 use crate::publish_image::{materialise, publish_images, PublishRequest};
@@ -72,35 +72,94 @@ pub(crate) async fn build(
     ctx: &DeployContext,
     report: &mut DeployReport,
 ) -> anyhow::Result<Vec<(String, Vec<StorePath>)>> {
-    let nix = NixCli::default();
-    let mut out = Vec::new();
-    for arch in &ctx.service.image.arch {
-        let raw = &ctx.service.installables[arch.as_str()];
-        let installable = installable(&ctx.config, raw, &ctx.base);
-        let observer = &*ctx.observer;
-        let resolved = phase(
-            observer,
-            &format!("building {installable}"),
-            resolve_roots(&nix, std::slice::from_ref(&installable), |l| {
-                observer.event(Event::Detail(l))
-            }),
-        )
-        .await;
-        let resolved = match resolved {
-            Ok(r) => r,
-            Err(e) => {
-                report.record(Step::Build, Status::Failed(e.to_string()));
-                return Err(anyhow::Error::new(e).context(format!("building {installable}")));
-            }
-        };
-        out.push((arch.as_str().to_owned(), resolved.roots));
+    let mut all = build_all(&[ctx]).await;
+    let result = all.pop().expect("one result per context");
+    match &result {
+        Ok(out) => {
+            let paths: Vec<String> = out
+                .iter()
+                .flat_map(|(_, r)| r.iter().map(|p| p.to_string()))
+                .collect();
+            report.record(Step::Build, Status::Done(paths.join(", ")));
+        }
+        Err(e) => report.record(Step::Build, Status::Failed(format!("{e:#}"))),
     }
-    let paths: Vec<String> = out
-        .iter()
-        .flat_map(|(_, r)| r.iter().map(|p| p.to_string()))
-        .collect();
-    report.record(Step::Build, Status::Done(paths.join(", ")));
-    Ok(out)
+    result
+}
+
+/// Builds every architecture of every service in one `nix build` (Nix
+/// evaluates the flake once, builds in parallel, and can hand the work to
+/// its remote builders). One result per context, in order: when the build
+/// fails, every service gets its error.
+pub(crate) async fn build_all(
+    ctxs: &[&DeployContext],
+) -> Vec<anyhow::Result<Vec<(String, Vec<StorePath>)>>> {
+    let nix = NixCli::default();
+    // (context index, arch, installable); the same installable built once.
+    let mut wanted = Vec::new();
+    for (i, ctx) in ctxs.iter().enumerate() {
+        for arch in &ctx.service.image.arch {
+            let raw = &ctx.service.installables[arch.as_str()];
+            wanted.push((i, arch.as_str().to_owned(), installable(&ctx.config, raw, &ctx.base)));
+        }
+    }
+    let mut installables: Vec<String> = wanted.iter().map(|(_, _, inst)| inst.clone()).collect();
+    installables.sort();
+    installables.dedup();
+    let Some(first) = ctxs.first() else {
+        return Vec::new();
+    };
+    let observer = &*first.observer;
+    let title = match installables.as_slice() {
+        [one] => format!("building {one}"),
+        many => format!("building {} installables", many.len()),
+    };
+    let built = phase(observer, &title, async {
+        let mut by_installable = std::collections::BTreeMap::new();
+        for inst in &installables {
+            // Store paths given directly are not built.
+            if let Some(p) = existing_store_path(&nix.store_dir, inst) {
+                by_installable.insert(inst.clone(), vec![p]);
+            }
+        }
+        let to_build: Vec<String> = installables
+            .iter()
+            .filter(|i| !by_installable.contains_key(*i))
+            .cloned()
+            .collect();
+        if !to_build.is_empty() {
+            let builds = nix
+                .build(&to_build, |l| observer.event(Event::Detail(l)))
+                .await?;
+            for b in builds {
+                let mut roots = Vec::new();
+                for out in b.outputs.values() {
+                    roots.push(
+                        StorePath::parse_in(&nix.store_dir, out)
+                            .map_err(|_| anyhow::anyhow!("nix build reported output {out:?}, which is not a store path"))?,
+                    );
+                }
+                roots.sort();
+                by_installable.insert(b.installable, roots);
+            }
+        }
+        anyhow::Ok(by_installable)
+    })
+    .await;
+    let built = match built {
+        Ok(b) => b,
+        Err(e) => {
+            let what = installables.join(" ");
+            let message = format!("{:#}", e.context(format!("building {what}")));
+            return ctxs.iter().map(|_| Err(anyhow::anyhow!(message.clone()))).collect();
+        }
+    };
+    let mut out: Vec<Vec<(String, Vec<StorePath>)>> = ctxs.iter().map(|_| Vec::new()).collect();
+    for (i, arch, inst) in wanted {
+        let roots = built.get(&inst).cloned().unwrap_or_default();
+        out[i].push((arch, roots));
+    }
+    out.into_iter().map(Ok).collect()
 }
 
 pub(crate) async fn push_closure(

@@ -11,6 +11,7 @@
 //! - [`crash_point`]: `FORGE_CRASH_AT` for tests (debug builds only).
 
 pub mod crash_point;
+pub mod migrate;
 pub mod recorder;
 pub mod runner;
 pub mod shape;

@@ -5,13 +5,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use futures::stream::{FuturesUnordered, StreamExt as _};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use forge_adapters::kube::connect;
-use forge_core::deploy_config::types::RollbackPolicy;
+use forge_core::deploy_config::types::{MigrationPhase, RollbackPolicy};
 use forge_core::deploy_config::DeployConfig;
 use forge_core::deploy_report::DeployReport;
 use forge_core::nix::store_path::StorePath;
@@ -24,12 +26,13 @@ use forge_ledger::Ledger;
 use super::crash_point::{crash_point, Boundary};
 use super::recorder::RunRecorder;
 use super::shape::shapes;
+use super::migrate::{run_migrations, MigrationInput};
 use super::verify::{run_checks, CheckEnv};
 use crate::deploy::cluster::{self, Session};
 use crate::deploy::gitops::{self, Landed, Pin, Purpose};
 use crate::deploy::publish::{self, Published};
 use crate::deploy::{ClusterOptions, DeployContext, PublishOptions};
-use crate::observer::Observer;
+use crate::observer::{Event, Observer};
 
 /// What a run was asked for: kept with the run, so `forge release resume`
 /// can carry on with the same request.
@@ -79,13 +82,19 @@ pub struct RunOptions {
     pub cluster: ClusterOptions,
     /// How long the run's leases last without a heartbeat.
     pub lease_ttl: std::time::Duration,
+    /// Steps run at the same time, at most (independent services in parallel).
+    pub jobs: usize,
 }
 
 /// The plan of `spec` (no ledger, no side effect).
 pub fn plan_of(spec: &RunSpec) -> anyhow::Result<(DeployConfig, ReleasePlan)> {
     let config = crate::config_file::load(&spec.config)?;
     let shapes = shapes(&config, &spec.services, &spec.environment)?;
-    let plan = ReleasePlan::new(&spec.environment, &shapes)?;
+    let plan = if spec.command == "run-migrations" {
+        ReleasePlan::migrations_only(&spec.environment, &shapes)?
+    } else {
+        ReleasePlan::new(&spec.environment, &shapes)?
+    };
     Ok((config, plan))
 }
 
@@ -125,9 +134,18 @@ struct Runner<'a> {
     options: &'a RunOptions,
     contexts: BTreeMap<String, DeployContext>,
     recorder: RunRecorder<'a>,
-    /// Outputs of finished steps, by key.
-    outputs: BTreeMap<StepKey, serde_json::Value>,
+    /// Outputs of succeeded steps, by key (steps running in parallel add theirs).
+    outputs: Mutex<BTreeMap<StepKey, serde_json::Value>>,
     release: Option<ReleaseId>,
+    observer: Arc<dyn Observer>,
+}
+
+/// How a step ended in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Ended {
+    Succeeded,
+    /// Failed, skipped, or blocked: its dependants do not run.
+    NotSucceeded(Option<String>),
 }
 
 /// What the build step leaves for the cache and image steps.
@@ -164,8 +182,9 @@ impl<'a> Runner<'a> {
             options,
             contexts,
             recorder,
-            outputs: BTreeMap::new(),
+            outputs: Mutex::new(BTreeMap::new()),
             release: None,
+            observer,
         })
     }
 
@@ -178,17 +197,23 @@ impl<'a> Runner<'a> {
             .clone()
             .into_iter()
             .partition(|s| !s.kind.touches_environment());
-        let mut failed: Option<(StepKey, String)> = None;
-        for (phase, steps) in [("publish", publish), ("change", change)] {
-            for step in steps {
-                if let Some(e) = self.run_step(&step, failed.is_some()).await? {
-                    failed.get_or_insert(e);
-                }
-            }
-            if phase == "publish" && failed.is_none() {
-                self.record_release().await?;
-            }
+        let mut ended: BTreeMap<StepKey, Ended> = BTreeMap::new();
+        self.build_together(&publish, &mut ended).await?;
+        self.run_steps(publish, &mut ended, false).await?;
+        let published = ended.values().all(|e| *e == Ended::Succeeded);
+        if published {
+            self.record_release().await?;
         }
+        // Nothing changes an environment unless every service published.
+        self.run_steps(change, &mut ended, !published).await?;
+        let failed = self
+            .plan
+            .steps
+            .iter()
+            .find_map(|s| match ended.get(&s.key) {
+                Some(Ended::NotSucceeded(Some(e))) => Some((s.key.clone(), e.clone())),
+                _ => None,
+            });
         let state = if failed.is_some() {
             RunState::Failed
         } else {
@@ -206,42 +231,155 @@ impl<'a> Runner<'a> {
         })
     }
 
-    /// Runs one step unless it is done; `Ok(Some(..))` when it failed.
-    async fn run_step(
-        &mut self,
-        step: &PlannedStep,
-        earlier_failure: bool,
-    ) -> anyhow::Result<Option<(StepKey, String)>> {
+    /// Runs `steps` as their `after` edges allow, up to `jobs` at a time: a
+    /// step starts once everything it waits for succeeded, and is skipped
+    /// once one of those did not (`skip_all`: every step is skipped).
+    async fn run_steps(
+        &self,
+        steps: Vec<PlannedStep>,
+        ended: &mut BTreeMap<StepKey, Ended>,
+        skip_all: bool,
+    ) -> anyhow::Result<()> {
+        let jobs = self.options.jobs.max(1);
+        let mut waiting: Vec<PlannedStep> = steps;
+        let mut running = FuturesUnordered::new();
+        loop {
+            let mut i = 0;
+            while i < waiting.len() {
+                let step = &waiting[i];
+                let blocked = skip_all
+                    || step
+                        .after
+                        .iter()
+                        .any(|d| matches!(ended.get(d), Some(Ended::NotSucceeded(_))));
+                if blocked {
+                    let step = waiting.remove(i);
+                    self.skip(&step.key, ended).await?;
+                    continue;
+                }
+                let ready = step
+                    .after
+                    .iter()
+                    .all(|d| ended.get(d) == Some(&Ended::Succeeded));
+                if ready && running.len() < jobs {
+                    let step = waiting.remove(i);
+                    running.push(async move {
+                        let result = self.run_step(&step).await;
+                        (step.key, result)
+                    });
+                    continue;
+                }
+                i += 1;
+            }
+            let Some((key, result)) = running.next().await else {
+                break;
+            };
+            ended.insert(key, result?);
+        }
+        debug_assert!(waiting.is_empty(), "every step ran or was skipped");
+        Ok(())
+    }
+
+    async fn skip(&self, key: &StepKey, ended: &mut BTreeMap<StepKey, Ended>) -> anyhow::Result<()> {
+        let (state, _) = self.recorder.state(key).await?;
+        if state != StepState::Skipped {
+            let why = "an earlier step failed";
+            self.recorder.skip(key, why).await?;
+            self.tell(key, StepState::Skipped, Some(why));
+        }
+        ended.insert(key.clone(), Ended::NotSucceeded(None));
+        Ok(())
+    }
+
+    fn tell(&self, key: &StepKey, state: StepState, detail: Option<&str>) {
+        self.observer.event(Event::Step { key, state, detail });
+    }
+
+    /// Runs one step unless it already succeeded.
+    async fn run_step(&self, step: &PlannedStep) -> anyhow::Result<Ended> {
         let key = &step.key;
         let (state, outputs) = self.recorder.state(key).await?;
-        if state.is_done() {
-            if let Some(out) = outputs {
-                self.outputs.insert(key.clone(), out);
+        match state {
+            StepState::Succeeded => {
+                if let Some(out) = outputs {
+                    self.outputs.lock().expect("not poisoned").insert(key.clone(), out);
+                }
+                return Ok(Ended::Succeeded);
             }
-            return Ok(None);
-        }
-        let blocked = step.after.iter().any(|dep| !self.outputs.contains_key(dep));
-        if earlier_failure || blocked {
-            self.recorder.skip(key, "an earlier step failed").await?;
-            return Ok(None);
+            StepState::Skipped => return Ok(Ended::NotSucceeded(None)),
+            _ => {}
         }
         let interrupted = state == StepState::Running;
         self.recorder.start(key).await?;
+        self.tell(key, StepState::Running, None);
         crash_point(key, Boundary::Before);
         let result = self.execute(step, interrupted).await;
         crash_point(key, Boundary::After);
         match result {
             Ok(out) => {
                 self.recorder.succeed(key, out.clone()).await?;
-                self.outputs.insert(key.clone(), out);
-                Ok(None)
+                self.tell(key, StepState::Succeeded, None);
+                self.outputs.lock().expect("not poisoned").insert(key.clone(), out);
+                Ok(Ended::Succeeded)
             }
             Err(e) => {
                 let message = format!("{e:#}");
                 self.recorder.fail(key, &message).await?;
-                Ok(Some((key.clone(), message)))
+                self.tell(key, StepState::Failed, Some(&message));
+                Ok(Ended::NotSucceeded(Some(message)))
             }
         }
+    }
+
+    /// The build steps that have not succeeded yet, as one `nix build`; their
+    /// outputs are recorded like any step's (a failed build fails each).
+    async fn build_together(
+        &self,
+        publish: &[PlannedStep],
+        ended: &mut BTreeMap<StepKey, Ended>,
+    ) -> anyhow::Result<()> {
+        let mut todo = Vec::new();
+        for step in publish.iter().filter(|s| s.kind == StepKind::Build) {
+            let (state, outputs) = self.recorder.state(&step.key).await?;
+            if state == StepState::Succeeded {
+                if let Some(out) = outputs {
+                    self.outputs.lock().expect("not poisoned").insert(step.key.clone(), out);
+                }
+                ended.insert(step.key.clone(), Ended::Succeeded);
+            } else {
+                todo.push(step);
+            }
+        }
+        if todo.len() < 2 {
+            return Ok(());
+        }
+        for step in &todo {
+            self.recorder.start(&step.key).await?;
+            self.tell(&step.key, StepState::Running, None);
+            crash_point(&step.key, Boundary::Before);
+        }
+        let ctxs: Vec<&DeployContext> = todo.iter().map(|s| self.ctx(&s.key)).collect();
+        let results = publish::build_all(&ctxs).await;
+        for (step, result) in todo.iter().zip(results) {
+            crash_point(&step.key, Boundary::After);
+            let key = &step.key;
+            match result {
+                Ok(roots) => {
+                    let out = built_outputs(roots)?;
+                    self.recorder.succeed(key, out.clone()).await?;
+                    self.tell(key, StepState::Succeeded, None);
+                    self.outputs.lock().expect("not poisoned").insert(key.clone(), out);
+                    ended.insert(key.clone(), Ended::Succeeded);
+                }
+                Err(e) => {
+                    let message = format!("{e:#}");
+                    self.recorder.fail(key, &message).await?;
+                    self.tell(key, StepState::Failed, Some(&message));
+                    ended.insert(key.clone(), Ended::NotSucceeded(Some(message)));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn ctx(&self, key: &StepKey) -> &DeployContext {
@@ -256,9 +394,12 @@ impl<'a> Runner<'a> {
         let k = StepKey::new(key.service(), key.environment(), kind.action());
         let v = self
             .outputs
+            .lock()
+            .expect("not poisoned")
             .get(&k)
+            .cloned()
             .with_context(|| format!("{k} left no outputs"))?;
-        serde_json::from_value(v.clone()).with_context(|| format!("reading the outputs of {k}"))
+        serde_json::from_value(v).with_context(|| format!("reading the outputs of {k}"))
     }
 
     async fn execute(
@@ -273,12 +414,7 @@ impl<'a> Runner<'a> {
         let value = match step.kind {
             StepKind::Build => {
                 let roots = publish::build(ctx, &mut report).await?;
-                serde_json::to_value(Built {
-                    roots: roots
-                        .into_iter()
-                        .map(|(arch, paths)| (arch, paths.iter().map(|p| p.to_string()).collect()))
-                        .collect(),
-                })?
+                built_outputs(roots)?
             }
             StepKind::Cache => {
                 let roots = self.roots(key)?;
@@ -418,7 +554,22 @@ impl<'a> Runner<'a> {
                 serde_json::json!({ "checks": results })
             }
             StepKind::MigrateBefore | StepKind::MigrateAfter => {
-                anyhow::bail!("{} steps are not supported yet", step.kind.action())
+                let published: Published = self.output(key, StepKind::Image)?;
+                let phase = if step.kind == StepKind::MigrateBefore {
+                    MigrationPhase::Before
+                } else {
+                    MigrationPhase::After
+                };
+                let image = format!("{}@{}", ctx.pull_name(), published.digest);
+                let release = self.release.as_ref().map(|r| r.to_string());
+                let input = MigrationInput {
+                    run: self.recorder.run(),
+                    step: key,
+                    image: &image,
+                    release: release.as_deref(),
+                };
+                let outcomes = run_migrations(ctx, Some(phase), &input).await?;
+                serde_json::json!({ "migrations": outcomes })
             }
         };
         Ok(value)
@@ -445,9 +596,8 @@ impl<'a> Runner<'a> {
         for service in self.plan.services() {
             let build = StepKey::new(service, &self.spec.environment, "build");
             let image = StepKey::new(service, &self.spec.environment, "image");
-            let (Some(built), Some(published)) =
-                (self.outputs.get(&build), self.outputs.get(&image))
-            else {
+            let outputs = self.outputs.lock().expect("not poisoned").clone();
+            let (Some(built), Some(published)) = (outputs.get(&build), outputs.get(&image)) else {
                 continue;
             };
             let built: Built = serde_json::from_value(built.clone())?;
@@ -463,7 +613,12 @@ impl<'a> Runner<'a> {
                     image_digests: BTreeMap::new(),
                     pinned_digest: published.digest,
                     image: published.reference,
-                    migrations: vec![],
+                    migrations: self.contexts[service]
+                        .service
+                        .migrations
+                        .iter()
+                        .map(|m| m.name.clone())
+                        .collect(),
                 },
             );
         }
@@ -476,6 +631,16 @@ impl<'a> Runner<'a> {
         self.release = Some(self.recorder.record_release(&release).await?);
         Ok(())
     }
+}
+
+/// A build step's outputs.
+fn built_outputs(roots: Vec<(String, Vec<StorePath>)>) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::to_value(Built {
+        roots: roots
+            .into_iter()
+            .map(|(arch, paths)| (arch, paths.iter().map(|p| p.to_string()).collect()))
+            .collect(),
+    })?)
 }
 
 /// The step line the pipeline recorded, as the step's outputs.

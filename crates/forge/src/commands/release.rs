@@ -27,6 +27,8 @@ use forge_steps::release::{
 /// so `forge release resume <run>` continues after a crash or a lost runner
 /// without doing anything twice (a pin that landed is found by its
 /// `Forge-Step` trailer). One run at a time per service × environment.
+/// Independent services run in parallel, at most `--jobs` steps at once, and
+/// every service is built in one `nix build`.
 ///
 /// Exit status: 0 released, 1 a step failed (named, with its error), 2 bad input.
 ///
@@ -49,6 +51,43 @@ pub struct OrchestrateArgs {
     /// Add images missing from kustomizations' `images:`.
     #[arg(long)]
     pub allow_add: bool,
+    #[command(flatten)]
+    pub ledger: LedgerFlags,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    #[command(flatten)]
+    pub publish: PublishFlags,
+}
+
+/// Run a service's migrations in an environment, as a recorded run.
+///
+/// The image is built and pushed first (nothing is uploaded when the registry
+/// has it), then each migration of deploy.yaml's `migrations:` runs, the
+/// `before` ones first, as a Kubernetes Job in the environment's namespace
+/// (`backoffLimit: 0`, `activeDeadlineSeconds` from its timeout, its logs
+/// shown; a failed Job fails the run with its last log lines). Where the
+/// environment has `cluster: false` the command runs here instead, with
+/// FORGE_SERVICE, FORGE_ENV, FORGE_IMAGE, FORGE_RELEASE, FORGE_MIGRATION and
+/// FORGE_RUN set. `forge release resume <run>` adopts a Job the run created
+/// before a crash rather than starting a second one.
+///
+/// Exit status: 0 migrated, 1 a migration failed, 2 bad input.
+///
+/// Examples:
+///   forge run-migrations api --env staging
+///   forge run-migrations api --env production --dry-run
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct RunMigrationsArgs {
+    #[arg(value_name = "SERVICE", required = true)]
+    pub services: Vec<String>,
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print the plan; record and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub ledger: LedgerFlags,
     #[command(flatten)]
@@ -179,6 +218,30 @@ pub async fn orchestrate_release(args: OrchestrateArgs, global: Global) -> anyho
     Ok(finish(&outcome, global))
 }
 
+pub async fn run_migrations(args: RunMigrationsArgs, global: Global) -> anyhow::Result<u8> {
+    let spec = RunSpec {
+        command: "run-migrations".into(),
+        config: absolute(&args.config.config)?,
+        services: args.services.clone(),
+        environment: args.env.clone(),
+        allow_add: false,
+    };
+    let (config, plan) = plan_of(&spec)?;
+    for service in &args.services {
+        if config.service(service)?.migrations.is_empty() {
+            anyhow::bail!("service `{service}` has no migrations: in {}", args.config.config.display());
+        }
+    }
+    if args.dry_run {
+        print_plan(&plan, global);
+        return Ok(0);
+    }
+    let ledger = open_ledger(&args.ledger, &args.config).await?;
+    let options = run_options(&args.publish, &args.cluster, &args.ledger);
+    let outcome = orchestrate(&ledger, spec, &options, Arc::new(ProgressView::new())).await?;
+    Ok(finish(&outcome, global))
+}
+
 pub async fn run(cmd: ReleaseCommand, global: Global) -> anyhow::Result<u8> {
     match cmd {
         ReleaseCommand::Plan(args) => {
@@ -300,6 +363,8 @@ fn run_options(publish: &PublishFlags, cluster: &ClusterFlags, ledger: &LedgerFl
         },
         cluster: cluster.options(),
         lease_ttl: std::time::Duration::from_secs(ledger.lease_ttl.seconds()),
+        // `--jobs` bounds both: steps at once, and blob transfers per push.
+        jobs: publish.jobs,
     }
 }
 

@@ -18,7 +18,7 @@ const OLD_DIGEST: &str = "sha256:11111111111111111111111111111111111111111111111
 
 /// deploy.yaml with `app` and `lib` (`lib` after `app`), a seeded bare
 /// GitOps repo, and a ledger path.
-struct Fleet {
+pub(crate) struct Fleet {
     tmp: tempfile::TempDir,
     _flake: Flake,
 }
@@ -29,7 +29,7 @@ impl Fleet {
     }
 
     /// The fleet with `services` as deploy.yaml's `services:` block.
-    fn with_services(services: &str) -> Self {
+    pub(crate) fn with_services(services: &str) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let flake = Flake::basic();
         let bare = tmp.path().join("gitops.git");
@@ -63,11 +63,11 @@ impl Fleet {
         Self { tmp, _flake: flake }
     }
 
-    fn path(&self, p: &str) -> PathBuf {
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
         self.tmp.path().join(p)
     }
 
-    fn forge(&self, args: &[&str]) -> Command {
+    pub(crate) fn forge_cmd(&self, args: &[&str]) -> Command {
         let mut c = forge();
         c.arg("--json")
             .args(args)
@@ -79,8 +79,8 @@ impl Fleet {
         c
     }
 
-    fn run(&self, args: &[&str]) -> (Output, Value) {
-        let out = self.forge(args).output().unwrap();
+    pub(crate) fn run(&self, args: &[&str]) -> (Output, Value) {
+        let out = self.forge_cmd(args).output().unwrap();
         let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
         (out, v)
     }
@@ -92,7 +92,7 @@ impl Fleet {
     }
 
     /// Commit messages on the GitOps branch, newest first.
-    fn messages(&self) -> Vec<String> {
+    pub(crate) fn messages(&self) -> Vec<String> {
         let log = git(
             self.tmp.path(),
             &["--git-dir", "gitops.git", "log", "--format=%B%x00", "main"],
@@ -103,7 +103,7 @@ impl Fleet {
             .collect()
     }
 
-    fn pins_of(&self, service: &str) -> usize {
+    pub(crate) fn pins_of(&self, service: &str) -> usize {
         self.messages()
             .iter()
             .filter(|m| m.contains(&format!("Forge-Service: {service}")))
@@ -122,7 +122,7 @@ impl Fleet {
         )
     }
 
-    fn newest_run(&self) -> Value {
+    pub(crate) fn newest_run(&self) -> Value {
         let (out, v) = self.run(&["release", "list"]);
         assert!(out.status.success(), "{}", stderr(&out));
         v.as_array()
@@ -132,7 +132,7 @@ impl Fleet {
     }
 }
 
-fn states(v: &Value) -> Vec<(String, String)> {
+pub(crate) fn states(v: &Value) -> Vec<(String, String)> {
     v["steps"]
         .as_array()
         .unwrap()
@@ -229,7 +229,7 @@ fn a_run_killed_at_any_step_boundary_resumes_without_doing_anything_twice() {
         for at in ["before", "after"] {
             let fleet = Fleet::new();
             let out = fleet
-                .forge(&[
+                .forge_cmd(&[
                     "orchestrate-release",
                     "app",
                     "lib",
@@ -305,7 +305,7 @@ fn a_run_killed_at_any_step_boundary_resumes_without_doing_anything_twice() {
 fn a_second_run_on_the_same_service_and_environment_is_refused_with_the_holder_named() {
     let fleet = Fleet::new();
     let out = fleet
-        .forge(&[
+        .forge_cmd(&[
             "orchestrate-release",
             "app",
             "lib",
@@ -374,7 +374,7 @@ fn bad_input_is_refused_before_anything_happens() {
 fn a_cancelled_run_cannot_be_resumed_and_the_audit_log_tells_its_story() {
     let fleet = Fleet::new();
     let out = fleet
-        .forge(&[
+        .forge_cmd(&[
             "orchestrate-release",
             "app",
             "lib",
@@ -407,7 +407,7 @@ fn a_cancelled_run_cannot_be_resumed_and_the_audit_log_tells_its_story() {
     let (out, v) = fleet.run(&["release", "audit", "--verify"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(v["intact"], true);
-    let out = fleet.forge(&["release", "audit"]).output().unwrap();
+    let out = fleet.forge_cmd(&["release", "audit"]).output().unwrap();
     let actions: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
