@@ -11,6 +11,7 @@
 //!   workload rolls out (or fails fast).
 //! - [`deploy`]: the deploy and rollback pipelines that chain all of the above.
 //! - [`release`]: durable release runs over the ledger: run, resume.
+//! - [`status`]: what is deployed where (ledger, git, cluster) and its drift.
 //! - [`config_file`]: deploy.yaml and signing keys, read and checked.
 
 pub mod build_image;
@@ -25,5 +26,6 @@ pub mod push_image;
 pub mod query_closure;
 pub mod release;
 pub mod service_image;
+pub mod status;
 pub mod update_gitops;
 pub mod watch_rollout;

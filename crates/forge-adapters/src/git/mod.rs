@@ -26,7 +26,9 @@ use forge_core::gitops::ssh_signature::SshSigningKey;
 use forge_core::secret::Secret;
 
 mod history;
+mod tip;
 pub use history::FileVersion;
+pub use tip::{CommitInfo, FileAtTip, TipSnapshot};
 
 /// How to authenticate to the remote.
 #[derive(Debug, Clone)]

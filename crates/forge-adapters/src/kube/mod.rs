@@ -6,6 +6,7 @@
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub mod flux;
+pub mod listing;
 pub mod job;
 pub mod workload;
 

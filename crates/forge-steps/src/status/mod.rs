@@ -1,0 +1,15 @@
+//! `forge status`: what is deployed where, gathered from the three records
+//! at once and classified by forge-core's drift rule.
+//!
+//! - [`gather`]: the request and [`gather::gather`], which joins the sides.
+//! - `ledger_side`: the newest run and newest succeeded run per target.
+//! - `git_side`: the pins at the GitOps branch tip, one fetch per remote.
+//! - `cluster_side`: Flux Kustomizations, workloads and pods, one list per
+//!   kind per namespace, each bounded by a timeout.
+
+pub mod gather;
+mod cluster_side;
+mod git_side;
+mod ledger_side;
+
+pub use gather::{gather, StatusRequest};
