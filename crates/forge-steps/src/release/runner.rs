@@ -241,7 +241,11 @@ impl<'a> Runner<'a> {
         skip_all: bool,
     ) -> anyhow::Result<()> {
         let jobs = self.options.jobs.max(1);
-        let mut waiting: Vec<PlannedStep> = steps;
+        // Steps that ended already (the builds, done together) are not run again.
+        let mut waiting: Vec<PlannedStep> = steps
+            .into_iter()
+            .filter(|s| !ended.contains_key(&s.key))
+            .collect();
         let mut running = FuturesUnordered::new();
         loop {
             let mut i = 0;

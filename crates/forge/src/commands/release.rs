@@ -38,7 +38,8 @@ use forge_steps::release::{
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct OrchestrateArgs {
-    /// Services of deploy.yaml (their `depends_on` must be among them).
+    /// Services of deploy.yaml; `depends_on` orders those released together
+    /// (a dependency left out is taken as already released).
     #[arg(value_name = "SERVICE", required = true)]
     pub services: Vec<String>,
     #[arg(long, value_name = "ENV")]
@@ -369,7 +370,7 @@ fn run_options(publish: &PublishFlags, cluster: &ClusterFlags, ledger: &LedgerFl
 }
 
 /// `--ledger`, else deploy.yaml's `ledger:`, else `FORGE_LEDGER` / the default file.
-async fn open_ledger(flags: &LedgerFlags, config: &ConfigArg) -> anyhow::Result<Ledger> {
+pub(crate) async fn open_ledger(flags: &LedgerFlags, config: &ConfigArg) -> anyhow::Result<Ledger> {
     let location = match &flags.ledger {
         Some(text) => text.parse::<LedgerLocation>()?,
         None => match config.config.exists().then(|| config.load()).transpose()? {

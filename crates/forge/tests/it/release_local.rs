@@ -348,14 +348,15 @@ fn bad_input_is_refused_before_anything_happens() {
     );
     assert_eq!(fleet.messages().len(), 1);
 
+    // A dependency outside the release is where it is: `lib` alone is planned
+    // without waiting for `app`.
     let fleet = Fleet::new();
-    let (out, _) = fleet.run(&["orchestrate-release", "lib", "--env", "dev"]);
-    let err = stderr(&out);
-    assert!(!out.status.success());
-    assert!(
-        err.contains("service `lib` depends on `app`, which is not part of this release"),
-        "{err}"
-    );
+    let (out, plan) = fleet.run(&["release", "plan", "lib", "--env", "dev"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let steps = plan["plan"]["steps"].as_array().unwrap();
+    assert!(steps.iter().all(|s| s["key"].as_str().unwrap().starts_with("lib/")), "{plan}");
+    let pin = steps.iter().find(|s| s["key"] == "lib/dev/pin").unwrap();
+    assert_eq!(pin["after"], serde_json::json!(["lib/dev/image"]), "{plan}");
 
     let fleet = Fleet::new();
     let (out, _) = fleet.run(&["orchestrate-release", "nope", "--env", "dev"]);

@@ -63,10 +63,11 @@ fn migrations_run_before_and_after_the_pin_and_run_migrations_runs_them_alone() 
     let out = c.env("FORGE_TEST_DIR", &dir).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let keys: Vec<String> = states(&v).into_iter().map(|(k, _)| k).collect();
+    let mut keys: Vec<String> = states(&v).into_iter().map(|(k, _)| k).collect();
+    keys.sort();
     assert_eq!(
         keys,
-        ["app/dev/build", "app/dev/cache", "app/dev/image", "app/dev/migrate-before", "app/dev/migrate-after"]
+        ["app/dev/build", "app/dev/cache", "app/dev/image", "app/dev/migrate-after", "app/dev/migrate-before"]
     );
     assert_eq!(log(&f).len(), 4);
     assert_eq!(f.messages().len(), commits, "run-migrations pins nothing");
