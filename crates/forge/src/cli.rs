@@ -65,6 +65,7 @@ pub enum Command {
     /// Release runs in the ledger: plan, list, show, resume, cancel, audit.
     #[command(subcommand)]
     Release(commands::release::ReleaseCommand),
+    Status(commands::status::StatusArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::completions::ManArgs),
 }
@@ -89,6 +90,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Rollout(args) => rollout::run(args, global).await,
         Command::OrchestrateRelease(args) => release::orchestrate_release(args, global).await,
         Command::Release(cmd) => release::run(cmd, global).await,
+        Command::Status(args) => status::run(args, global).await,
         Command::Completions(args) => done(completions::completions(args)),
         Command::Man(args) => done(completions::man(args)),
     }

@@ -13,3 +13,4 @@ pub mod push;
 pub mod release;
 pub mod rollback;
 pub mod rollout;
+pub mod status;

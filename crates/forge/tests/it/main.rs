@@ -29,3 +29,4 @@ mod nix_lib;
 mod release_local;
 mod release_migrations;
 mod service_push;
+mod status_local;
