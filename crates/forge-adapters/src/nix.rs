@@ -33,7 +33,6 @@ pub enum NixError {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BuildResult {
     pub installable: String,
-    #[serde(rename = "drvPath")]
     pub drv_path: Option<String>,
     pub outputs: BTreeMap<String, String>,
 }

@@ -44,16 +44,17 @@ fn scopes(plan: &ReleasePlan) -> Vec<String> {
 
 impl<'a> RunRecorder<'a> {
     /// Records a new run of `spec` and takes its leases (failing at once,
-    /// naming the holder, when another run holds one).
+    /// naming the holder, when another run holds one; or waiting up to `wait`).
     pub async fn create(
         ledger: &'a Ledger,
         spec: &RunSpec,
         plan: &ReleasePlan,
         ttl: Duration,
+        wait: Option<Duration>,
     ) -> anyhow::Result<Self> {
         let run = RunId::new(now_ms() as u64, rand_u32());
         let actor = actor_from_env();
-        let leases = Self::take_leases(ledger, &run, plan, ttl).await?;
+        let leases = Self::take_leases(ledger, &run, plan, ttl, wait).await?;
         ledger
             .create_run(NewRun {
                 id: run.clone(),
@@ -93,7 +94,7 @@ impl<'a> RunRecorder<'a> {
         let spec: RunSpec = serde_json::from_str(&record.command)
             .with_context(|| format!("run {run} was not started by a release command"))?;
         let (_, plan) = super::runner::plan_of(&spec)?;
-        let leases = Self::take_leases(ledger, run, &plan, ttl).await?;
+        let leases = Self::take_leases(ledger, run, &plan, ttl, None).await?;
         let actor = actor_from_env();
         ledger
             .append_audit(
@@ -122,7 +123,7 @@ impl<'a> RunRecorder<'a> {
         let spec: RunSpec = serde_json::from_str(&record.command)
             .with_context(|| format!("run {run} was not started by a release command"))?;
         let (_, plan) = super::runner::plan_of(&spec)?;
-        let leases = Self::take_leases(ledger, run, &plan, DEFAULT_LEASE_TTL).await?;
+        let leases = Self::take_leases(ledger, run, &plan, DEFAULT_LEASE_TTL, None).await?;
         let fence = leases
             .values()
             .next()
@@ -146,22 +147,47 @@ impl<'a> RunRecorder<'a> {
         Ok(())
     }
 
+    /// Takes the lease on every service × environment of the plan, or none:
+    /// when one is held by another run, those taken are given back and the
+    /// holder is named, or, with `wait`, it is asked again every second
+    /// until `wait` has passed.
     async fn take_leases(
         ledger: &Ledger,
         run: &RunId,
         plan: &ReleasePlan,
         ttl: Duration,
+        wait: Option<Duration>,
     ) -> anyhow::Result<BTreeMap<String, Lease>> {
         let owner = lease_owner();
-        let mut leases = BTreeMap::new();
-        for scope in scopes(plan) {
-            let lease = ledger
-                .acquire_lease(&scope, run, &owner, ttl, now_ms())
-                .await
-                .with_context(|| format!("taking {scope} for run {run}"))?;
-            leases.insert(scope, lease);
+        let deadline = wait.map(|w| std::time::Instant::now() + w);
+        'again: loop {
+            let mut leases = BTreeMap::new();
+            for scope in scopes(plan) {
+                match ledger.acquire_lease(&scope, run, &owner, ttl, now_ms()).await {
+                    Ok(lease) => {
+                        leases.insert(scope, lease);
+                    }
+                    Err(e) => {
+                        for lease in leases.values() {
+                            let _ = ledger.release_lease(lease).await;
+                        }
+                        let held = matches!(e, forge_ledger::LedgerError::Held { .. });
+                        if held && deadline.is_some_and(|d| std::time::Instant::now() < d) {
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                            continue 'again;
+                        }
+                        let waited = if held && wait.is_some() {
+                            " (waited the --wait time)"
+                        } else {
+                            ""
+                        };
+                        return Err(anyhow::Error::new(e)
+                            .context(format!("taking {scope} for run {run}{waited}")));
+                    }
+                }
+            }
+            return Ok(leases);
         }
-        Ok(leases)
     }
 
     fn with(

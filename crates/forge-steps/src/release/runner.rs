@@ -84,6 +84,8 @@ pub struct RunOptions {
     pub lease_ttl: std::time::Duration,
     /// Steps run at the same time, at most (independent services in parallel).
     pub jobs: usize,
+    /// How long a new run waits for another run's leases (`None`: it fails at once).
+    pub lease_wait: Option<std::time::Duration>,
 }
 
 /// The plan of `spec` (no ledger, no side effect).
@@ -106,7 +108,8 @@ pub async fn orchestrate(
     observer: Arc<dyn Observer>,
 ) -> anyhow::Result<RunOutcome> {
     let (config, plan) = plan_of(&spec)?;
-    let recorder = RunRecorder::create(ledger, &spec, &plan, options.lease_ttl).await?;
+    let recorder =
+        RunRecorder::create(ledger, &spec, &plan, options.lease_ttl, options.lease_wait).await?;
     Runner::new(config, plan, spec, options, observer, recorder)?
         .run()
         .await

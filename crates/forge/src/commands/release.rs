@@ -109,6 +109,10 @@ pub struct LedgerFlags {
     /// take over once it expired.
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = ConfigDuration::parse)]
     pub lease_ttl: ConfigDuration,
+    /// When another run holds a service × environment, wait up to DUR for it
+    /// instead of failing at once.
+    #[arg(long, value_name = "DUR", value_parser = ConfigDuration::parse)]
+    pub wait: Option<ConfigDuration>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -366,6 +370,9 @@ fn run_options(publish: &PublishFlags, cluster: &ClusterFlags, ledger: &LedgerFl
         lease_ttl: std::time::Duration::from_secs(ledger.lease_ttl.seconds()),
         // `--jobs` bounds both: steps at once, and blob transfers per push.
         jobs: publish.jobs,
+        lease_wait: ledger
+            .wait
+            .map(|w| std::time::Duration::from_secs(w.seconds())),
     }
 }
 

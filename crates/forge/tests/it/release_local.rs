@@ -24,7 +24,7 @@ pub(crate) struct Fleet {
 }
 
 impl Fleet {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::with_services("  app: {}\n  lib:\n    depends_on: [app]\n")
     }
 
