@@ -2,6 +2,8 @@
 //! summary printed on stderr (or as JSON) and the exit status. Pure; the
 //! command fills it in as steps finish.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -17,7 +19,7 @@ pub enum Step {
 }
 
 impl Step {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Step::Build => "build",
             Step::Cache => "cache",
@@ -45,7 +47,7 @@ pub enum Status {
 }
 
 impl Status {
-    fn label(&self) -> &'static str {
+    pub fn label(&self) -> &'static str {
         match self {
             Status::Done(_) => "done",
             Status::Unchanged(_) => "unchanged",
@@ -114,6 +116,20 @@ pub struct DeployReport {
     pub rollouts: Vec<serde_json::Value>,
     #[serde(flatten)]
     pub outcome: Outcome,
+    /// Told of each step line as it is recorded, so progress can show it
+    /// while the rest runs.
+    #[serde(skip)]
+    listener: Option<Listener>,
+}
+
+/// A callback for recorded step lines.
+#[derive(Clone)]
+struct Listener(Arc<dyn Fn(&StepLine) + Send + Sync>);
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Listener")
+    }
 }
 
 impl DeployReport {
@@ -128,11 +144,21 @@ impl DeployReport {
             steps: Vec::new(),
             rollouts: Vec::new(),
             outcome: Outcome::Deployed,
+            listener: None,
         }
     }
 
+    /// Calls `f` with every step line recorded from now on.
+    pub fn on_record(&mut self, f: impl Fn(&StepLine) + Send + Sync + 'static) {
+        self.listener = Some(Listener(Arc::new(f)));
+    }
+
     pub fn record(&mut self, step: Step, status: Status) {
-        self.steps.push(StepLine { step, status });
+        let line = StepLine { step, status };
+        if let Some(Listener(f)) = &self.listener {
+            f(&line);
+        }
+        self.steps.push(line);
     }
 
     /// Whether every step that ran found nothing to do (a build that Nix

@@ -10,6 +10,7 @@
 //! - [`kube`]: rollout verdicts, rollout and Flux progress rules, kubelet failures.
 //! - [`deploy_config`]: deploy.yaml: parsing, validation, resolution, schema.
 //! - [`deploy_report`]: what a deploy did, for JSON and Markdown.
+//! - [`exit_status`]: the one exit-status table of both binaries.
 //! - [`release`]: releases, plans, runs, steps, leases and the audit chain.
 //! - [`attic`]: Attic's v1 API wire types (client and provisioning share them).
 //! - [`yaml_error`]: file:line:column for YAML errors and paths.
@@ -25,6 +26,7 @@ pub mod byte_size;
 pub mod choice;
 pub mod deploy_config;
 pub mod deploy_report;
+pub mod exit_status;
 pub mod gitops;
 pub mod kube;
 pub mod nix;

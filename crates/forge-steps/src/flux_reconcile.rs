@@ -39,7 +39,7 @@ pub struct FluxRequest {
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub struct FluxReport {
     /// What the Kustomization applied, as Flux writes it: `main@sha1:<sha>`.
     pub revision: String,
@@ -47,7 +47,7 @@ pub struct FluxReport {
     pub source_revision: String,
     /// Our `reconcile.fluxcd.io/requestedAt` value.
     pub token: String,
-    #[serde(rename = "elapsedSeconds", serialize_with = "as_seconds")]
+    #[serde(rename = "elapsed_seconds", serialize_with = "as_seconds")]
     pub elapsed: Duration,
 }
 

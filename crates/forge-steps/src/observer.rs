@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use forge_adapters::cache::{ByteProgress, CacheError, UploadOutcome};
+use forge_core::deploy_report::StepLine;
 use forge_core::nix::path_info::PathInfo;
 use forge_core::nix::push_plan::PushPlan;
 use forge_core::release::{StepKey, StepState};
@@ -40,6 +41,9 @@ pub enum Event<'a> {
         state: StepState,
         detail: Option<&'a str>,
     },
+    /// A deploy or rollback recorded a step's line in its report (the
+    /// build's paths, the commit pushed, why the rollout failed).
+    Recorded(&'a StepLine),
 }
 
 /// Watches steps as they run.

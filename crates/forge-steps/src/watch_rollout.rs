@@ -66,7 +66,7 @@ pub struct RolloutReport {
     pub workload: String,
     #[serde(flatten)]
     pub outcome: RolloutOutcome,
-    #[serde(rename = "elapsedSeconds", serialize_with = "as_seconds")]
+    #[serde(rename = "elapsed_seconds", serialize_with = "as_seconds")]
     pub elapsed: Duration,
 }
 

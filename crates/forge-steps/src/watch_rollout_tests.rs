@@ -56,6 +56,6 @@ fn render_failure_with_logs_and_events() {
     assert!(!report.succeeded());
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["status"], "Failed");
-    assert_eq!(json["elapsedSeconds"], 8.4);
+    assert_eq!(json["elapsed_seconds"], 8.4);
     assert_eq!(json["pods"][0]["logs"][0]["container"], "app");
 }

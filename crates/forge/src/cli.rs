@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::commands::{self, *};
-use crate::global::Global;
+use crate::global::{Global, ProgressMode};
 use crate::output::LogFormat;
 
 /// Forge takes a service from a flake output to a verified rollout.
@@ -35,6 +35,16 @@ pub struct Cli {
     /// Print the result as JSON on stdout (logs and progress stay on stderr).
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Only errors on stderr: no progress, no info logs.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Progress on stderr: auto (a live view on a terminal, timestamped
+    /// lines otherwise, workflow commands under GitHub Actions), tty, plain,
+    /// json (one event per line), github, none.
+    #[arg(long, global = true, value_enum, default_value_t, env = "FORGE_PROGRESS")]
+    pub progress: ProgressMode,
 
     #[command(subcommand)]
     pub command: Command,
@@ -70,11 +80,18 @@ pub enum Command {
     Man(commands::completions::ManArgs),
 }
 
+impl Cli {
+    /// The flags every command sees, resolved against the environment.
+    pub fn global(&self) -> Global {
+        Global::new(self.json, self.quiet, self.progress)
+    }
+}
+
 /// Runs the parsed command line. `Ok` carries the exit status (commands with
 /// more than success and failure, like `health`, choose it); an error is what
-/// `main` reports, with status 1.
+/// `main` reports, with the status `exit::classify` gives it.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
-    let global = Global { json: cli.json };
+    let global = cli.global();
     let done = |r: anyhow::Result<()>| r.map(|()| 0);
     match cli.command {
         Command::Build(args) => done(build::run(args, global).await),

@@ -84,7 +84,7 @@ impl std::fmt::Display for Verdict {
 
 /// Who an object is: `Deployment prod/app`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub struct ObjectId {
     pub api_version: String,
     pub kind: String,

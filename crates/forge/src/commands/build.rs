@@ -1,7 +1,7 @@
 //! `forge build`: build flake outputs with Nix and print their store paths.
 
 use crate::global::Global;
-use crate::output::{print_json, ProgressView};
+use crate::output::{print_document, ProgressView};
 use forge_adapters::nix::NixCli;
 use forge_steps::observer::{phase, Event, Observer as _};
 
@@ -9,6 +9,7 @@ use forge_steps::observer::{phase, Event, Observer as _};
 ///
 /// Build logs stream under a progress line on a terminal; with -v they are
 /// logged. On failure the relevant part of Nix's log is shown.
+/// --json: `{"schema": "forge.build/v1", "builds": [{installable, drv_path, outputs}]}`.
 ///
 /// Examples:
 ///   forge build .#app
@@ -34,7 +35,7 @@ pub async fn run(args: BuildArgs, global: Global) -> anyhow::Result<()> {
     )
     .await?;
     if global.json {
-        print_json(&results);
+        print_document("build", &serde_json::json!({ "builds": results }));
     } else {
         for r in &results {
             for path in r.outputs.values() {

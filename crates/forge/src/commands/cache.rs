@@ -6,19 +6,21 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 
 use crate::choice::choice;
+use crate::exit::{usage, Reported};
 use crate::flags::NetworkFlags;
 use crate::global::Global;
-use crate::output::{print_json, ProgressView};
-use forge_adapters::cache::{AnyCache, CacheAccess};
+use crate::output::{print_document, ProgressView};
+use forge_adapters::cache::{AnyCache, CacheAccess, CacheError};
 use forge_adapters::nix::NixCli;
 use forge_adapters::store::LocalStore;
 use forge_core::byte_size::human_bytes;
+use forge_core::exit_status::ExitStatus;
 use forge_core::nix::signing::SigningKey;
 use forge_core::secret::Secret;
 use forge_steps::build_output::resolve_roots;
 use forge_steps::observer::{phase, Event, Observer as _};
 use forge_steps::push_closure::{
-    default_jobs, push_to_cache, PushOptions, PushReport, UpstreamKeys,
+    default_jobs, push_to_cache, FailedPath, PushOptions, PushReport, PushedPath, UpstreamKeys,
 };
 use forge_steps::query_closure::{query_closure, ClosureSource};
 
@@ -120,7 +122,10 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
         .map(Arc::new);
     let token = load_token(args.token_file.as_deref())?;
     let network = args.network.network();
-    let cache = AnyCache::open(&args.to, CacheAccess { token, network })?;
+    let cache = AnyCache::open(&args.to, CacheAccess { token, network }).map_err(|e| match e {
+        CacheError::Url { .. } => usage(e),
+        e => e.into(),
+    })?;
 
     let nix = NixCli::default();
     let store = Arc::new(LocalStore::default());
@@ -157,7 +162,7 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
         .with_context(|| format!("pushing to {}", cache.display_url()))?;
     progress.finish();
     if global.json {
-        print_json(&report);
+        print_document("cache-push", &CachePushDocument::of(&report));
     } else {
         print_summary(&report);
     }
@@ -165,14 +170,64 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
         for f in &report.failed {
             eprintln!("error: failed to push {}: {}", f.path, f.error);
         }
-        bail!(
+        let err = anyhow::anyhow!(
             "{} of {} path(s) could not be pushed to {}",
             report.failed.len(),
             report.failed.len() + report.uploaded.len(),
             report.cache
         );
+        if global.json {
+            // The document on stdout says so already; one JSON document per run.
+            crate::output::report_error(&err);
+            return Err(Reported(ExitStatus::Failed).into());
+        }
+        return Err(err);
     }
     Ok(())
+}
+
+/// `forge cache push --json` (`forge.cache-push/v1`): a dry run lists what it
+/// would upload under `would_upload`, never under `uploaded`.
+#[derive(serde::Serialize)]
+struct CachePushDocument<'r> {
+    cache: &'r str,
+    dry_run: bool,
+    closure_size: usize,
+    already_present: usize,
+    skipped_upstream: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    uploaded: Option<&'r [PushedPath]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nar_bytes_uploaded: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    would_upload: Option<&'r [PushedPath]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nar_bytes_would_upload: Option<u64>,
+    failed: &'r [FailedPath],
+    seconds: f64,
+}
+
+impl<'r> CachePushDocument<'r> {
+    fn of(r: &'r PushReport) -> Self {
+        let (done, planned) = if r.dry_run {
+            (None, Some((r.uploaded.as_slice(), r.nar_bytes_uploaded)))
+        } else {
+            (Some((r.uploaded.as_slice(), r.nar_bytes_uploaded)), None)
+        };
+        Self {
+            cache: &r.cache,
+            dry_run: r.dry_run,
+            closure_size: r.closure_size,
+            already_present: r.already_present,
+            skipped_upstream: r.skipped_upstream,
+            uploaded: done.map(|d| d.0),
+            nar_bytes_uploaded: done.map(|d| d.1),
+            would_upload: planned.map(|p| p.0),
+            nar_bytes_would_upload: planned.map(|p| p.1),
+            failed: &r.failed,
+            seconds: r.seconds,
+        }
+    }
 }
 
 fn print_summary(r: &PushReport) {
@@ -228,7 +283,10 @@ fn keygen(args: KeygenArgs, global: Global) -> anyhow::Result<()> {
     write_private(&args.out, key.to_secret_text().as_bytes())?;
     let public = key.public_key().to_string();
     if global.json {
-        print_json(&serde_json::json!({ "secret_key_file": args.out, "public_key": public }));
+        print_document(
+            "cache-keygen",
+            &serde_json::json!({ "secret_key_file": args.out, "public_key": public }),
+        );
     } else {
         println!("{public}");
     }

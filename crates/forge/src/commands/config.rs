@@ -2,7 +2,7 @@
 
 use crate::flags::ConfigArg;
 use crate::global::Global;
-use crate::output::print_json;
+use crate::output::print_document;
 use forge_core::deploy_config::{summary::summary, SCHEMA};
 
 #[derive(Debug, clap::Subcommand)]
@@ -42,7 +42,7 @@ pub async fn run(cmd: ConfigCommand, global: Global) -> anyhow::Result<()> {
         ConfigCommand::Validate(args) => {
             let config = args.config.load()?;
             if global.json {
-                print_json(&config);
+                print_document("config", &config);
             } else {
                 print!("{}", summary(&config));
             }

@@ -10,6 +10,7 @@ use crate::render::finish_deploy;
 use forge_core::deploy_config::types::RollbackPolicy;
 use forge_core::deploy_report::DeployReport;
 use forge_steps::deploy::{self as pipeline, DeployRequest, PublishOptions};
+use forge_steps::observer::Event;
 
 /// Build, push and roll out a service of deploy.yaml to an environment.
 ///
@@ -33,7 +34,13 @@ use forge_steps::deploy::{self as pipeline, DeployRequest, PublishOptions};
 /// kustomization diff, the Flux objects and the workload; nothing is pushed,
 /// committed or reconciled.
 ///
-/// Exit status: 0 deployed (or no-op, or dry run), 1 failed (also when rolled back).
+/// Exit status: 0 deployed (or no-op, or dry run), 1 failed (also when rolled
+/// back), 2 bad flags or configuration (nothing ran).
+///
+/// Progress goes to stderr as each step starts and ends (see --progress);
+/// --json prints the `forge.deploy/v1` document on stdout. In a GitHub
+/// Actions job the outputs image, tag, digest, commit, result and exit_code
+/// are written to $GITHUB_OUTPUT and the summary to the job summary.
 ///
 /// Examples:
 ///   forge deploy app --env staging
@@ -92,6 +99,8 @@ pub async fn run(args: DeployArgs, global: Global) -> anyhow::Result<u8> {
     };
     let ctx = deploy_context(&args.config, &args.service, &args.env, &request.cluster)?;
     let mut report = DeployReport::new("deploy", &args.service, &args.env);
+    let observer = ctx.observer.clone();
+    report.on_record(move |line| observer.event(Event::Recorded(line)));
     let result = pipeline::deploy(&ctx, &request, &mut report).await;
     Ok(finish_deploy(report, result, global))
 }

@@ -6,11 +6,12 @@ use anyhow::{anyhow, bail};
 
 use crate::flags::ConfigArg;
 use crate::global::Global;
-use crate::output::{print_json, report_error, ProgressView};
+use crate::exit::usage;
+use crate::output::{print_document, ProgressView};
 use forge_adapters::kube::connect;
 use forge_core::deploy_config::resolved::{DeployConfig, ObjectRef, Target};
 use forge_core::deploy_config::types::Duration as ConfigDuration;
-use forge_steps::flux_reconcile::{reconcile_flux, FluxError, FluxReport, FluxRequest};
+use forge_steps::flux_reconcile::{reconcile_flux, FluxReport, FluxRequest};
 use forge_steps::observer::{phase, Event, Observer as _};
 
 /// Ask Flux to reconcile a GitRepository and its Kustomization now and wait until a commit is applied.
@@ -28,9 +29,9 @@ use forge_steps::observer::{phase, Event, Observer as _};
 /// or are named with --source and --kustomization (timeout 5m by default).
 /// Without --commit, whatever the GitRepository fetches now is waited for.
 ///
-/// Exit status: 0 applied, 1 Flux failed or an object is suspended, 3 timed
-/// out, 2 could not reconcile (bad arguments or configuration, object not
-/// found, cluster unreachable).
+/// Exit status: 0 applied, 1 Flux failed, an object is suspended or the
+/// cluster is unreachable, 2 bad arguments or configuration (also an object
+/// not found), 3 timed out.
 ///
 /// Examples:
 ///   forge flux-reconcile --env staging --commit 3f1c2ab
@@ -64,26 +65,11 @@ pub struct FluxReconcileArgs {
     pub timeout: Option<ConfigDuration>,
 }
 
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_CANNOT_RECONCILE: u8 = 2;
-pub const EXIT_TIMED_OUT: u8 = 3;
-
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Returns the exit status documented above.
+/// Returns the exit status documented above (errors are classified by `exit`).
 pub async fn run(args: FluxReconcileArgs, global: Global) -> anyhow::Result<u8> {
-    let code = match reconcile(&args, global).await {
-        Ok(()) => 0,
-        Err(e) => {
-            report_error(&e);
-            match e.downcast_ref::<FluxError>() {
-                Some(FluxError::Failed { .. } | FluxError::Suspended { .. }) => EXIT_FAILED,
-                Some(FluxError::TimedOut { .. }) => EXIT_TIMED_OUT,
-                _ => EXIT_CANNOT_RECONCILE,
-            }
-        }
-    };
-    Ok(code)
+    reconcile(&args, global).await.map(|()| 0)
 }
 
 /// Where to reconcile: the objects, the kube context and the timeout.
@@ -115,7 +101,7 @@ async fn reconcile(args: &FluxReconcileArgs, global: Global) -> anyhow::Result<(
     .await;
     let report = result?;
     if global.json {
-        print_json(&Applied {
+        print_document("flux-reconcile", &Applied {
             source: request.source.to_string(),
             kustomization: request.kustomization.to_string(),
             report: &report,
@@ -153,14 +139,14 @@ fn plan(args: &FluxReconcileArgs) -> anyhow::Result<Plan> {
     let env = args
         .env
         .as_deref()
-        .ok_or_else(|| anyhow!("give --env ENV, or --source and --kustomization"))?;
+        .ok_or_else(|| usage(anyhow!("give --env ENV, or --source and --kustomization")))?;
     let config = args.config.load()?;
-    let target = target(&config, args.service.as_deref(), env)?;
+    let target = target(&config, args.service.as_deref(), env).map_err(usage)?;
     if !target.cluster {
-        bail!(
+        return Err(usage(anyhow!(
             "environment `{env}` has `cluster: false` in {}: Forge cannot reach its cluster",
             config.file
-        );
+        )));
     }
     Ok(Plan {
         source: target.flux_source.clone(),

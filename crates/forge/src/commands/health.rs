@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context as _};
 
 use crate::global::Global;
-use crate::output::{print_json, report_error};
+use crate::exit::usage;
+use crate::output::print_document;
+use forge_core::exit_status::ExitStatus;
 use forge_core::kube::pod_failure::{PodRules, DEFAULT_CRASHLOOP_RESTARTS};
 use forge_core::kube::rollout_verdict::{objects_from_bytes, verdict, ObjectId, Verdict};
 use forge_core::yaml_limits::YamlLimits;
@@ -55,21 +57,15 @@ pub struct ObjectVerdict {
     pub verdict: Verdict,
 }
 
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_BAD_INPUT: u8 = 2;
-pub const EXIT_IN_PROGRESS: u8 = 3;
+pub const EXIT_FAILED: u8 = ExitStatus::Failed.code();
+pub const EXIT_BAD_INPUT: u8 = ExitStatus::Usage.code();
+pub const EXIT_IN_PROGRESS: u8 = ExitStatus::InProgress.code();
 
-/// Returns the exit status documented above (bad input is reported here, as status 2).
+/// Returns the exit status documented above (bad input is a usage error: 2).
 pub async fn run(args: HealthArgs, global: Global) -> anyhow::Result<u8> {
-    let verdicts = match evaluate(&args) {
-        Ok(v) => v,
-        Err(e) => {
-            report_error(&e);
-            return Ok(EXIT_BAD_INPUT);
-        }
-    };
+    let verdicts = evaluate(&args).map_err(usage)?;
     if global.json {
-        print_json(&verdicts);
+        print_document("health", &serde_json::json!({ "objects": verdicts }));
     } else {
         for v in &verdicts {
             println!("{}: {}", v.object, v.verdict);

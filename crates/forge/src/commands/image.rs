@@ -7,7 +7,7 @@ use anyhow::Context as _;
 
 use crate::flags::NetworkFlags;
 use crate::global::Global;
-use crate::output::{print_json, ProgressView};
+use crate::output::{print_document, ProgressView};
 use crate::render::print_push_report;
 use forge_adapters::oci::layer_cache::LayerCache;
 use forge_adapters::oci::layer_tar::LayerCompression;
@@ -207,7 +207,8 @@ async fn build(args: BuildArgs, global: Global) -> anyhow::Result<()> {
     )
     .await?;
     if global.json {
-        print_json(
+        print_document(
+            "image-build",
             &serde_json::json!({ "layout": layout.dir, "tag": tag, "manifest": manifest, "image": built }),
         );
     } else {
@@ -248,6 +249,6 @@ async fn push(args: PushArgs, global: Global) -> anyhow::Result<()> {
         git_dir: std::env::current_dir()?,
     };
     let report = publish_images(&request, &ProgressView::new()).await?;
-    print_push_report(&report, &report, global);
+    print_push_report("image-push", &report, &report, global);
     Ok(())
 }

@@ -8,8 +8,9 @@ use anyhow::{anyhow, Context as _};
 use forge_io::atomic_file::{self, FileMode};
 use forge_io::file_lock::FileLock;
 
+use crate::exit::usage;
 use crate::global::Global;
-use crate::output::print_json;
+use crate::output::print_document;
 use forge_core::gitops::kustomize_edit::{
     decode, set_image, unified_diff, EditAction, EditError, ImageEdit,
 };
@@ -89,7 +90,7 @@ fn set_image_cmd(args: SetImageArgs, global: Global) -> anyhow::Result<()> {
     let file = &args.file;
     let reading = || format!("reading {}", file.display());
     // A missing file is reported as before, not as a lock beside it.
-    std::fs::metadata(file).with_context(reading)?;
+    std::fs::metadata(file).with_context(reading).map_err(usage)?;
     // Read, edit and write as one step against other runs on the file, or one
     // run writes over the other's edit. A dry run only reads.
     let lock = (!args.dry_run)
@@ -97,9 +98,12 @@ fn set_image_cmd(args: SetImageArgs, global: Global) -> anyhow::Result<()> {
         .transpose()?;
     let bytes = std::fs::read(file).with_context(reading)?;
     // `file:line:column: message`, as compilers print it.
-    let located = |e: EditError| match e {
-        EditError::At { .. } => anyhow!("{}:{e}", file.display()),
-        _ => anyhow!("{}: {e}", file.display()),
+    // The file or the flags are wrong: a usage error (exit status 2).
+    let located = |e: EditError| {
+        usage(match e {
+            EditError::At { .. } => anyhow!("{}:{e}", file.display()),
+            _ => anyhow!("{}: {e}", file.display()),
+        })
     };
     let text = decode(&bytes).map_err(located)?;
     let edit = ImageEdit {
@@ -117,7 +121,7 @@ fn set_image_cmd(args: SetImageArgs, global: Global) -> anyhow::Result<()> {
     }
     drop(lock);
     if global.json {
-        print_json(&SetImageReport {
+        print_document("kustomize-set-image", &SetImageReport {
             file: file.clone(),
             changed: outcome.changed(),
             action: outcome.action,

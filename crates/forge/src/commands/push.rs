@@ -56,7 +56,7 @@ pub async fn run(args: PushArgs, global: Global) -> anyhow::Result<()> {
         service: &service.name,
         env: args.env.as_deref(),
     };
-    print_push_report(&report, &published, global);
+    print_push_report("push", &report, &published, global);
     Ok(())
 }
 

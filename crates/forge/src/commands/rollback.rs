@@ -7,6 +7,7 @@ use crate::global::Global;
 use crate::render::finish_deploy;
 use forge_core::deploy_report::DeployReport;
 use forge_steps::deploy::{self as pipeline, RollbackRequest};
+use forge_steps::observer::Event;
 
 /// Roll a service back to its previous (or a given) image.
 ///
@@ -16,7 +17,8 @@ use forge_steps::deploy::{self as pipeline, RollbackRequest};
 /// looked up in the history). The change is committed with a Forge-Rollback-Of
 /// trailer and pushed, Flux reconciles it, and the rollout is watched.
 ///
-/// Exit status: 0 rolled back and rolled out, 1 failed.
+/// Exit status: 0 rolled back and rolled out, 1 failed, 2 bad flags or
+/// configuration. --json: the `forge.rollback/v1` document.
 ///
 /// Examples:
 ///   forge rollback app --env production
@@ -49,6 +51,8 @@ pub async fn run(args: RollbackArgs, global: Global) -> anyhow::Result<u8> {
     };
     let ctx = deploy_context(&args.config, &args.service, &args.env, &request.cluster)?;
     let mut report = DeployReport::new("rollback", &args.service, &args.env);
+    let observer = ctx.observer.clone();
+    report.on_record(move |line| observer.event(Event::Recorded(line)));
     let result = pipeline::rollback(&ctx, &request, &mut report).await;
     Ok(finish_deploy(report, result, global))
 }

@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::{anyhow, Context as _};
 
 use crate::flags::ConfigArg;
 use crate::global::Global;
-use crate::output::{print_json, report_error, ProgressView};
+use crate::exit::usage;
+use crate::output::{print_document, ProgressView};
+use forge_core::exit_status::ExitStatus;
 use forge_adapters::kube::connect;
 use forge_core::deploy_config::types::Duration as ConfigDuration;
 use forge_core::kube::pod_failure::{PodRules, DEFAULT_CRASHLOOP_RESTARTS};
@@ -26,8 +28,9 @@ use forge_steps::watch_rollout::{
 /// prints the reasons, the last log lines of each failing container (of the
 /// crashed run when it restarted) and recent events.
 ///
-/// Exit status: 0 rolled out, 1 failed, 3 timed out (still in progress),
-/// 2 could not watch (bad configuration, cluster unreachable, no such workload).
+/// Exit status: 0 rolled out, 1 failed (or the cluster could not be
+/// watched), 2 bad configuration or no such workload, 3 timed out (still in
+/// progress).
 ///
 /// Examples:
 ///   forge rollout api --env staging
@@ -59,30 +62,20 @@ pub struct RolloutArgs {
     pub log_lines: usize,
 }
 
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_CANNOT_WATCH: u8 = 2;
-pub const EXIT_TIMED_OUT: u8 = 3;
-
-/// Returns the exit status documented above.
+/// Returns the exit status documented above (errors are classified by `exit`).
 pub async fn run(args: RolloutArgs, global: Global) -> anyhow::Result<u8> {
-    match watch(&args, global).await {
-        Ok(code) => Ok(code),
-        Err(e) => {
-            report_error(&e);
-            Ok(EXIT_CANNOT_WATCH)
-        }
-    }
+    watch(&args, global).await
 }
 
 async fn watch(args: &RolloutArgs, global: Global) -> anyhow::Result<u8> {
     let config = args.config.load()?;
     let target = config.target(&args.service, &args.env)?;
     if !target.cluster {
-        bail!(
+        return Err(usage(anyhow!(
             "environment `{}` has `cluster: false` in {}: Forge cannot reach its cluster",
             args.env,
             config.file
-        );
+        )));
     }
     let timeout = args.timeout.unwrap_or(target.rollout_timeout);
     let request = RolloutRequest {
@@ -108,13 +101,14 @@ async fn watch(args: &RolloutArgs, global: Global) -> anyhow::Result<u8> {
     .await
     .with_context(|| format!("watching the rollout of {} in {}", args.service, args.env))?;
     if global.json {
-        print_json(&report);
+        print_document("rollout", &report);
     } else {
         print!("{}", report.render());
     }
     Ok(match report.outcome {
-        RolloutOutcome::Current => 0,
-        RolloutOutcome::Failed { .. } => EXIT_FAILED,
-        RolloutOutcome::TimedOut { .. } => EXIT_TIMED_OUT,
-    })
+        RolloutOutcome::Current => ExitStatus::Success,
+        RolloutOutcome::Failed { .. } => ExitStatus::Failed,
+        RolloutOutcome::TimedOut { .. } => ExitStatus::InProgress,
+    }
+    .code())
 }

@@ -2,10 +2,16 @@
 
 use crate::support::{forge, free_port, stderr, Flake};
 
+/// Exit status 1: the operation failed.
 fn fails(args: &[&str]) -> String {
+    fails_with(1, args)
+}
+
+/// `code` from the exit-status table (2: bad flags or input).
+fn fails_with(code: i32, args: &[&str]) -> String {
     let out = forge().args(args).output().unwrap();
     assert!(!out.status.success(), "{args:?} succeeded");
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
     stderr(&out)
 }
 
@@ -49,7 +55,7 @@ fn malformed_or_missing_signing_key_names_the_file_and_hides_its_content() {
     let key = tmp.path().join("bad.sec");
     std::fs::write(&key, "cache-1:c2VjcmV0LWJ1dC10b28tc2hvcnQ=").unwrap();
     let cache = format!("file://{}/c", tmp.path().display());
-    let err = fails(&[
+    let err = fails_with(2, &[
         "cache",
         "push",
         "--to",
@@ -60,7 +66,7 @@ fn malformed_or_missing_signing_key_names_the_file_and_hides_its_content() {
     ]);
     assert!(err.contains("bad.sec") && err.contains("64 bytes"), "{err}");
     assert!(!err.contains("c2VjcmV0"), "{err}");
-    let err = fails(&[
+    let err = fails_with(2, &[
         "cache",
         "push",
         "--to",
@@ -87,7 +93,7 @@ fn invalid_store_path_and_bad_cache_url() {
         err.contains("not a valid path") || err.contains("is not valid"),
         "{err}"
     );
-    let err = fails(&[
+    let err = fails_with(2, &[
         "cache",
         "push",
         "--to",
@@ -118,7 +124,7 @@ fn pathological_kustomizations_are_refused_before_parsing() {
     )
     .unwrap();
     let out = set_image(&file).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
         err.contains("k.yaml:5:73: nested more than 64 levels deep"),
@@ -139,7 +145,7 @@ fn kustomizations_not_in_utf8_are_located_and_a_byte_order_mark_is_kept() {
     let file = tmp.path().join("k.yaml");
     std::fs::write(&file, b"kind: Kustomization\n# caf\xe9\nimages: []\n").unwrap();
     let out = set_image(&file).output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(err.contains("k.yaml:2:6: not UTF-8 (byte 0xe9)"), "{err}");
 
@@ -167,7 +173,7 @@ fn deploy_yaml_that_is_too_deep_or_not_utf8_is_located() {
     )
     .unwrap();
     let out = validate();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("deploy.yaml:2:74: nested more than 64 levels deep"),
         "{}",
@@ -175,7 +181,7 @@ fn deploy_yaml_that_is_too_deep_or_not_utf8_is_located() {
     );
     std::fs::write(&config, b"registry: r\nservices:\n  caf\xe9: {}\n").unwrap();
     let out = validate();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("deploy.yaml:3:6: not UTF-8 (byte 0xe9)"),
         "{}",

@@ -8,8 +8,10 @@ fn json_names_installable_drv_and_outputs() {
     let expected = flake.build("app");
     let out = run_ok(forge().args(["build", "--json", &flake.installable("app")]));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["schema"], "forge.build/v1");
+    let v = &v["builds"];
     assert_eq!(v[0]["installable"], flake.installable("app"));
-    assert!(v[0]["drvPath"]
+    assert!(v[0]["drv_path"]
         .as_str()
         .unwrap()
         .ends_with("-forge-test-app.drv"));

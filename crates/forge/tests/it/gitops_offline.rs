@@ -65,7 +65,7 @@ fn set_image_dry_run_writes_nothing_and_a_real_run_is_idempotent() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("digest"), "{}", stderr(&out));
 }
 
@@ -97,7 +97,9 @@ fn health_exit_status_follows_the_worst_verdict() {
             .arg(fixture("rollout/deployment.yaml")),
     );
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert!(v.as_array().is_some_and(|a| !a.is_empty()));
+    assert_eq!(v["schema"], "forge.health/v1", "{v}");
+    assert!(v["objects"].as_array().is_some_and(|a| !a.is_empty()), "{v}");
+    assert_eq!(v["objects"][0]["api_version"], "apps/v1", "{v}");
 }
 
 /// `health` exits non-zero on purpose; only a crash (no status) is a test failure here.

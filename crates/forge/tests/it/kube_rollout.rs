@@ -159,7 +159,7 @@ fn deployment_current_then_crashloop_fails_fast_with_logs_and_events() {
         "forge testenv: log line 2",
         "--log-lines 1 keeps the last line"
     );
-    assert!(report["elapsedSeconds"].as_f64().is_some(), "{report}");
+    assert!(report["elapsed_seconds"].as_f64().is_some(), "{report}");
 }
 
 #[test]
