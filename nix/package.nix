@@ -1,19 +1,40 @@
-{ lib, stdenv, rustPlatform, pkg-config, installShellFiles, sqlite, openssl, zlib }:
+# forge: the CLI. Its unit tests run in the build (`checks` runs it); the
+# integration tests need Nix, nginx and PostgreSQL at run time and run in CI
+# (scripts/test).
+{
+  lib,
+  stdenv,
+  rustPlatform,
+  pkg-config,
+  installShellFiles,
+  sqlite,
+  openssl,
+  zlib,
+}:
 
 rustPlatform.buildRustPackage {
   pname = "forge";
   version = (lib.importTOML ../Cargo.toml).workspace.package.version;
-  src = lib.fileset.toSource {
-    root = ../.;
-    fileset = lib.fileset.unions [ ../Cargo.toml ../Cargo.lock ../crates ];
-  };
+  src = import ./source.nix { inherit lib; };
   cargoLock.lockFile = ../Cargo.lock;
-  nativeBuildInputs = [ pkg-config installShellFiles ];
+  cargoBuildFlags = [
+    "-p"
+    "forge"
+  ];
+  cargoTestFlags = [
+    "--workspace"
+    "--lib"
+  ];
+  nativeBuildInputs = [
+    pkg-config
+    installShellFiles
+  ];
   # git2 builds libgit2 and libssh2 against these.
-  buildInputs = [ sqlite openssl zlib ];
-  # The integration tests need Nix, nginx and PostgreSQL at run time; they run
-  # in CI (scripts/test), and `checks` runs the unit tests.
-  cargoTestFlags = [ "--lib" ];
+  buildInputs = [
+    sqlite
+    openssl
+    zlib
+  ];
   # Completions and man pages come from the binary's own clap definitions.
   postInstall = lib.optionalString (stdenv.buildPlatform.canExecute stdenv.hostPlatform) ''
     installShellCompletion --cmd forge \

@@ -1,0 +1,14 @@
+# Forge's Nix library: what a flake that deploys with Forge needs. Takes
+# nixpkgs' `lib` only (no packages), so all of it evaluates without nixpkgs;
+# the flake passes nixpkgs.lib. Tests: checks/lib-tests.nix.
+{ lib }:
+let
+  deployConfig = import ./deploy-config { inherit lib; };
+in
+{
+  inherit (import ./substituters.nix { inherit lib; }) substituterSettings;
+  inherit (deployConfig) forgeConfiguration evalForgeConfiguration;
+  attic = import ./attic.nix { inherit lib; };
+  platform = import ./platform.nix { inherit lib; };
+  image = import ./image.nix { inherit lib; };
+}

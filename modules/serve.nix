@@ -1,0 +1,102 @@
+# NixOS module: `forge serve`, the read-only status server over the release
+# ledger, as a hardened systemd service. A PostgreSQL ledger's URL (it holds
+# a password) comes from a credential file, read when the service starts and
+# never written to the store; an SQLite ledger is named by its path.
+{
+  config,
+  lib,
+  pkgs,
+  ...
+}:
+let
+  cfg = config.services.forge.serve;
+  inherit (lib) types mkOption;
+  hardening = import ./systemd-hardening.nix;
+  credential = "ledger-url";
+  args = [
+    "${cfg.package}/bin/forge"
+    "serve"
+    "--listen"
+    cfg.listen
+  ]
+  ++ cfg.extraArgs;
+  # FORGE_LEDGER from the credential, then forge itself.
+  start = pkgs.writeShellScript "forge-serve-start" ''
+    FORGE_LEDGER=$(cat "$CREDENTIALS_DIRECTORY/${credential}")
+    export FORGE_LEDGER
+    exec ${lib.escapeShellArgs args}
+  '';
+in
+{
+  options.services.forge.serve = {
+    enable = lib.mkEnableOption "the Forge status server (forge serve)";
+    package = mkOption {
+      type = types.package;
+      description = "The forge package (the flake's nixosModules set it).";
+    };
+    listen = mkOption {
+      type = types.str;
+      default = "127.0.0.1:8470";
+      description = "Address and port to listen on (HOST:PORT).";
+    };
+    ledger = {
+      urlFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/run/secrets/forge-ledger-url";
+        description = "A file holding the ledger's postgres:// URL (loaded as a systemd credential, never read into the store).";
+      };
+      path = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/var/lib/forge/ledger.db";
+        description = "An SQLite ledger on this machine (its directory is made readable and, for SQLite's WAL index, writable to the service).";
+      };
+    };
+    user = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      description = "Run as this user (e.g. the owner of an SQLite ledger); null: a DynamicUser.";
+    };
+    extraArgs = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = "More arguments for `forge serve`.";
+    };
+  };
+
+  config = lib.mkIf cfg.enable {
+    assertions = [
+      {
+        assertion = (cfg.ledger.urlFile == null) != (cfg.ledger.path == null);
+        message = "services.forge.serve: set exactly one of ledger.urlFile (PostgreSQL: a file holding the postgres:// URL) and ledger.path (an SQLite file).";
+      }
+      {
+        assertion = cfg.ledger.urlFile == null || lib.hasPrefix "/" cfg.ledger.urlFile && !lib.hasPrefix builtins.storeDir cfg.ledger.urlFile;
+        message = "services.forge.serve.ledger.urlFile must be an absolute path outside the Nix store (the URL holds a password); got ${builtins.toJSON cfg.ledger.urlFile}.";
+      }
+      {
+        assertion = builtins.match ".+:[0-9]+" cfg.listen != null;
+        message = "services.forge.serve.listen must be HOST:PORT (e.g. 127.0.0.1:8470); got ${builtins.toJSON cfg.listen}.";
+      }
+    ];
+
+    systemd.services.forge-serve = {
+      description = "Forge status server";
+      wantedBy = [ "multi-user.target" ];
+      after = [ "network-online.target" ];
+      wants = [ "network-online.target" ];
+      environment = lib.optionalAttrs (cfg.ledger.path != null) { FORGE_LEDGER = cfg.ledger.path; };
+      serviceConfig =
+        hardening
+        // {
+          ExecStart = if cfg.ledger.urlFile != null then "${start}" else lib.escapeShellArgs args;
+          Restart = "on-failure";
+          RestartSec = "5s";
+          LoadCredential = lib.optional (cfg.ledger.urlFile != null) "${credential}:${cfg.ledger.urlFile}";
+          ReadWritePaths = lib.optional (cfg.ledger.path != null) (dirOf cfg.ledger.path);
+        }
+        // (if cfg.user == null then { DynamicUser = true; } else { User = cfg.user; });
+    };
+  };
+}
