@@ -31,4 +31,5 @@ mod release_leases;
 mod release_local;
 mod release_migrations;
 mod service_push;
+mod status_kube;
 mod status_local;
