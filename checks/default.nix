@@ -1,12 +1,57 @@
-# Flake checks: the package builds with its unit tests, and lib/ evaluates.
+# `nix flake check`: the package with its unit tests, clippy and rustfmt
+# over the workspace, the lib/ tests, the module evaluation tests, and the
+# Nix files' formatting.
 { pkgs, self }:
+let
+  inherit (pkgs) lib;
+  src = import ../nix/source.nix { inherit lib; };
+  # A list of lib.runTests failures as a check: it fails with the list.
+  runTests =
+    name: failures:
+    pkgs.runCommand name { } (
+      if failures == [ ] then
+        "touch $out"
+      else
+        ''
+          echo ${lib.escapeShellArg (builtins.toJSON failures)} >&2
+          exit 1
+        ''
+    );
+  nixFiles = lib.fileset.toSource {
+    root = ../.;
+    fileset = lib.fileset.fileFilter (f: f.hasExt "nix") ../.;
+  };
+in
 {
   forge = self.packages.${pkgs.system}.forge;
-  lib = pkgs.runCommand "forge-lib-check" { } ''
-    ${pkgs.lib.optionalString (
-      (self.lib.substituterSettings { url = "https://c.example/main"; publicKey = "main-1:${pkgs.lib.fixedWidthString 44 "A" ""}"; })
-        .extra-substituters != [ "https://c.example/main" ]
-    ) "echo substituterSettings is wrong; exit 1"}
+  forge-provision = self.packages.${pkgs.system}.forge-provision;
+
+  clippy = pkgs.forge.overrideAttrs (old: {
+    pname = "forge-clippy";
+    nativeBuildInputs = old.nativeBuildInputs ++ [ pkgs.clippy ];
+    buildPhase = ''
+      runHook preBuild
+      cargo clippy --workspace --all-targets --offline -- -D warnings
+      runHook postBuild
+    '';
+    doCheck = false;
+    installPhase = "touch $out";
+    postInstall = "";
+  });
+
+  fmt = pkgs.runCommand "forge-fmt" {
+    nativeBuildInputs = [
+      pkgs.cargo
+      pkgs.rustfmt
+    ];
+  } "cd ${src} && cargo fmt --all --check && touch $out";
+
+  nix-fmt = pkgs.runCommand "forge-nix-fmt" { nativeBuildInputs = [ pkgs.nixfmt-rfc-style ]; } ''
+    cd ${nixFiles}
+    find . -name '*.nix' -exec nixfmt --check {} +
     touch $out
   '';
+
+  lib-tests = runTests "forge-lib-tests" (import ./lib-tests.nix { inherit lib; });
+  module-tests = runTests "forge-module-tests" (import ./module-tests.nix { inherit lib; });
 }

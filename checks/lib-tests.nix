@@ -265,6 +265,29 @@ lib.runTests {
       true
     ];
   };
+  # The template's configuration evaluates (with forgeLib) and says what it shows.
+  testTemplateConfiguration = {
+    expr =
+      let
+        c = configure [ ../templates/default/forge.nix ];
+      in
+      {
+        inherit (c) cache;
+        attr = c.services.api.attr;
+        environments = builtins.attrNames c.environments;
+      };
+    expected = {
+      cache = {
+        url = "attic://attic.example.com/main";
+        token_env = "ATTIC_TOKEN";
+      };
+      attr = "api";
+      environments = [
+        "production"
+        "staging"
+      ];
+    };
+  };
   testForgeConfigurationDefaultsAreDocumented = {
     expr =
       let

@@ -3,12 +3,16 @@
 # the flake passes nixpkgs.lib. Tests: checks/lib-tests.nix.
 { lib }:
 let
-  deployConfig = import ./deploy-config { inherit lib; };
+  forge = {
+    inherit (import ./substituters.nix { inherit lib; }) substituterSettings;
+    inherit (deployConfig) forgeConfiguration evalForgeConfiguration;
+    attic = import ./attic.nix { inherit lib; };
+    platform = import ./platform.nix { inherit lib; };
+    image = import ./image.nix { inherit lib; };
+  };
+  deployConfig = import ./deploy-config {
+    inherit lib;
+    forgeLib = forge;
+  };
 in
-{
-  inherit (import ./substituters.nix { inherit lib; }) substituterSettings;
-  inherit (deployConfig) forgeConfiguration evalForgeConfiguration;
-  attic = import ./attic.nix { inherit lib; };
-  platform = import ./platform.nix { inherit lib; };
-  image = import ./image.nix { inherit lib; };
-}
+forge

@@ -9,7 +9,8 @@
 # options are deploy.yaml's, one to one (generated from its JSON Schema, see
 # options.nix), plus `services.<name>.package`: a package of this flake,
 # rendered as the `attr` it is found under, so attributes are never mistyped.
-{ lib }:
+# Modules get `self` and `forgeLib` (this library) as arguments.
+{ lib, forgeLib }:
 let
   schema = builtins.fromJSON (builtins.readFile ../../crates/forge-core/src/deploy_config/deploy.schema.json);
   generated = import ./options.nix { inherit lib schema; };
@@ -86,7 +87,8 @@ rec {
     }:
     lib.evalModules {
       modules = [ { options = generated.options { service = [ serviceModule ]; }; } ] ++ modules;
-      specialArgs = { inherit self; } // specialArgs;
+      # forgeLib: this library (forgeLib.attic.deployCache, …) in the modules.
+      specialArgs = { inherit self forgeLib; } // specialArgs;
     };
 
   /*

@@ -1,0 +1,49 @@
+{
+  description = "A service deployed with Forge";
+
+  inputs = {
+    nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
+    forge.url = "github:forge-dev/forge";
+    forge.inputs.nixpkgs.follows = "nixpkgs";
+  };
+
+  outputs =
+    {
+      self,
+      nixpkgs,
+      forge,
+    }:
+    let
+      forAll = nixpkgs.lib.genAttrs forge.lib.platform.systems;
+    in
+    {
+      packages = forAll (
+        system:
+        let
+          pkgs = nixpkgs.legacyPackages.${system};
+        in
+        {
+          # The service: any package whose bin/ holds one program (it becomes
+          # the image's entrypoint).
+          api = pkgs.writeShellApplication {
+            name = "api";
+            runtimeInputs = [ pkgs.busybox ];
+            text = ''exec httpd -f -p 8080 -h ${./public}'';
+          };
+          default = self.packages.${system}.api;
+        }
+      );
+
+      # `forge deploy api --env staging --config flake:.#default`
+      forgeConfigurations.default = forge.lib.forgeConfiguration {
+        inherit self;
+        modules = [ ./forge.nix ];
+      };
+
+      devShells = forAll (system: {
+        default = nixpkgs.legacyPackages.${system}.mkShell {
+          packages = [ forge.packages.${system}.forge ];
+        };
+      });
+    };
+}
