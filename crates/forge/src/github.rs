@@ -1,6 +1,7 @@
 //! GitHub Actions: workflow commands (`::error::`), step outputs
-//! (`$GITHUB_OUTPUT`) and the job summary (`$GITHUB_STEP_SUMMARY`). Written
-//! only in a GitHub Actions job ([`crate::global::Global::github_actions`]).
+//! (`$GITHUB_OUTPUT`) and the job summary (`$GITHUB_STEP_SUMMARY`):
+//! annotations only in a GitHub Actions job ([`crate::global::Global::github_actions`]),
+//! the files wherever their variables are set.
 
 use std::io::Write as _;
 

@@ -93,10 +93,13 @@ pub fn report_failure(command: &str, err: &anyhow::Error, global: Global) -> Exi
     if global.json {
         print_json(&ErrorDocument::new(command, err));
     }
+    let title = format!("forge {command}");
     if global.github_actions {
         let at = location(err);
-        let title = format!("forge {command}");
         github::annotate("error", &title, &format!("{err:#}"), at.as_ref());
+    }
+    // Written wherever a CI sets the variables (no-ops otherwise).
+    {
         github::write_outputs(&[
             ("result", status.as_str().to_owned()),
             ("exit_code", status.code().to_string()),

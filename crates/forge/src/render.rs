@@ -30,9 +30,10 @@ fn print_report(report: &DeployReport, global: Global) {
     } else {
         print!("{}", report.render());
     }
+    // Written wherever a CI sets the variables; annotations only in GitHub Actions.
+    github::append_summary(&report.render_markdown());
+    github::write_outputs(&deploy_outputs(report));
     if global.github_actions {
-        github::append_summary(&report.render_markdown());
-        github::write_outputs(&deploy_outputs(report));
         let title = format!("forge {} {} to {}", report.action, report.service, report.env);
         match &report.outcome {
             Outcome::Failed { reason } => github::annotate("error", &title, reason, None),
@@ -92,9 +93,7 @@ pub fn print_push_report(
     } else {
         print_push_summary(published);
     }
-    if global.github_actions {
-        github::write_outputs(&push_outputs(published));
-    }
+    github::write_outputs(&push_outputs(published));
 }
 
 /// `$GITHUB_OUTPUT` of an image push: `image` (by digest), `digest`, `tags`.

@@ -104,7 +104,7 @@ impl Authenticator {
                     return Err(RegistryError::Auth {
                         registry: self.registry.clone(),
                         status: 401,
-                        body: "the registry requires credentials and none were found".into(),
+                        body: "the registry requires credentials and none were found (FORGE_REGISTRY_USER + FORGE_REGISTRY_TOKEN, REGISTRY_AUTH_FILE, containers' auth.json, ~/.docker/config.json)".into(),
                     });
                 }
                 *self.basic.lock().expect("not poisoned") = true;

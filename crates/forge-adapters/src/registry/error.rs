@@ -26,6 +26,8 @@ pub enum RegistryError {
     },
     #[error("registry {registry}: {message}")]
     Protocol { registry: String, message: String },
+    #[error("registry credentials for {registry}: {message}")]
+    Credentials { registry: String, message: String },
     #[error("credential helper docker-credential-{helper} for {registry}: {message}")]
     CredentialHelper {
         helper: String,
@@ -78,6 +80,11 @@ impl RegistryError {
 impl Transient for RegistryError {
     fn is_transient(&self) -> bool {
         match self {
+            // A name that does not resolve will not resolve a second later.
+            RegistryError::Http {
+                error: HttpError::Transport { source, .. },
+                ..
+            } if is_name_resolution_failure(source) => false,
             RegistryError::Http { error, .. } => error.is_transient(),
             _ => false,
         }
@@ -89,4 +96,18 @@ impl Transient for RegistryError {
             _ => None,
         }
     }
+}
+
+/// Whether `e` failed resolving the host name (hyper's "dns error"; getaddrinfo
+/// says "failed to lookup address information").
+pub fn is_name_resolution_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        if text.starts_with("dns error") || text.contains("failed to lookup address information") {
+            return true;
+        }
+        next = err.source();
+    }
+    false
 }

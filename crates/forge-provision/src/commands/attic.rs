@@ -21,8 +21,17 @@ pub struct AtticArgs {
 #[derive(Debug, Subcommand)]
 pub enum AtticAction {
     /// Print the API calls and token writes that would make Attic match the file.
+    ///
+    /// Examples:
+    ///   forge-provision attic plan --config attic.yaml
+    ///   forge-provision attic plan --config attic.yaml --check   # exit 4: changes pending
+    #[command(verbatim_doc_comment)]
     Plan(AtticRunArgs),
     /// Make them and print what was done.
+    ///
+    /// Example:
+    ///   forge-provision attic apply --config attic.yaml --json
+    #[command(verbatim_doc_comment)]
     Apply(AtticRunArgs),
 }
 
@@ -31,7 +40,7 @@ pub struct AtticRunArgs {
     /// The spec file (YAML).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// Change nothing; exit 2 when changes are pending, 0 when converged.
+    /// Change nothing; exit 4 when changes are pending, 0 when converged.
     #[arg(long)]
     pub check: bool,
     /// Print the plan as JSON.

@@ -8,7 +8,7 @@ pub mod postgres;
 pub enum Outcome {
     /// Nothing to do, or changes were applied: exit 0.
     Done,
-    /// `--check` found pending changes: exit 2.
+    /// `--check` found pending changes: exit 4.
     ChangesPending,
 }
 

@@ -2,13 +2,12 @@
 //! [--wait SECONDS] [--idle-timeout SECONDS]`.
 
 use super::Outcome;
-use crate::adapters::postgres::{self, Connection, PostgresError, Settings};
+use crate::adapters::postgres::{self, Connection, LibpqEnv, PostgresError, Settings};
 use crate::adapters::secret_source::ProcessSecrets;
 use crate::domain::plan::Plan;
 use crate::domain::postgres_plan::{plan, PlanError, PlanOptions};
 use crate::domain::spec_parse::{parse, SpecError};
 use clap::{Args, Subcommand};
-use forge_core::secret::Secret;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +21,18 @@ pub struct PostgresArgs {
 #[derive(Debug, Subcommand)]
 pub enum PostgresAction {
     /// Print the ordered SQL that would make the server match the file (secrets redacted).
+    ///
+    /// Examples:
+    ///   forge-provision postgres plan --config db.yaml
+    ///   forge-provision postgres plan --config db.yaml --check --json   # exit 4: changes pending
+    #[command(verbatim_doc_comment)]
     Plan(RunArgs),
     /// Run that SQL and print what was done.
+    ///
+    /// Examples:
+    ///   forge-provision postgres apply --config db.yaml
+    ///   PGHOST=db.internal PGUSER=admin PGPASSWORD=... forge-provision postgres apply --config db.yaml --allow-prune
+    #[command(verbatim_doc_comment)]
     Apply(RunArgs),
 }
 
@@ -32,7 +41,7 @@ pub struct RunArgs {
     /// The spec file (YAML).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// Change nothing; exit 2 when changes are pending, 0 when converged.
+    /// Change nothing; exit 4 when changes are pending, 0 when converged.
     #[arg(long)]
     pub check: bool,
     /// Allow drops and revokes in the sections that set `prune: true`.
@@ -93,7 +102,7 @@ pub async fn run(args: PostgresArgs) -> Result<Outcome, PostgresCommandError> {
     let settings = Settings::resolve(
         spec.connection.as_ref(),
         std::env::var("DATABASE_URL").ok().as_deref(),
-        std::env::var("PGPASSWORD").ok().map(Secret::new),
+        &LibpqEnv::from_process(),
         Duration::from_secs(args.wait),
         Duration::from_secs(args.idle_timeout),
     )?;

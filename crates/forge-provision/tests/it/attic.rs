@@ -15,7 +15,7 @@ fn apply_from_empty_then_nothing_to_do() {
     let setup = Setup::new(&double, "");
 
     let out = setup.run(&["plan", "--check"]);
-    expect_code(&out, 2);
+    expect_code(&out, 4);
     let (stdout, _) = text(&out);
     assert!(stdout.contains("POST /_api/v1/cache-config/main {keypair: Generate, is_public: false, store_dir: \"/nix/store\", priority: 40, upstream_cache_key_names: [\"cache.nixos.org-1\"]}"), "{stdout}");
     assert!(
@@ -107,7 +107,7 @@ fn drift_is_detected_and_repaired() {
     assert_eq!(status, 200, "{body}");
 
     let out = setup.run(&["plan", "--check", "--json"]);
-    expect_code(&out, 2);
+    expect_code(&out, 4);
     let plan: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
     assert_eq!(plan["changes"], 1);
     assert_eq!(plan["applied"], false);
@@ -143,7 +143,7 @@ fn an_expiring_token_is_reminted() {
     std::fs::set_permissions(setup.token_path(), std::fs::Permissions::from_mode(0o600)).unwrap();
 
     let out = setup.run(&["plan", "--check"]);
-    expect_code(&out, 2);
+    expect_code(&out, 4);
     let stdout = text(&out).0;
     assert!(stdout.contains("within renew_before 7d)"), "{stdout}");
     assert!(!stdout.contains(&old));
@@ -160,7 +160,7 @@ fn an_expiring_token_is_reminted() {
     let foreign = double_token(OTHER_SECRET_B64, "ci", "main:r,w", 90 * 86_400);
     std::fs::write(setup.token_path(), &foreign).unwrap();
     let out = setup.run(&["plan", "--check"]);
-    expect_code(&out, 2);
+    expect_code(&out, 4);
     assert!(text(&out).0.contains("does not verify with the secret"));
 }
 
@@ -169,7 +169,7 @@ fn a_cache_created_elsewhere_is_patched_not_created() {
     let double = Double::start(&[]);
     let setup = Setup::new(&double, "");
     let out = setup.run(&["plan", "--check"]);
-    expect_code(&out, 2);
+    expect_code(&out, 4);
     let (status, _) = double.http(
         "POST",
         "/_api/v1/cache-config/main",

@@ -10,7 +10,7 @@ fn unknown_key_names_file_line_column_and_suggests() {
         "roles:\n  - name: typo_role\n    conection_limit: 3\n",
     );
     let out = forge(pg, &["postgres", "plan", "--config", path_str(&spec)], &[]);
-    expect_code(&out, 1);
+    expect_code(&out, 2);
     let (_, stderr) = text(&out);
     assert!(
         stderr.contains(&format!(
@@ -33,7 +33,7 @@ fn a_name_declared_twice_names_the_second_declaration() {
         "roles:\n  - name: twice_role\n  - name: other_role\n  - name: twice_role\n",
     );
     let out = forge(pg, &["postgres", "plan", "--config", path_str(&spec)], &[]);
-    expect_code(&out, 1);
+    expect_code(&out, 2);
     let (_, stderr) = text(&out);
     assert!(
         stderr.contains(&format!(
@@ -45,18 +45,21 @@ fn a_name_declared_twice_names_the_second_declaration() {
 }
 
 #[test]
-fn usage_errors_exit_1_not_2() {
+fn usage_errors_exit_2_as_in_the_shared_table() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_forge-provision"))
         .args(["postgres", "plan"])
         .output()
         .unwrap();
-    expect_code(&out, 1);
+    expect_code(&out, 2);
     let help = std::process::Command::new(env!("CARGO_BIN_EXE_forge-provision"))
         .arg("--help")
         .output()
         .unwrap();
     expect_code(&help, 0);
     assert!(text(&help).0.contains("postgres"));
+    for line in forge_core::exit_status::TABLE.lines() {
+        assert!(text(&help).0.contains(line), "--help lacks {line:?}");
+    }
 }
 
 #[test]
@@ -65,7 +68,7 @@ fn attic_missing_config_file_is_an_error() {
         .args(["attic", "plan", "--config", "/nonexistent/attic.yaml"])
         .output()
         .unwrap();
-    expect_code(&out, 1);
+    expect_code(&out, 2);
     assert!(text(&out).1.contains("cannot read /nonexistent/attic.yaml"));
 }
 
@@ -77,7 +80,7 @@ fn no_connection_settings_is_an_error() {
         .env_remove("DATABASE_URL")
         .output()
         .unwrap();
-    expect_code(&out, 1);
+    expect_code(&out, 2);
     assert!(
         text(&out).1.contains("set DATABASE_URL"),
         "{}",

@@ -118,7 +118,7 @@ fn drift_is_reported_by_check_and_repaired_by_apply() {
     );
     pg.exec("postgres", "ALTER ROLE dr_app CONNECTION LIMIT 5");
     let out = run(&["plan", "--check"]);
-    expect_code(&out, 2);
+    expect_code(&out, 4);
     let (stdout, _) = text(&out);
     assert!(
         stdout.contains(r#"GRANT SELECT ON ALL TABLES IN SCHEMA "api" TO "dr_readers";"#),

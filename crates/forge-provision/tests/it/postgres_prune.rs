@@ -99,7 +99,7 @@ fn prune_needs_both_the_spec_and_the_flag() {
         ],
         &[],
     );
-    expect_code(&out, 2);
+    expect_code(&out, 4);
     let (stdout, _) = text(&out);
     for want in [
         r#"DROP ROLE "stray_role";"#,

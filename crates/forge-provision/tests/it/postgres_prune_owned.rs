@@ -84,7 +84,7 @@ fn roles_that_own_or_hold_something_are_reported_then_reassigned() {
         &spec("{roles: true, reassign_owned_to: po_app}"),
     );
     let out = run(&pg, &["plan", "--check", "--allow-prune"], &reassign);
-    expect_code(&out, 2);
+    expect_code(&out, 4);
     let (stdout, _) = text(&out);
     for want in [
         "-- database \"po_db\", one transaction\nREASSIGN OWNED BY \"po_stray\" TO \"po_app\";\nDROP OWNED BY \"po_stray\";\n",

@@ -38,7 +38,7 @@ fn password_rotation_changes_only_when_the_verifier_no_longer_matches() {
     );
 
     let out = apply("new-secret-2", &["--check"]);
-    expect_code(&out, 2);
+    expect_code(&out, 4);
     let out = apply("new-secret-2", &[]);
     expect_code(&out, 0);
     let (stdout, stderr) = text(&out);
@@ -94,7 +94,7 @@ fn missing_secret_fails_before_anything_changes() {
         "roles:\n  - name: ms_first\n  - name: ms_second\n    login: true\n    password_env: MS_UNSET_PASSWORD\ndatabases:\n  - name: ms_db\n",
     );
     let out = forge(pg, &["postgres", "apply", "--config", path_str(&spec)], &[]);
-    expect_code(&out, 1);
+    expect_code(&out, 2);
     let (_, stderr) = text(&out);
     let at = format!("{}:5:19:", path_str(&spec));
     assert!(stderr.contains(&at), "{stderr}");

@@ -2,6 +2,7 @@
 //! bounded wait while the server starts.
 
 use super::session::{within, CallError, Session};
+use super::libpq_env::LibpqEnv;
 use super::{tls, PostgresError};
 use crate::domain::spec::{ConnectionSpec, SslMode};
 use forge_core::secret::{redact, Secret};
@@ -30,18 +31,21 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// From the spec's `connection:`, else `database_url` (`DATABASE_URL`).
-    /// `pgpassword` (`PGPASSWORD`) is used when neither gives a password.
+    /// From the spec's `connection:`, else `database_url` (`DATABASE_URL`);
+    /// what neither sets comes from the libpq variables (`env`: PGHOST,
+    /// PGPORT, PGUSER, PGDATABASE, PGSSLMODE, PGPASSWORD), as for psql.
     pub fn resolve(
         spec: Option<&ConnectionSpec>,
         database_url: Option<&str>,
-        pgpassword: Option<Secret>,
+        env: &LibpqEnv,
         wait: Duration,
         idle: Duration,
     ) -> Result<Settings, PostgresError> {
-        let url = match spec {
-            Some(c) => c.url.as_ref().map(|u| u.0.expose()),
-            None => Some(database_url.ok_or(PostgresError::NoSettings)?),
+        let url = match (spec, database_url) {
+            (Some(c), _) => c.url.as_ref().map(|u| u.0.expose()),
+            (None, Some(u)) => Some(u),
+            (None, None) if env.names_a_server() => None,
+            (None, None) => return Err(PostgresError::NoSettings),
         };
         let mut config = match url {
             // tokio-postgres's parse errors do not echo the input, so no password leaks.
@@ -80,16 +84,14 @@ impl Settings {
                 }
             };
         }
+        let sslmode_set = spec.is_some_and(|c| c.sslmode.is_some())
+            || url.is_some_and(|u| u.contains("sslmode="));
+        verify_tls |= env.fill(&mut config, sslmode_set)?;
         if config.get_hosts().is_empty() {
             config.host("localhost");
         }
         if config.get_user().is_none() {
             config.user("postgres");
-        }
-        if config.get_password().is_none() {
-            if let Some(p) = pgpassword {
-                config.password(p.expose());
-            }
         }
         config.application_name("forge-provision");
         // Bounds the TCP connect to each address; `connect` bounds the rest.

@@ -6,10 +6,12 @@
 mod catalog_read;
 mod connect;
 mod execute;
+mod libpq_env;
 mod session;
 mod tls;
 
 pub use connect::{Connection, Settings};
+pub use libpq_env::LibpqEnv;
 pub use session::NoAnswer;
 
 use std::time::Duration;
@@ -18,7 +20,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum PostgresError {
     /// Neither `connection:` nor `DATABASE_URL`.
-    #[error("no connection settings: add `connection:` to the spec or set DATABASE_URL")]
+    #[error("no connection settings: add `connection:` to the spec, or set DATABASE_URL or the libpq variables (PGHOST, PGPORT, PGUSER, PGDATABASE)")]
     NoSettings,
     /// A setting that cannot be used.
     #[error("invalid connection settings: {0}")]
@@ -102,10 +104,19 @@ fn describe_db(e: &tokio_postgres::Error, sqlstate: bool) -> String {
             }
             s
         }
-        None if sqlstate => match std::error::Error::source(e) {
-            Some(cause) => format!("{e}: {cause}"),
-            None => e.to_string(),
-        },
+        // Every cause (an I/O error under a TLS error under "error connecting").
+        None if sqlstate => {
+            let mut s = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                let text = c.to_string();
+                if !s.ends_with(&text) {
+                    s.push_str(&format!(": {text}"));
+                }
+                cause = c.source();
+            }
+            s
+        }
         None => e.to_string(),
     }
 }
