@@ -72,10 +72,12 @@ pub enum Command {
     Rollback(commands::rollback::RollbackArgs),
     Rollout(commands::rollout::RolloutArgs),
     OrchestrateRelease(commands::release::OrchestrateArgs),
+    RunMigrations(commands::release::RunMigrationsArgs),
     /// Release runs in the ledger: plan, list, show, resume, cancel, audit.
     #[command(subcommand)]
     Release(commands::release::ReleaseCommand),
     Status(commands::status::StatusArgs),
+    Serve(commands::serve::ServeArgs),
     Completions(commands::completions::CompletionsArgs),
     Man(commands::completions::ManArgs),
 }
@@ -106,8 +108,10 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Rollback(args) => rollback::run(args, global).await,
         Command::Rollout(args) => rollout::run(args, global).await,
         Command::OrchestrateRelease(args) => release::orchestrate_release(args, global).await,
+        Command::RunMigrations(args) => release::run_migrations(args, global).await,
         Command::Release(cmd) => release::run(cmd, global).await,
         Command::Status(args) => status::run(args, global).await,
+        Command::Serve(args) => serve::run(args, global).await,
         Command::Completions(args) => done(completions::completions(args)),
         Command::Man(args) => done(completions::man(args)),
     }

@@ -13,4 +13,5 @@ pub mod push;
 pub mod release;
 pub mod rollback;
 pub mod rollout;
+pub mod serve;
 pub mod status;

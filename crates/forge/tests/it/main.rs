@@ -30,6 +30,7 @@ mod nix_lib;
 mod release_leases;
 mod release_local;
 mod release_migrations;
+mod serve_api;
 mod service_push;
 mod status_kube;
 mod status_local;

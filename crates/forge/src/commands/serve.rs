@@ -1,0 +1,65 @@
+//! `forge serve`: the read-only API, metrics and dashboard (forge-serve).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use forge_core::deploy_config::types::Duration as ConfigDuration;
+use forge_core::secret::Secret;
+use forge_serve::{serve, ServeOptions, DEFAULT_LISTEN};
+
+use crate::commands::status::StatusSources;
+use crate::flags::ConfigArg;
+use crate::global::Global;
+
+/// Serve a read-only HTTP API over the ledger and the status of every
+/// service × environment, refreshed in the background: /healthz, /readyz,
+/// /api/v1/{status,releases,releases/ID,runs/ID,audit}, /metrics
+/// (Prometheus) and a dashboard page at /. Listens on loopback unless
+/// given --token-file.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ServeArgs {
+    /// Address to listen on; anything but loopback needs --token-file.
+    #[arg(long, value_name = "ADDR:PORT", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// A file holding the bearer token every request but /healthz must send.
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// How often the status snapshot is gathered again.
+    #[arg(long, value_name = "DUR", default_value = "15s", value_parser = ConfigDuration::parse)]
+    pub refresh: ConfigDuration,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub source: StatusSources,
+}
+
+pub async fn run(args: ServeArgs, _global: Global) -> anyhow::Result<u8> {
+    let token = args.token_file.as_deref().map(read_token).transpose()?;
+    let status = args.source.request(&args.config, None, None)?;
+    let ledger = args.source.open_ledger(&args.config).await?;
+    let options = ServeOptions {
+        listen: args.listen,
+        token,
+        refresh_interval: Duration::from_secs(args.refresh.seconds().max(1)),
+        status,
+    };
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let served = serve(options, ledger.clone(), shutdown).await;
+    ledger.close().await;
+    served?;
+    Ok(0)
+}
+
+fn read_token(path: &std::path::Path) -> anyhow::Result<Secret> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--token-file: reading {}", path.display()))?;
+    let token = text.trim();
+    anyhow::ensure!(!token.is_empty(), "--token-file: {} is empty", path.display());
+    Ok(Secret::new(token))
+}
