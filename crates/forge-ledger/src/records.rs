@@ -60,6 +60,16 @@ pub struct StepRecord {
     pub error: Option<String>,
 }
 
+impl StepRecord {
+    /// How long the latest attempt took, once it ended.
+    pub fn seconds(&self) -> Option<f64> {
+        match (self.started_at, self.finished_at) {
+            (Some(a), Some(b)) if b >= a => Some((b - a) as f64 / 1000.0),
+            _ => None,
+        }
+    }
+}
+
 /// The columns [`RunRecord::from_row`] reads.
 pub(crate) const RUN_COLUMNS: &str =
     "id, release_id, command, environment, services, state, actor, created_at, updated_at";

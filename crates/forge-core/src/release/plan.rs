@@ -31,6 +31,10 @@ pub enum StepKind {
     MigrateAfter,
     /// The service's verification checks.
     Verify,
+    /// A whole `forge deploy`, recorded as the one step of its run.
+    Deploy,
+    /// A whole `forge rollback`, recorded as the one step of its run.
+    Rollback,
 }
 
 impl StepKind {
@@ -46,6 +50,8 @@ impl StepKind {
             StepKind::Rollout => "rollout",
             StepKind::MigrateAfter => "migrate-after",
             StepKind::Verify => "verify",
+            StepKind::Deploy => "deploy",
+            StepKind::Rollback => "rollback",
         }
     }
 
@@ -108,6 +114,18 @@ impl ReleasePlan {
         services: &[ServiceShape],
     ) -> Result<Self, PlanError> {
         Self::of(environment, services, Scope::Migrations)
+    }
+
+    /// The plan of a command recorded as one step (`forge deploy`, `forge rollback`).
+    pub fn single(environment: &str, service: &str, kind: StepKind) -> Self {
+        Self {
+            environment: environment.to_owned(),
+            steps: vec![PlannedStep {
+                key: StepKey::new(service, environment, kind.action()),
+                kind,
+                after: vec![],
+            }],
+        }
     }
 
     fn of(environment: &str, services: &[ServiceShape], scope: Scope) -> Result<Self, PlanError> {

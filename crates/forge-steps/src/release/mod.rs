@@ -6,17 +6,21 @@
 //!   environment in dependency order) and resumes one.
 //! - [`recorder`]: the run in the ledger: leases with heartbeats, step
 //!   transitions, the release, the audit trail.
+//! - [`migrate`]: migrations as Kubernetes Jobs (or local commands).
+//! - [`one_service`]: `forge deploy` / `forge rollback` recorded as one-step runs.
 //! - [`shape`]: what the planner needs of each service, from deploy.yaml.
 //! - [`verify`]: verification checks (HTTP, commands) with their analysis.
 //! - [`crash_point`]: `FORGE_CRASH_AT` for tests (debug builds only).
 
 pub mod crash_point;
 pub mod migrate;
+pub mod one_service;
 pub mod recorder;
 pub mod runner;
 pub mod shape;
 pub mod verify;
 
+pub use one_service::OneServiceRun;
 pub use recorder::RunRecorder;
 pub use runner::{
     absolute, orchestrate, plan_of, resume, RunOptions, RunOutcome, RunSpec, StepSummary,

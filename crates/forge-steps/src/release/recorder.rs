@@ -88,11 +88,17 @@ impl<'a> RunRecorder<'a> {
             .run(run)
             .await?
             .with_context(|| format!("no run {run} in the ledger"))?;
+        let spec: RunSpec = serde_json::from_str(&record.command)
+            .with_context(|| format!("run {run} was not started by a release command"))?;
+        if matches!(spec.command.as_str(), "deploy" | "rollback") {
+            anyhow::bail!(
+                "run {run} is a `forge {}`: run that command again rather than resuming it (it converges: what already happened is not done twice)",
+                spec.command
+            );
+        }
         if record.state != RunState::Running && record.state != RunState::Failed {
             anyhow::bail!("run {run} is {}: nothing to resume", record.state.as_str());
         }
-        let spec: RunSpec = serde_json::from_str(&record.command)
-            .with_context(|| format!("run {run} was not started by a release command"))?;
         let (_, plan) = super::runner::plan_of(&spec)?;
         let leases = Self::take_leases(ledger, run, &plan, ttl, None).await?;
         let actor = actor_from_env();
@@ -364,6 +370,7 @@ impl<'a> RunRecorder<'a> {
             .await?
             .into_iter()
             .map(|s| StepSummary {
+                seconds: s.seconds(),
                 key: s.key,
                 state: s.state,
                 attempts: s.attempts,

@@ -54,6 +54,9 @@ pub struct StepSummary {
     pub key: StepKey,
     pub state: StepState,
     pub attempts: i64,
+    /// How long its latest attempt took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outputs: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -577,6 +580,9 @@ impl<'a> Runner<'a> {
                 };
                 let outcomes = run_migrations(ctx, Some(phase), &input).await?;
                 serde_json::json!({ "migrations": outcomes })
+            }
+            StepKind::Deploy | StepKind::Rollback => {
+                anyhow::bail!("{key} is a whole command's step, not a release step")
             }
         };
         Ok(value)

@@ -5,7 +5,9 @@
 
 use crate::flags::ConfigArg;
 use crate::flags::{deploy_context, ClusterFlags, PublishFlags};
+use crate::commands::release::{begin_one_service, finish_one_service, open_ledger, LedgerFlags};
 use crate::global::Global;
+use forge_core::release::StepKind;
 use crate::render::finish_deploy;
 use forge_core::deploy_config::types::RollbackPolicy;
 use forge_core::deploy_report::DeployReport;
@@ -74,6 +76,8 @@ pub struct DeployArgs {
     pub cluster: ClusterFlags,
     #[command(flatten)]
     pub publish: PublishFlags,
+    #[command(flatten)]
+    pub ledger: LedgerFlags,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -101,6 +105,20 @@ pub async fn run(args: DeployArgs, global: Global) -> anyhow::Result<u8> {
     let mut report = DeployReport::new("deploy", &args.service, &args.env);
     let observer = ctx.observer.clone();
     report.on_record(move |line| observer.event(Event::Recorded(line)));
+    let ledger = match args.dry_run {
+        true => None,
+        false => Some(open_ledger(&args.ledger, &args.config).await?),
+    };
+    let run = begin_one_service(
+        ledger.as_ref(),
+        StepKind::Deploy,
+        &args.ledger,
+        &args.config,
+        &args.service,
+        &args.env,
+    )
+    .await?;
     let result = pipeline::deploy(&ctx, &request, &mut report).await;
+    finish_one_service(run, &report, &result).await?;
     Ok(finish_deploy(report, result, global))
 }

@@ -300,18 +300,24 @@ pub async fn run(cmd: ReleaseCommand, global: Global) -> anyhow::Result<u8> {
                     "steps": steps,
                 }));
             } else {
-                println!("{}  {}  {}", run.id, run.state.as_str(), run.environment);
-                for s in &steps {
-                    println!(
-                        "  {:<40} {:<9} attempts {}{}",
-                        s.key.as_str(),
-                        s.state.as_str(),
-                        s.attempts,
-                        s.error
-                            .as_deref()
-                            .map(|e| format!("\n      error: {e}"))
-                            .unwrap_or_default()
-                    );
+                println!(
+                    "{}  {}  {}  {}  by {}",
+                    run.id,
+                    run.state.as_str(),
+                    run.environment,
+                    run.release.as_ref().map_or("no release", |r| r.short()),
+                    run.actor
+                );
+                for s in steps {
+                    let summary = forge_steps::release::StepSummary {
+                        seconds: s.seconds(),
+                        key: s.key,
+                        state: s.state,
+                        attempts: s.attempts,
+                        outputs: s.outputs,
+                        error: s.error,
+                    };
+                    println!("{}", step_line(&summary));
                 }
             }
             Ok(0)
@@ -423,7 +429,8 @@ fn print_plan(plan: &forge_core::release::ReleasePlan, global: Global) {
     }
 }
 
-/// Prints the outcome; the exit status.
+/// Prints the outcome; the exit status. In a GitHub Actions job the run's
+/// table also goes to the job summary and its ids to `$GITHUB_OUTPUT`.
 fn finish(outcome: &RunOutcome, global: Global) -> u8 {
     if global.json {
         print_json(outcome);
@@ -438,14 +445,132 @@ fn finish(outcome: &RunOutcome, global: Global) -> u8 {
             outcome.state.as_str()
         );
         for s in &outcome.steps {
-            println!("  {:<40} {}", s.key.as_str(), s.state.as_str());
+            println!("{}", step_line(s));
         }
         if let Some((key, error)) = &outcome.failed {
             println!("failed at {key}: {error}");
         }
     }
+    if global.github_actions {
+        let release = outcome.release.as_ref().map(|r| r.to_string()).unwrap_or_default();
+        crate::github::write_outputs(&[
+            ("run_id", outcome.run.to_string()),
+            ("release_id", release),
+            ("result", outcome.state.as_str().to_owned()),
+        ]);
+        crate::github::append_summary(&summary_markdown(outcome));
+    }
     match outcome.state {
         RunState::Succeeded => 0,
         _ => 1,
     }
+}
+
+/// One step for people: key, state, time, attempts, what it left (digest,
+/// commit, migration Jobs), and its kept error.
+fn step_line(s: &forge_steps::release::StepSummary) -> String {
+    let mut line = format!("  {:<40} {:<9}", s.key.as_str(), s.state.as_str());
+    if let Some(t) = s.seconds {
+        line.push_str(&format!(" {t:>6.1} s"));
+    }
+    if s.attempts > 1 {
+        line.push_str(&format!("  attempts {}", s.attempts));
+    }
+    if let Some(what) = s.outputs.as_ref().and_then(left_behind) {
+        line.push_str(&format!("  {what}"));
+    }
+    if let Some(e) = s.error.as_deref().filter(|_| s.state != forge_core::release::StepState::Skipped) {
+        line.push_str(&format!("\n      error: {}", e.replace('\n', "\n      ")));
+    }
+    line
+}
+
+/// The artifact a step's outputs name, if any.
+fn left_behind(outputs: &serde_json::Value) -> Option<String> {
+    if let Some(d) = outputs["digest"].as_str() {
+        return Some(d.to_owned());
+    }
+    if let Some(c) = outputs["commit"].as_str() {
+        return Some(format!("commit {}", &c[..c.len().min(12)]));
+    }
+    let jobs: Vec<&str> = outputs["migrations"]
+        .as_array()?
+        .iter()
+        .filter_map(|m| m["ran_as"].as_str())
+        .collect();
+    (!jobs.is_empty()).then(|| jobs.join(", "))
+}
+
+fn summary_markdown(outcome: &RunOutcome) -> String {
+    let mut md = format!(
+        "### forge run `{}` in {}: {}\n\n",
+        outcome.run,
+        outcome.environment,
+        outcome.state.as_str()
+    );
+    if let Some(r) = &outcome.release {
+        md.push_str(&format!("Release `{r}`\n\n"));
+    }
+    md.push_str("| step | state | time | attempts | left |\n|---|---|---|---|---|\n");
+    for s in &outcome.steps {
+        md.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            s.key,
+            s.state.as_str(),
+            s.seconds.map(|t| format!("{t:.1} s")).unwrap_or_default(),
+            s.attempts,
+            s.outputs.as_ref().and_then(left_behind).unwrap_or_default()
+        ));
+    }
+    if let Some((key, error)) = &outcome.failed {
+        md.push_str(&format!("\n**Failed at `{key}`**\n\n```\n{error}\n```\n"));
+    }
+    md
+}
+
+/// A `forge deploy` / `forge rollback` as a one-service run: begun (taking
+/// the lease) before the command does anything, unless it is a dry run.
+pub(crate) async fn begin_one_service<'a>(
+    ledger: Option<&'a Ledger>,
+    kind: forge_core::release::StepKind,
+    flags: &LedgerFlags,
+    config: &ConfigArg,
+    service: &str,
+    env: &str,
+) -> anyhow::Result<Option<forge_steps::release::OneServiceRun<'a>>> {
+    let Some(ledger) = ledger else {
+        return Ok(None);
+    };
+    let run = forge_steps::release::OneServiceRun::begin(
+        ledger,
+        kind,
+        &absolute(&config.config)?,
+        service,
+        env,
+        std::time::Duration::from_secs(flags.lease_ttl.seconds()),
+        flags.wait.map(|w| std::time::Duration::from_secs(w.seconds())),
+    )
+    .await?;
+    Ok(Some(run))
+}
+
+/// Records how the command ended: the report as the step's outputs, or the
+/// failure verbatim.
+pub(crate) async fn finish_one_service(
+    run: Option<forge_steps::release::OneServiceRun<'_>>,
+    report: &forge_core::deploy_report::DeployReport,
+    result: &anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use forge_core::deploy_report::Outcome;
+    let Some(run) = run else {
+        return Ok(());
+    };
+    let error = match (result, &report.outcome) {
+        (Err(e), _) => Some(format!("{e:#}")),
+        (Ok(()), Outcome::Failed { reason }) => Some(reason.clone()),
+        (Ok(()), Outcome::RolledBack { reason, to }) => Some(format!("{reason}; rolled back to {to}")),
+        (Ok(()), _) => None,
+    };
+    run.finish(serde_json::to_value(report)?, error.as_deref()).await?;
+    Ok(())
 }

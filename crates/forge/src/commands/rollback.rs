@@ -3,7 +3,9 @@
 
 use crate::flags::ConfigArg;
 use crate::flags::{deploy_context, ClusterFlags};
+use crate::commands::release::{begin_one_service, finish_one_service, open_ledger, LedgerFlags};
 use crate::global::Global;
+use forge_core::release::StepKind;
 use crate::render::finish_deploy;
 use forge_core::deploy_report::DeployReport;
 use forge_steps::deploy::{self as pipeline, RollbackRequest};
@@ -41,6 +43,8 @@ pub struct RollbackArgs {
     pub dry_run: bool,
     #[command(flatten)]
     pub cluster: ClusterFlags,
+    #[command(flatten)]
+    pub ledger: LedgerFlags,
 }
 
 pub async fn run(args: RollbackArgs, global: Global) -> anyhow::Result<u8> {
@@ -53,6 +57,20 @@ pub async fn run(args: RollbackArgs, global: Global) -> anyhow::Result<u8> {
     let mut report = DeployReport::new("rollback", &args.service, &args.env);
     let observer = ctx.observer.clone();
     report.on_record(move |line| observer.event(Event::Recorded(line)));
+    let ledger = match args.dry_run {
+        true => None,
+        false => Some(open_ledger(&args.ledger, &args.config).await?),
+    };
+    let run = begin_one_service(
+        ledger.as_ref(),
+        StepKind::Rollback,
+        &args.ledger,
+        &args.config,
+        &args.service,
+        &args.env,
+    )
+    .await?;
     let result = pipeline::rollback(&ctx, &request, &mut report).await;
+    finish_one_service(run, &report, &result).await?;
     Ok(finish_deploy(report, result, global))
 }

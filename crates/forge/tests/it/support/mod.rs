@@ -33,9 +33,22 @@ pub fn nix() -> Command {
 pub fn forge() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_forge"));
     c.env("NIX_CONFIG", NIX_CONFIG)
+        .env("FORGE_LEDGER", fresh_ledger())
         .env_remove("ATTIC_TOKEN")
         .env_remove("RUST_LOG");
     c
+}
+
+/// A ledger file of its own for each command (deploys record runs, and tests
+/// running at once deploy the same service names): tests that read the
+/// ledger back name theirs, or remove FORGE_LEDGER to use deploy.yaml's.
+fn fresh_ledger() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("ledgers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a ledger directory");
+    dir.join(format!("ledger-{}.db", N.fetch_add(1, Ordering::Relaxed)))
 }
 
 pub fn run_ok(cmd: &mut Command) -> Output {
