@@ -3,7 +3,7 @@
 
   inputs = {
     nixpkgs.url = "github:NixOS/nixpkgs/nixos-25.05";
-    forge.url = "github:forge-dev/forge";
+    forge.url = "github:your-org/forge";
     forge.inputs.nixpkgs.follows = "nixpkgs";
   };
 
@@ -40,10 +40,9 @@
         modules = [ ./forge.nix ];
       };
 
-      devShells = forAll (system: {
-        default = nixpkgs.legacyPackages.${system}.mkShell {
-          packages = [ forge.packages.${system}.forge ];
-        };
+      # `nix run .#forge -- …` runs the Forge this flake pins.
+      apps = forAll (system: {
+        forge = forge.apps.${system}.forge;
       });
     };
 }

@@ -147,6 +147,38 @@ impl NixCli {
     }
 }
 
+impl NixCli {
+    /// `nix eval --json INSTALLABLE`, waiting for it (configuration is read
+    /// this way before any work starts). Nix's own error is kept as it is.
+    pub fn eval_json_blocking(&self, installable: &str) -> Result<Value, NixError> {
+        let command = format!("eval --json {installable}");
+        let out = std::process::Command::new(&self.program)
+            .args(["--extra-experimental-features", "nix-command flakes"])
+            .args(["eval", "--json", installable])
+            .args(&self.extra_args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|source| NixError::Spawn {
+                program: self.program.clone(),
+                source,
+            })?;
+        if !out.status.success() {
+            let log: Vec<String> = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            return Err(NixError::Failed {
+                command,
+                log: error_excerpt(&log),
+            });
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| NixError::Output {
+            command,
+            reason: format!("invalid JSON ({e})"),
+        })
+    }
+}
+
 /// The part of Nix's stderr worth showing: from the first `error:` line on,
 /// plus the build log lines just before it (where a failing builder explains itself).
 pub fn error_excerpt(log: &[String]) -> String {

@@ -14,16 +14,17 @@ use forge_steps::service_image::Publishing;
 
 use crate::output::ProgressView;
 
-/// Which `deploy.yaml` to read.
+/// Which `deploy.yaml` to read, or which flake's `forgeConfigurations`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ConfigArg {
-    /// The deployment configuration.
-    #[arg(long, value_name = "FILE", env = "FORGE_CONFIG", default_value = DEFAULT_FILE)]
+    /// The deployment configuration: a deploy.yaml file, or flake:REF#NAME for
+    /// the flake's forgeConfigurations.NAME (e.g. flake:.#default).
+    #[arg(long, value_name = "FILE|flake:REF#NAME", env = "FORGE_CONFIG", default_value = DEFAULT_FILE)]
     pub config: PathBuf,
 }
 
 impl ConfigArg {
-    /// Reads and resolves the file; images without `arch` are for this machine's architecture.
+    /// Reads and resolves the configuration; images without `arch` are for this machine's architecture.
     pub fn load(&self) -> anyhow::Result<DeployConfig> {
         Ok(forge_steps::config_file::load(&self.config)?)
     }

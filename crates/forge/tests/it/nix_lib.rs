@@ -1,30 +1,76 @@
-//! The flake's pure Nix library (`lib/`), evaluated by real Nix.
+//! The flake's Nix library (`lib/`), evaluated by real Nix with nixpkgs'
+//! `lib` (../shared/nixpkgs-lib, or FORGE_NIXPKGS_LIB: a nixpkgs checkout or
+//! a nixpkgs.lib tree), and checked against the Rust side it mirrors.
 
-use crate::support::{nix, run_ok, stderr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-fn lib_expr(call: &str) -> String {
-    let lib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lib");
-    format!("(import {}).{call}", lib.canonicalize().unwrap().display())
+use forge_core::choice::Choice as _;
+use forge_core::oci::image_config::Arch;
+
+use crate::support::{nix, run_ok, stderr, Flake};
+
+/// The repository's root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+/// A tree holding nixpkgs' `lib/` (`<it>/lib/default.nix`).
+pub fn nixpkgs_lib() -> PathBuf {
+    let dir = std::env::var_os("FORGE_NIXPKGS_LIB")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/nixpkgs-lib"));
+    assert!(
+        dir.join("lib/default.nix").exists(),
+        "no nixpkgs lib at {} (set FORGE_NIXPKGS_LIB to a nixpkgs checkout or a nixpkgs.lib tree)",
+        dir.display()
+    );
+    dir.canonicalize().unwrap()
+}
+
+/// `nix eval --json` of `expr`, in which `lib` is nixpkgs' lib and `forge` this repository's lib.
+pub fn eval(expr: &str) -> serde_json::Value {
+    let out = run_ok(&mut eval_command(expr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+pub fn eval_command(expr: &str) -> Command {
+    let full = format!(
+        "let lib = import {}/lib; forge = import {}/lib {{ inherit lib; }}; in {expr}",
+        nixpkgs_lib().display(),
+        repo().display()
+    );
+    let mut c = nix();
+    c.args(["eval", "--json", "--impure", "--expr", &full]);
+    c
+}
+
+/// Runs a file of `lib.runTests` cases under checks/ and fails with the failing cases.
+pub fn run_tests(file: &str) {
+    let failures = eval(&format!(
+        "import {}/checks/{file} {{ inherit lib; }}",
+        repo().display()
+    ));
+    let failures = failures.as_array().expect("runTests returns a list");
+    assert!(
+        failures.is_empty(),
+        "checks/{file}: {} failing case(s):\n{}",
+        failures.len(),
+        serde_json::to_string_pretty(failures).unwrap()
+    );
 }
 
 #[test]
-fn substituter_settings_evaluate_and_reject_bad_input() {
-    let key = "quickstart-1:V4dL3KRGgDAF16zkzDthjpWjQ1iQd9hjtZ+3tXSTrKA=";
-    let out = run_ok(nix().args(["eval", "--impure", "--json", "--expr", &lib_expr(&format!(
-        r#"substituterSettings {{ url = "file:///tmp/c"; publicKey = "{key}"; priority = 30; }}"#
-    ))]));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["extra-substituters"][0], "file:///tmp/c?priority=30");
-    assert_eq!(v["extra-trusted-public-keys"][0], key);
+fn lib_tests_pass() {
+    run_tests("lib-tests.nix");
+}
 
-    let out = nix()
-        .args([
-            "eval",
-            "--impure",
-            "--json",
-            "--expr",
-            &lib_expr(r#"substituterSettings { url = "s3://x"; publicKey = "k:x"; }"#),
-        ])
+#[test]
+fn lib_errors_say_what_to_change() {
+    let out = eval_command(r#"forge.substituterSettings { url = "s3://x"; publicKey = "k:x"; }"#)
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -33,4 +79,164 @@ fn substituter_settings_evaluate_and_reject_bad_input() {
         "{}",
         stderr(&out)
     );
+    let out = eval_command(r#"forge.platform.ociPlatform "riscv64-linux""#)
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&out).contains(
+            "no OCI platform for system \"riscv64-linux\" (known: x86_64-linux, aarch64-linux)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// lib/platform.nix and forge_core's Arch are one table.
+#[test]
+fn platform_table_agrees_with_rust() {
+    let table = eval("forge.platform.table");
+    let nix: Vec<(String, String, String)> = table
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["system"].as_str().unwrap().to_owned(),
+                p["os"].as_str().unwrap().to_owned(),
+                p["architecture"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let rust: Vec<(String, String, String)> = Arch::ALL
+        .iter()
+        .map(|a| {
+            (
+                a.nix_system().to_owned(),
+                "linux".to_owned(),
+                a.as_str().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(nix, rust);
+
+    // Every spelling Nix accepts, deploy.yaml resolves to the same system.
+    for p in table.as_array().unwrap() {
+        let mut names = vec![p["architecture"].as_str().unwrap().to_owned()];
+        names.extend(
+            p["aliases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap().to_owned()),
+        );
+        for name in names {
+            let yaml = format!("registry: r\nservices:\n  app:\n    image: {{arch: {name}}}\n");
+            let config =
+                forge_core::deploy_config::DeployConfig::parse(&yaml, "deploy.yaml", Arch::Amd64)
+                    .unwrap();
+            let installables = &config.service("app").unwrap().installables;
+            let system = p["system"].as_str().unwrap();
+            assert_eq!(
+                installables.values().collect::<Vec<_>>(),
+                [&format!(".#packages.{system}.app")],
+                "{name}"
+            );
+            assert_eq!(eval(&format!("forge.platform.systemOf {name:?}")), system);
+        }
+    }
+}
+
+/// forge.lib.image.buildArgs gives `forge image build` arguments that land in the image.
+#[test]
+fn image_build_args_drive_forge_image_build() {
+    let args = eval(
+        r#"forge.image.buildArgs {
+          entrypoint = [ "/bin/hello" "--loud" ];
+          cmd = [ "world" ];
+          env.MODE = "test";
+          labels."org.opencontainers.image.title" = "hello";
+          expose = [ 8080 "53/udp" ];
+          workdir = "/srv";
+          user = "1000:1000";
+          max_layers = 4;
+          compression = "zstd";
+          arch = "amd64";
+        }"#,
+    );
+    let args: Vec<String> = args
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    let flake = Flake::basic();
+    let tmp = tempfile::tempdir().unwrap();
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let built = crate::image::build(
+        &flake.installable("static-hello"),
+        &tmp.path().join("img"),
+        &tmp.path().join("cache"),
+        &arg_refs,
+    );
+    assert!(built["manifest"]["digest"].is_string(), "{built}");
+    let layout = format!("oci:{}:v1", tmp.path().join("img").display());
+    let config = crate::image::json(&run_ok(
+        Command::new("skopeo").args(["inspect", "--config", &layout]),
+    ));
+    let c = &config["config"];
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/hello", "--loud"]));
+    assert_eq!(c["Cmd"], serde_json::json!(["world"]));
+    assert!(
+        c["Env"].as_array().unwrap().contains(&"MODE=test".into()),
+        "{c}"
+    );
+    assert_eq!(c["Labels"]["org.opencontainers.image.title"], "hello");
+    assert!(
+        c["ExposedPorts"]["8080/tcp"].is_object() && c["ExposedPorts"]["53/udp"].is_object(),
+        "{c}"
+    );
+    assert_eq!(c["WorkingDir"], "/srv");
+    assert_eq!(c["User"], "1000:1000");
+    assert_eq!(config["architecture"], "amd64");
+    let manifest = crate::image::json(&run_ok(
+        Command::new("skopeo").args(["inspect", "--raw", &layout]),
+    ));
+    let layers = manifest["layers"].as_array().unwrap();
+    assert!(layers.len() <= 4, "{manifest}");
+    assert!(
+        layers
+            .iter()
+            .all(|l| l["mediaType"].as_str().unwrap().ends_with("+zstd")),
+        "{manifest}"
+    );
+}
+
+/// Every Nix file of the flake parses.
+#[test]
+fn every_nix_file_parses() {
+    let mut files = vec![repo().join("flake.nix")];
+    for dir in ["lib", "modules", "nix", "checks", "templates"] {
+        collect_nix(&repo().join(dir), &mut files);
+    }
+    assert!(files.len() > 10, "{files:?}");
+    let out = Command::new("nix-instantiate")
+        .arg("--parse")
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn collect_nix(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            collect_nix(&p, out);
+        } else if p.extension().is_some_and(|x| x == "nix") {
+            out.push(p);
+        }
+    }
 }
