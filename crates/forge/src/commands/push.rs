@@ -1,12 +1,19 @@
 //! `forge push`: `forge image push` for a service of `deploy.yaml`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use anyhow::{anyhow, bail};
+
+use crate::exit::usage;
 use crate::flags::{ConfigArg, PublishFlags};
+use crate::github;
 use crate::global::Global;
-use crate::output::ProgressView;
+use crate::output::{print_document, ProgressView};
 use crate::render::print_push_report;
-use forge_steps::publish_image::{publish_images, Published};
+use forge_adapters::git_rev::current_commit;
+use forge_adapters::oci::layout::OciLayout;
+use forge_core::oci::tag_scheme::{self, TagVars};
+use forge_steps::publish_image::{materialise, publish_images, Published};
 use forge_steps::service_image::image_request;
 
 /// Build a configured service's image and push it (the first half of a deploy).
@@ -15,12 +22,16 @@ use forge_steps::service_image::image_request;
 /// image settings and repository ({registry}/{service} by default), then does
 /// what `forge image push` does: tags {arch}-{gitsha7} and {arch}-latest (or
 /// the service's image.tags), plus an index tagged {gitsha7} and latest when
-/// the service has several architectures. {gitsha} is the commit of the
-/// directory holding deploy.yaml (or FORGE_GIT_SHA).
+/// the service has several architectures. A repository `oci:DIR` (as deploy
+/// takes it) writes the image into that layout, tagged with the first tag.
+/// {gitsha} is the commit checked out where the flake is (FORGE_GIT_SHA,
+/// GITHUB_SHA or CI_COMMIT_SHA win); a tag that needs it when there is none
+/// is an error.
 ///
 /// Examples:
 ///   forge push app
 ///   forge push api --config deploy/deploy.yaml --env production --json
+///   FORGE_GIT_SHA=$(git rev-parse HEAD) forge push app
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct PushArgs {
@@ -49,8 +60,70 @@ pub async fn run(args: PushArgs, global: Global) -> anyhow::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    let request = image_request(&config, service, &base, &args.publish.publishing());
-    let published = publish_images(&request, &ProgressView::new()).await?;
+    let mut request = image_request(&config, service, &base, &args.publish.publishing());
+    let checkout = flake_checkout(&config.flake, &base);
+    let gitsha = checkout.as_deref().and_then(current_commit);
+    let needs_sha = service.tags.iter().any(|t| t.contains("{gitsha"));
+    if needs_sha && gitsha.is_none() {
+        return Err(usage(anyhow!(
+            "services.{}: the tags {} need the flake's git revision, and {} (set FORGE_GIT_SHA, or image.tags without {{gitsha}})",
+            service.name,
+            service.tags.join(", "),
+            match &checkout {
+                Some(dir) => format!("{} is not in a git checkout", dir.display()),
+                None => format!("flake `{}` is not a local checkout", config.flake),
+            }
+        )));
+    }
+    if let Some(dir) = checkout {
+        request.git_dir = dir;
+    }
+    let progress = ProgressView::new();
+    if let Some(dir) = service.repository.strip_prefix("oci:") {
+        let [(source, recipe)] = request.sources.as_slice() else {
+            bail!(
+                "services.{}: an oci: layout holds one architecture; set image.arch to one value",
+                service.name
+            );
+        };
+        let vars = TagVars {
+            arch: Some(recipe.options.arch.as_str().to_owned()),
+            gitsha,
+        };
+        let tag = match service.tags.first() {
+            Some(t) => tag_scheme::render(t, &vars)?,
+            None => "latest".to_owned(),
+        };
+        let dir = relative_to(&base, dir);
+        let layout = OciLayout::new(&dir);
+        let (manifest, _) = materialise(source, recipe, &layout, &tag, &progress).await?;
+        progress.finish();
+        let reference = format!("oci:{}:{tag}", dir.display());
+        if global.json {
+            print_document(
+                "push",
+                &serde_json::json!({
+                    "service": service.name,
+                    "env": args.env,
+                    "layout": dir,
+                    "tag": tag,
+                    "digest": manifest.digest,
+                    "reference": reference,
+                }),
+            );
+        } else {
+            println!("{reference}@{}", manifest.digest);
+        }
+        github::write_outputs(&[
+            ("result", "pushed".to_owned()),
+            ("image", format!("{reference}@{}", manifest.digest)),
+            ("digest", manifest.digest.clone()),
+            ("tag", tag),
+        ]);
+        return Ok(());
+    }
+    let published = publish_images(&request, &progress).await?;
+    progress.finish();
     let report = ServicePush {
         published: &published,
         service: &service.name,
@@ -58,6 +131,32 @@ pub async fn run(args: PushArgs, global: Global) -> anyhow::Result<()> {
     };
     print_push_report("push", &report, &published, global);
     Ok(())
+}
+
+/// Where the flake's sources are checked out, when it is local: `.`, a
+/// relative or absolute path, `path:DIR`, `git+file://DIR` (relative to
+/// deploy.yaml's directory, as deploy.yaml's flake is).
+pub fn flake_checkout(flake: &str, base: &Path) -> Option<PathBuf> {
+    let dir = if let Some(rest) = flake.strip_prefix("path:") {
+        rest
+    } else if let Some(rest) = flake.strip_prefix("git+file://") {
+        rest
+    } else if flake.contains(':') {
+        return None;
+    } else {
+        flake
+    };
+    let dir = dir.split(['?', '#']).next().unwrap_or(dir);
+    Some(relative_to(base, dir))
+}
+
+fn relative_to(base: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
 }
 
 /// `forge push --json`: the push report with the service (and environment) it was for.
@@ -68,4 +167,22 @@ struct ServicePush<'a> {
     service: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     env: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_flakes_have_a_checkout_remote_ones_do_not() {
+        let base = Path::new("/srv/deploy");
+        assert_eq!(flake_checkout(".", base), Some(base.join(".")));
+        assert_eq!(flake_checkout("../app", base), Some(base.join("../app")));
+        assert_eq!(flake_checkout("path:/src/app", base), Some("/src/app".into()));
+        assert_eq!(
+            flake_checkout("git+file:///src/app?ref=main", base),
+            Some("/src/app".into())
+        );
+        assert_eq!(flake_checkout("github:org/app", base), None);
+    }
 }

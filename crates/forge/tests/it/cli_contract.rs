@@ -21,7 +21,7 @@ const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 /// given, an oci: layout registry, a bare GitOps repository, no cluster).
 struct Setup {
     tmp: tempfile::TempDir,
-    _flake: Flake,
+    flake: Flake,
 }
 
 impl Setup {
@@ -47,7 +47,7 @@ impl Setup {
             flake.dir.path().display()
         );
         std::fs::write(tmp.path().join("deploy.yaml"), yaml).unwrap();
-        Self { tmp, _flake: flake }
+        Self { tmp, flake }
     }
 
     fn path(&self, p: &str) -> PathBuf {
@@ -382,4 +382,68 @@ fn log_lines_follow_no_color_and_clicolor_force() {
     assert!(coloured.contains("no objects") && coloured.contains("\u{1b}["), "{coloured:?}");
     let plain = run(Some("1"));
     assert!(plain.contains("no objects") && !plain.contains('\u{1b}'), "{plain:?}");
+}
+
+#[test]
+fn push_takes_the_oci_repository_deploy_takes_and_the_flakes_revision() {
+    let s = Setup::new(None);
+    let out = s.forge(&["--json", "push", "app"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["schema"], "forge.push/v1", "{v}");
+    let tag = v["tag"].as_str().unwrap();
+    assert!(tag.ends_with(&SHA[..7]), "{v}");
+    let inspect = Command::new("skopeo")
+        .args(["inspect", &format!("oci:{}:{tag}", v["layout"].as_str().unwrap())])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{}", stderr(&inspect));
+    let seen: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(seen["Digest"], v["digest"]);
+
+    // No revision anywhere: an error naming the way out, not a silent `latest`.
+    let without_sha = |c: &mut Command| {
+        c.env_remove("FORGE_GIT_SHA")
+            .env_remove("GITHUB_SHA")
+            .env_remove("CI_COMMIT_SHA");
+    };
+    let mut cmd = s.forge(&["push", "app"]);
+    without_sha(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("FORGE_GIT_SHA") && err.contains("not in a git checkout"), "{err}");
+
+    // deploy.yaml's directory and the flake are different repositories: the
+    // flake's commit names the image.
+    let commit = |dir: &Path| {
+        git(dir, &["init", "-q"]);
+        git(dir, &["add", "-A"]);
+        git(dir, &["commit", "-q", "--allow-empty", "-m", "x"]);
+        git(dir, &["rev-parse", "HEAD"])
+    };
+    let config_sha = commit(s.tmp.path());
+    let flake_sha = commit(s.flake.dir.path());
+    assert_ne!(config_sha, flake_sha);
+    let mut cmd = s.forge(&["--json", "push", "app"]);
+    without_sha(&mut cmd);
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tag = json(&out)["tag"].as_str().unwrap().to_owned();
+    assert!(tag.ends_with(&flake_sha[..7]), "{tag} vs flake {flake_sha}");
+}
+
+#[test]
+fn every_documented_code_is_a_known_status_and_in_each_help() {
+    let out = Command::new(env!("CARGO_BIN_EXE_forge"))
+        .args(["man", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // forge-provision's --help is checked in its own suite.
+    for line in forge_core::exit_status::TABLE.lines().skip(1) {
+        let code: u8 = line.trim().split(' ').next().unwrap().parse().unwrap();
+        assert!(forge_core::exit_status::ExitStatus::from_code(code).is_some(), "{line}");
+        assert!(stdout(&out).contains(line), "{line}");
+    }
 }

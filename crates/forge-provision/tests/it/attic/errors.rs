@@ -14,7 +14,8 @@ fn a_missing_secret_stops_before_any_change() {
         "  - subject: deploy\n    validity: 30d\n    secret_env: FORGE_TEST_UNSET_SECRET\n    permissions: { main: [pull] }\n    output_file: secrets/deploy.token\n",
     );
     let out = setup.run(&["apply"]);
-    expect_code(&out, 1);
+    // A spec the environment cannot complete: a configuration error.
+    expect_code(&out, 2);
     let stderr = text(&out).1;
     assert!(
         stderr.contains(&format!(
