@@ -15,7 +15,7 @@ use crate::schema;
 #[derive(Debug, Clone)]
 pub struct Ledger {
     pub(crate) pool: Pool,
-    location: LedgerLocation,
+    pub(crate) location: LedgerLocation,
 }
 
 impl Ledger {

@@ -10,6 +10,7 @@
 //! - [`leases`]: [`Lease`]s, fencing of stale holders.
 //! - [`audit`]: the hash-chained audit log.
 //! - [`queries`]: read-only questions for status and the API (newest runs, pages, metrics).
+//! - `read_only`: [`Ledger::open_read_only`], for readers (serve, status).
 //! - [`records`]: run and step records, the run filter.
 //! - [`schema`]: embedded migrations and [`SCHEMA_VERSION`].
 //! - [`actor`]: who acts ([`actor_from_env`]) and who holds a lease.
@@ -24,6 +25,7 @@ pub mod leases;
 pub mod ledger;
 pub mod location;
 pub mod queries;
+mod read_only;
 pub mod records;
 pub mod schema;
 pub mod steps;

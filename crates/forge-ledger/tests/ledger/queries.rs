@@ -2,13 +2,14 @@
 //! environment, steps of many runs, release and audit pages, metric counts.
 
 use forge_core::release::{RunState, StepKey, Transition};
-use forge_ledger::ReleaseCursor;
+use forge_ledger::{Ledger, ReleaseCursor};
 
 use crate::support::{new_run, release, run_id, suite, Store, MINUTE};
 
 suite!(
     newest_runs_per_service_and_environment,
     release_and_audit_pages_are_stable_and_complete,
+    a_read_only_ledger_reads_what_writers_write_and_cannot_write,
 );
 
 async fn newest_runs_per_service_and_environment(store: Store) {
@@ -134,4 +135,26 @@ async fn release_and_audit_pages_are_stable_and_complete(store: Store) {
     assert_eq!(since[0].0.subject, "s3");
     // The same events and hashes as the whole log.
     assert_eq!(ledger.audit().await.unwrap()[1..3], page[..]);
+}
+
+async fn a_read_only_ledger_reads_what_writers_write_and_cannot_write(store: Store) {
+    if store.kind() == "sqlite" {
+        let missing = Ledger::open_read_only(&store.location()).await.unwrap_err();
+        assert!(missing.to_string().contains("no ledger there yet"), "{missing}");
+        assert!(!std::path::Path::new(&store.location().display()).exists());
+    }
+    let writer = store.open().await;
+    let reader = Ledger::open_read_only(&store.location()).await.unwrap();
+    assert!(reader.latest_runs_by_target().await.unwrap().is_empty());
+    // The writer writes while the reader is open; the reader sees it.
+    writer.create_run(new_run(&run_id(1), "prod", &["api"])).await.unwrap();
+    let seen = reader.latest_runs_by_target().await.unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(reader.run(&run_id(1)).await.unwrap().unwrap().environment, "prod");
+    // The reader cannot write.
+    let refused = reader.create_run(new_run(&run_id(2), "prod", &["api"])).await;
+    assert!(refused.is_err(), "a read-only ledger wrote");
+    assert_eq!(writer.run(&run_id(2)).await.unwrap(), None);
+    reader.close().await;
+    writer.close().await;
 }

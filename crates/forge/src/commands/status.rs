@@ -55,13 +55,23 @@ pub struct StatusSources {
 }
 
 impl StatusSources {
+    /// The ledger, found as the release commands find it (and created or
+    /// brought up to date as they would), then read through read-only
+    /// connections only.
     pub async fn open_ledger(&self, config: &ConfigArg) -> anyhow::Result<forge_ledger::Ledger> {
-        let flags = LedgerFlags {
-            ledger: self.ledger.clone(),
-            wait: None,
-            lease_ttl: ConfigDuration::parse("30s").expect("a duration"),
-        };
-        open_ledger(&flags, config).await
+        // The release commands' flags with their defaults: leases and
+        // waiting do not matter to a reader.
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            ledger: LedgerFlags,
+        }
+        let mut flags = <Defaults as clap::Parser>::try_parse_from(["forge"])?.ledger;
+        flags.ledger = self.ledger.clone();
+        let writable = open_ledger(&flags, config).await?;
+        let location = writable.location().clone();
+        writable.close().await;
+        Ok(forge_ledger::Ledger::open_read_only(&location).await?)
     }
 
     pub fn request(
