@@ -14,7 +14,7 @@ use crate::release_local::Fleet;
 use crate::support::{forge, stderr};
 
 /// A `forge serve` child, killed when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     base: String,
     token: Option<String>,
@@ -29,20 +29,27 @@ impl Drop for Server {
 
 impl Server {
     fn start(fleet: &Fleet, token: Option<&str>) -> Server {
-        let port = forge_testkit::free_port();
         let mut c = forge();
-        c.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--refresh", "1s", "--config"])
-            .arg(fleet.path("deploy.yaml"))
-            .env_remove("FORGE_LEDGER")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+        c.arg("serve").arg("--config").arg(fleet.path("deploy.yaml"));
         if let Some(t) = token {
             let file = fleet.path("token");
             std::fs::write(&file, format!("{t}\n")).unwrap();
             c.arg("--token-file").arg(file);
         }
+        Server::spawn(c, token)
+    }
+
+    /// Starts `forge serve …` (`command`, without `--listen`) on a free
+    /// loopback port, refreshing every second, and waits until it is ready.
+    pub(crate) fn spawn(mut command: Command, token: Option<&str>) -> Server {
+        let port = forge_testkit::free_port();
+        command
+            .args(["--listen", &format!("127.0.0.1:{port}"), "--refresh", "1s"])
+            .env_remove("FORGE_LEDGER")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
         let server = Server {
-            child: c.spawn().unwrap(),
+            child: command.spawn().unwrap(),
             base: format!("http://127.0.0.1:{port}"),
             token: token.map(str::to_owned),
         };
@@ -62,7 +69,7 @@ impl Server {
     }
 
     /// GET `path`: status and body text.
-    fn get(&self, path: &str) -> Result<(u16, String), reqwest::Error> {
+    pub(crate) fn get(&self, path: &str) -> Result<(u16, String), reqwest::Error> {
         self.get_with(path, self.token.as_deref())
     }
 
@@ -82,7 +89,7 @@ impl Server {
         })
     }
 
-    fn json(&self, path: &str, want: u16) -> Value {
+    pub(crate) fn json(&self, path: &str, want: u16) -> Value {
         let (status, body) = self.get(path).unwrap();
         assert_eq!(status, want, "GET {path}: {body}");
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
