@@ -447,3 +447,23 @@ fn every_documented_code_is_a_known_status_and_in_each_help() {
         assert!(stdout(&out).contains(line), "{line}");
     }
 }
+
+#[test]
+fn a_registry_name_that_does_not_resolve_is_not_retried() {
+    let s = Setup::new(None);
+    let out = s.forge(&["--json", "push", "app"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v = json(&out);
+    let source = format!("oci:{}:{}", v["layout"].as_str().unwrap(), v["tag"].as_str().unwrap());
+    let started = Instant::now();
+    let out = plain_forge()
+        .args(["image", "push", &source, "--repo", "registry.nonexistent.invalid/app"])
+        .args(["--attempts", "6", "--tag", "t"])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // Six attempts with backoff took about 10 s; one takes milliseconds.
+    assert!(took < Duration::from_secs(3), "took {took:?}: {}", stderr(&out));
+    assert!(stderr(&out).contains("registry.nonexistent.invalid"), "{}", stderr(&out));
+}
