@@ -467,3 +467,46 @@ fn a_registry_name_that_does_not_resolve_is_not_retried() {
     assert!(took < Duration::from_secs(3), "took {took:?}: {}", stderr(&out));
     assert!(stderr(&out).contains("registry.nonexistent.invalid"), "{}", stderr(&out));
 }
+
+/// The example workflow is one a team can copy: Forge pinned to a commit,
+/// the deploy step with an `id` whose outputs (only ones Forge writes) a
+/// later step reads, a concurrency group per environment; and actionlint
+/// accepts it when it is installed (`go install github.com/rhysd/actionlint/cmd/actionlint`).
+#[test]
+fn the_github_actions_example_is_pinned_and_uses_the_outputs_forge_writes() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/github-actions/deploy.yml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let forge_ref = doc["env"]["FORGE"].as_str().unwrap();
+    let rev = forge_ref.split('#').next().unwrap().rsplit('/').next().unwrap();
+    assert!(rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit()), "{forge_ref}");
+    assert!(doc["concurrency"]["group"].as_str().unwrap().contains("environment"));
+    let steps = doc["jobs"]["deploy"]["steps"].as_sequence().unwrap();
+    let deploy = steps.iter().find(|s| s["id"] == "deploy").expect("a step with id: deploy");
+    assert!(deploy["run"].as_str().unwrap().contains("\"$FORGE\""));
+    // Every output read is one Forge writes for a deploy.
+    let written = ["image", "tag", "digest", "commit", "result", "exit_code", "service", "env"];
+    let mut read = 0;
+    for (i, _) in text.match_indices("steps.deploy.outputs.") {
+        let name: String = text[i + "steps.deploy.outputs.".len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        assert!(written.contains(&name.as_str()), "{name} is not an output of forge deploy");
+        read += 1;
+    }
+    assert!(read >= 4, "{read}");
+    let actionlint = std::env::var_os("FORGE_ACTIONLINT").map(PathBuf::from).or_else(|| {
+        std::env::var_os("PATH").and_then(|p| {
+            std::env::split_paths(&p).map(|d| d.join("actionlint")).find(|f| f.is_file())
+        })
+    });
+    if let Some(bin) = actionlint {
+        let out = Command::new(bin)
+            .args(["-shellcheck=", "-pyflakes="])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    }
+}
