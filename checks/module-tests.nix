@@ -1,70 +1,22 @@
 # Evaluation tests of the NixOS modules with nixpkgs' lib.evalModules, against
-# small stand-ins for the NixOS options they set (declared below) and a pkgs
-# whose writers are builtins.toFile (so the files they write can be read
-# back). Returns lib.runTests' failures (empty when all pass). Run by
+# small stand-ins for the NixOS options they set (module-stand-ins.nix).
+# Returns lib.runTests' failures (empty when all pass). Run by
 # `checks.<system>.module-tests` and by crates/forge/tests/it/nix_modules.rs.
 { lib }:
 let
-  inherit (lib) types mkOption;
-
-  # The NixOS options the modules set, declared as loosely as NixOS does.
-  nixosStandIns = {
-    options = {
-      assertions = mkOption {
-        type = types.listOf (
-          types.submodule {
-            options.assertion = mkOption { type = types.bool; };
-            options.message = mkOption { type = types.str; };
-          }
-        );
-        default = [ ];
-      };
-      systemd.services = mkOption {
-        type = types.attrsOf (types.attrsOf types.anything);
-        default = { };
-      };
-      systemd.timers = mkOption {
-        type = types.attrsOf (types.attrsOf types.anything);
-        default = { };
-      };
-      nix.settings = mkOption {
-        type = types.attrsOf types.anything;
-        default = { };
-      };
-      services.postgresql.enable = mkOption {
-        type = types.bool;
-        default = false;
-      };
-    };
-  };
-  pkgs = {
-    writeText = name: text: builtins.toFile name text;
-    writeShellScript = name: text: builtins.toFile name "#!/bin/sh\n${text}";
-  };
-  fakePackage = name: {
-    type = "derivation";
-    inherit name;
-    outPath = "${builtins.storeDir}/00000000000000000000000000000000-${name}";
-  };
+  standIns = import ./module-stand-ins.nix { inherit lib; };
+  inherit (standIns) pkgs fakePackage;
   provisionPkg = fakePackage "forge-provision";
   forgePkg = fakePackage "forge";
-
   eval =
     config:
-    (lib.evalModules {
-      modules = [
-        nixosStandIns
-        ../modules/cache-client.nix
-        ../modules/provision.nix
-        ../modules/serve.nix
-        {
-          services.forge.provision.package = provisionPkg;
-          services.forge.serve.package = forgePkg;
-        }
-        config
-      ];
-      specialArgs = { inherit pkgs; };
-    }).config;
+    standIns.eval [
+      {
+        services.forge.provision.package = provisionPkg;
+        services.forge.serve.package = forgePkg;
+      }
+      config
+    ];
   failures = cfg: map (a: a.message) (builtins.filter (a: !a.assertion) cfg.assertions);
   contains = needle: haystack: lib.hasInfix needle haystack;
   # The path of the file a command line names after `flag`.
@@ -226,7 +178,7 @@ lib.runTests {
         atomic = contains "mv \"$tmp\" /var/lib/node-exporter/forge-provision-postgres.prom" script;
       };
     expected = {
-      SuccessExitStatus = [ 2 ];
+      SuccessExitStatus = [ 4 ];
       ReadWritePaths = [ "/var/lib/node-exporter" ];
       User = "postgres";
       dynamic = false;
@@ -299,7 +251,7 @@ lib.runTests {
       inherit (serveUnit.serviceConfig) LoadCredential DynamicUser ProtectSystem;
       inherit (serveUnit) wantedBy;
       readsCredential = contains ''FORGE_LEDGER=$(cat "$CREDENTIALS_DIRECTORY/ledger-url")'' serveScript;
-      runs = contains "exec ${forgePkg.outPath}/bin/forge serve --listen 127.0.0.1:8470" serveScript;
+      runs = contains "exec ${forgePkg.outPath}/bin/forge serve --listen 127.0.0.1:8475 --refresh 15s" serveScript;
       failures = failures serveUrl;
     };
     expected = {
@@ -320,6 +272,7 @@ lib.runTests {
             services.forge.serve = {
               enable = true;
               ledger.path = "/var/lib/forge/ledger.db";
+              config = "flake:github:example/app#default";
               user = "forge";
             };
           }).systemd.services.forge-serve;
@@ -329,8 +282,8 @@ lib.runTests {
         inherit (u.serviceConfig) ExecStart ReadWritePaths User;
       };
     expected = {
-      environment.FORGE_LEDGER = "/var/lib/forge/ledger.db";
-      ExecStart = "${forgePkg.outPath}/bin/forge serve --listen 127.0.0.1:8470";
+      environment = { };
+      ExecStart = "${forgePkg.outPath}/bin/forge serve --listen 127.0.0.1:8475 --refresh 15s --config 'flake:github:example/app#default' --ledger /var/lib/forge/ledger.db";
       ReadWritePaths = [ "/var/lib/forge" ];
       User = "forge";
     };
@@ -345,6 +298,13 @@ lib.runTests {
           listen = "8470";
         };
       })
+      (eval {
+        services.forge.serve = {
+          enable = true;
+          ledger.path = "/var/lib/forge/ledger.db";
+          listen = "0.0.0.0:8475";
+        };
+      })
     ];
     expected = [
       [
@@ -352,9 +312,35 @@ lib.runTests {
       ]
       [
         "services.forge.serve.ledger.urlFile must be an absolute path outside the Nix store (the URL holds a password); got \"${builtins.storeDir}/x-url\"."
-        "services.forge.serve.listen must be HOST:PORT (e.g. 127.0.0.1:8470); got \"8470\"."
+        "services.forge.serve.listen must be ADDR:PORT (e.g. 127.0.0.1:8475); got \"8470\"."
+        "services.forge.serve.listen is 8470, not loopback: set services.forge.serve.tokenFile (forge serve requires a bearer token off loopback), or listen on 127.0.0.1."
+      ]
+      [
+        "services.forge.serve.listen is 0.0.0.0:8475, not loopback: set services.forge.serve.tokenFile (forge serve requires a bearer token off loopback), or listen on 127.0.0.1."
       ]
     ];
+  };
+  testServeTokenCredential = {
+    expr =
+      let
+        u =
+          (eval {
+            services.forge.serve = {
+              enable = true;
+              ledger.path = "/var/lib/forge/ledger.db";
+              listen = "0.0.0.0:8475";
+              tokenFile = "/run/secrets/serve-token";
+            };
+          }).systemd.services.forge-serve;
+      in
+      {
+        inherit (u.serviceConfig) LoadCredential;
+        token = contains "--token-file %d/token" u.serviceConfig.ExecStart;
+      };
+    expected = {
+      LoadCredential = [ "token:/run/secrets/serve-token" ];
+      token = true;
+    };
   };
 
   testCacheClientSettings = {

@@ -3,7 +3,7 @@
 # reads; JSON is YAML). Secrets reach it through systemd credentials
 # (LoadCredential), never through the store: the spec names them with
 # *_file = "${credentialsDirectory}/NAME". With mode = "check" nothing is
-# changed and drift is reported by the exit status (2) and, with
+# changed and drift is reported by the exit status (4) and, with
 # metrics.textfileDirectory, a Prometheus textfile-collector metric.
 {
   config,
@@ -15,6 +15,9 @@ let
   top = config.services.forge.provision;
   inherit (lib) types mkOption;
   hardening = import ./systemd-hardening.nix;
+  # forge-provision's exit status for "changes pending" under --check
+  # (forge_core::exit_status; 0 converged, 1 failed, 2 usage or spec error).
+  changesPending = 4;
   unitName = target: "forge-provision-${target}";
 
   # Keys whose values would be secrets written inline.
@@ -73,7 +76,7 @@ let
             "check"
           ];
           default = "apply";
-          description = "`apply` converges; `check` changes nothing and reports drift (exit status 2, and the metric).";
+          description = "`apply` converges; `check` changes nothing and reports drift (exit status 4, and the metric).";
         };
         startAt = mkOption {
           type = types.str;
@@ -141,9 +144,9 @@ let
       status=0
       ${lib.escapeShellArgs (command target t)} || status=$?
       drift=0
-      if [ "$status" = 2 ]; then drift=1; fi
+      if [ "$status" = ${toString changesPending} ]; then drift=1; fi
       failed=0
-      if [ "$status" != 0 ] && [ "$status" != 2 ]; then failed=1; fi
+      if [ "$status" != 0 ] && [ "$status" != ${toString changesPending} ]; then failed=1; fi
       tmp=$(mktemp ${lib.escapeShellArg dir}/.${unitName target}.XXXXXX)
       cat > "$tmp" <<METRICS
       # HELP forge_provision_drift 1 when the last run found changes pending (check mode).
@@ -180,8 +183,8 @@ let
         // {
           Type = "oneshot";
           ExecStart = if dir == null then lib.escapeShellArgs (command target t) else "${withMetrics target t dir}";
-          # Exit 2 is "changes pending" under --check: drift is reported, not a failed unit.
-          SuccessExitStatus = lib.optional (t.mode == "check") 2;
+          # "Changes pending" under --check: drift is reported, not a failed unit.
+          SuccessExitStatus = lib.optional (t.mode == "check") changesPending;
           LoadCredential = lib.mapAttrsToList (n: p: "${n}:${p}") t.credentials;
           ReadWritePaths = outputDirs t ++ lib.optional (dir != null) dir;
         }

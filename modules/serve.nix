@@ -1,7 +1,8 @@
 # NixOS module: `forge serve`, the read-only status server over the release
 # ledger, as a hardened systemd service. A PostgreSQL ledger's URL (it holds
-# a password) comes from a credential file, read when the service starts and
-# never written to the store; an SQLite ledger is named by its path.
+# a password) and the API's bearer token come from credential files, read
+# when the service starts and never written to the store; an SQLite ledger
+# is named by its path.
 {
   config,
   lib,
@@ -13,11 +14,27 @@ let
   inherit (lib) types mkOption;
   hardening = import ./systemd-hardening.nix;
   credential = "ledger-url";
+  loopback = builtins.match "(127[.][0-9.]+|localhost|[[]::1]):[0-9]+" cfg.listen != null;
   args = [
     "${cfg.package}/bin/forge"
     "serve"
     "--listen"
     cfg.listen
+    "--refresh"
+    cfg.refresh
+  ]
+  ++ lib.optionals (cfg.tokenFile != null) [
+    "--token-file"
+    # systemd puts credentials here (%d in the unit).
+    "%d/token"
+  ]
+  ++ lib.optionals (cfg.config != null) [
+    "--config"
+    cfg.config
+  ]
+  ++ lib.optionals (cfg.ledger.path != null) [
+    "--ledger"
+    cfg.ledger.path
   ]
   ++ cfg.extraArgs;
   # FORGE_LEDGER from the credential, then forge itself.
@@ -36,8 +53,33 @@ in
     };
     listen = mkOption {
       type = types.str;
-      default = "127.0.0.1:8470";
-      description = "Address and port to listen on (HOST:PORT).";
+      default = "127.0.0.1:8475";
+      description = "Address and port to listen on (ADDR:PORT); anything but loopback needs tokenFile.";
+    };
+    tokenFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/run/secrets/forge-serve-token";
+      description = "A file holding the bearer token every request but /healthz must send (loaded as a systemd credential).";
+    };
+    config = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "flake:github:example/app#default";
+      description = "The deployment configuration whose services and environments are shown: a deploy.yaml path or flake:REF#NAME.";
+    };
+    refresh = mkOption {
+      type = types.strMatching "([0-9]+[smh])+";
+      default = "15s";
+      description = "How often the status snapshot is gathered again.";
+    };
+    environment = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      example = {
+        KUBECONFIG = "/etc/forge/kubeconfig";
+      };
+      description = "Environment variables (no secrets: the unit file is in the store).";
     };
     ledger = {
       urlFile = mkOption {
@@ -77,7 +119,15 @@ in
       }
       {
         assertion = builtins.match ".+:[0-9]+" cfg.listen != null;
-        message = "services.forge.serve.listen must be HOST:PORT (e.g. 127.0.0.1:8470); got ${builtins.toJSON cfg.listen}.";
+        message = "services.forge.serve.listen must be ADDR:PORT (e.g. 127.0.0.1:8475); got ${builtins.toJSON cfg.listen}.";
+      }
+      {
+        assertion = loopback || cfg.tokenFile != null;
+        message = "services.forge.serve.listen is ${cfg.listen}, not loopback: set services.forge.serve.tokenFile (forge serve requires a bearer token off loopback), or listen on 127.0.0.1.";
+      }
+      {
+        assertion = cfg.tokenFile == null || lib.hasPrefix "/" cfg.tokenFile && !lib.hasPrefix builtins.storeDir cfg.tokenFile;
+        message = "services.forge.serve.tokenFile must be an absolute path outside the Nix store; got ${builtins.toJSON cfg.tokenFile}.";
       }
     ];
 
@@ -86,14 +136,16 @@ in
       wantedBy = [ "multi-user.target" ];
       after = [ "network-online.target" ];
       wants = [ "network-online.target" ];
-      environment = lib.optionalAttrs (cfg.ledger.path != null) { FORGE_LEDGER = cfg.ledger.path; };
+      inherit (cfg) environment;
       serviceConfig =
         hardening
         // {
           ExecStart = if cfg.ledger.urlFile != null then "${start}" else lib.escapeShellArgs args;
           Restart = "on-failure";
           RestartSec = "5s";
-          LoadCredential = lib.optional (cfg.ledger.urlFile != null) "${credential}:${cfg.ledger.urlFile}";
+          LoadCredential =
+            lib.optional (cfg.ledger.urlFile != null) "${credential}:${cfg.ledger.urlFile}"
+            ++ lib.optional (cfg.tokenFile != null) "token:${cfg.tokenFile}";
           ReadWritePaths = lib.optional (cfg.ledger.path != null) (dirOf cfg.ledger.path);
         }
         // (if cfg.user == null then { DynamicUser = true; } else { User = cfg.user; });

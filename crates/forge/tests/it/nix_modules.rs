@@ -3,6 +3,11 @@
 //! rendered units, timers and files, the assertions' messages, and that
 //! secrets stay out of what is rendered.
 
+use std::process::Command;
+
+use forge_core::exit_status::ExitStatus;
+use forge_testkit::attic_double::AtticDouble;
+
 use crate::nix_lib::{eval, eval_command, repo, run_tests};
 use crate::support::stderr;
 
@@ -49,4 +54,123 @@ fn every_module_option_is_described() {
         let d = o["description"].as_str().unwrap_or_default();
         assert!(!d.trim().is_empty(), "{} has no description", o["name"]);
     }
+}
+
+/// forge-provision as this workspace built it (beside the test binary).
+fn forge_provision_dir() -> tempfile::TempDir {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("forge-provision");
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace first (cargo test --workspace builds it)",
+        bin.display()
+    );
+    // Laid out as a package: <dir>/bin/forge-provision.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    std::os::unix::fs::symlink(&bin, dir.path().join("bin/forge-provision")).unwrap();
+    dir
+}
+
+/// The provision unit's ExecStart, as the module renders it, run for real:
+/// forge-provision on the rendered spec against the Attic test double, in
+/// check mode (drift: the "changes pending" status, and the metric), then
+/// apply, then check again (converged).
+#[test]
+fn provision_unit_runs_and_reports_drift() {
+    let pkg = forge_provision_dir();
+    let tmp = tempfile::tempdir().unwrap();
+    let double = AtticDouble::start("c2VjcmV0LWZvci10ZXN0cy0xMjM0NTY3ODkwMTIzNDU2", &[], &[]);
+    let admin = double.token(&["*:r,w,cc,cr,cq"]);
+    let token_file = tmp.path().join("admin-token");
+    std::fs::write(&token_file, &admin).unwrap();
+    let metrics = tmp.path().join("metrics");
+    std::fs::create_dir(&metrics).unwrap();
+    let units = eval(&format!(
+        r#"let
+          s = import {repo}/checks/module-stand-ins.nix {{ inherit lib; }};
+          unit = mode: (s.eval [ {{
+            services.forge.provision = {{
+              package = {{ type = "derivation"; name = "forge-provision"; outPath = "{pkg}"; }};
+              metrics.textfileDirectory = "{metrics}";
+              attic = {{
+                enable = true;
+                inherit mode;
+                # A dead server fails within this (the last case below).
+                extraArgs = [ "--wait" "1" ];
+                settings = {{
+                  server = {{ endpoint = "{endpoint}"; token_file = "{token}"; }};
+                  caches = [ {{ name = "main"; priority = 41; }} ];
+                }};
+              }};
+            }};
+          }} ]).systemd.services.forge-provision-attic.serviceConfig;
+        in {{ check = unit "check"; apply = unit "apply"; }}"#,
+        repo = repo().display(),
+        pkg = pkg.path().display(),
+        metrics = metrics.display(),
+        endpoint = double.endpoint(),
+        token = token_file.display(),
+    ));
+    let pending = i64::from(ExitStatus::ChangesPending.code());
+    assert_eq!(
+        units["check"]["SuccessExitStatus"],
+        serde_json::json!([pending])
+    );
+    assert_eq!(units["apply"]["SuccessExitStatus"], serde_json::json!([]));
+
+    let run = |mode: &str| {
+        let script = units[mode]["ExecStart"].as_str().unwrap();
+        let text = std::fs::read_to_string(script).unwrap();
+        assert!(!text.contains(&admin), "the token is in the unit's script");
+        let out = Command::new("sh").arg(script).output().unwrap();
+        let prom = std::fs::read_to_string(metrics.join("forge-provision-attic.prom")).unwrap();
+        (out.status.code(), prom, stderr(&out))
+    };
+    let (code, prom, err) = run("check");
+    assert_eq!(code, Some(pending as i32), "{err}");
+    assert!(
+        prom.contains("forge_provision_drift{target=\"attic\"} 1\n"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("forge_provision_failed{target=\"attic\"} 0\n"),
+        "{prom}"
+    );
+    assert!(
+        prom.contains("forge_provision_last_run_timestamp_seconds{target=\"attic\"} 1"),
+        "{prom}"
+    );
+
+    let (code, prom, err) = run("apply");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        prom.contains("forge_provision_drift{target=\"attic\"} 0\n"),
+        "{prom}"
+    );
+
+    let (code, prom, err) = run("check");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        prom.contains("forge_provision_drift{target=\"attic\"} 0\n"),
+        "{prom}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&metrics).unwrap().count(),
+        1,
+        "temp files left behind"
+    );
+
+    // A server that does not answer: failed, not drift.
+    drop(double);
+    let (code, prom, _) = run("check");
+    assert_ne!(code, Some(0));
+    assert!(
+        prom.contains("forge_provision_failed{target=\"attic\"} 1\n"),
+        "{prom}"
+    );
 }
