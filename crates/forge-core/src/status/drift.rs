@@ -208,7 +208,7 @@ pub fn classify(
             return (
                 Drift::InSync,
                 format!(
-                    "the ledger and git agree on {}; environments.{environment} has no cluster to compare",
+                    "the ledger and git agree on {}; environments.{environment} has no cluster to compare{running_note}",
                     short_digest(digest)
                 ),
             )

@@ -33,6 +33,7 @@ mod release_leases;
 mod release_local;
 mod release_migrations;
 mod serve_api;
+mod serve_browser;
 mod serve_kube;
 mod service_push;
 mod status_kube;

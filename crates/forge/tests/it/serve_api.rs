@@ -16,7 +16,7 @@ use crate::support::{forge, stderr};
 /// A `forge serve` child, killed when dropped.
 pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     token: Option<String>,
 }
 
