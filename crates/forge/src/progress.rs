@@ -249,19 +249,22 @@ impl ProgressView {
             } else {
                 TICK
             };
+            let since = Instant::now();
+            let at_start = sent.load(Ordering::Relaxed);
             loop {
                 tokio::time::sleep(every).await;
                 if ended.load(Ordering::Relaxed) {
                     break;
                 }
                 let bytes = sent.load(Ordering::Relaxed);
+                let rate = (bytes.saturating_sub(at_start) as f64
+                    / since.elapsed().as_secs_f64().max(0.001)) as u64;
+                let text = format!("uploaded {} ({}/s)", human_bytes(bytes), human_bytes(rate));
                 match (&bar, mode) {
-                    (Some(bar), _) => bar.set_message(format!("uploaded {}", human_bytes(bytes))),
-                    (None, ProgressMode::Plain | ProgressMode::Github) => eprintln!(
-                        "{}   {name}: uploaded {}",
-                        clock(SystemTime::now()),
-                        human_bytes(bytes)
-                    ),
+                    (Some(bar), _) => bar.set_message(text),
+                    (None, ProgressMode::Plain | ProgressMode::Github) => {
+                        eprintln!("{}   {name}: {text}", clock(SystemTime::now()))
+                    }
                     (None, ProgressMode::Json) => eprintln!(
                         "{}",
                         serde_json::json!({

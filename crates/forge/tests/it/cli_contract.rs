@@ -510,3 +510,57 @@ fn the_github_actions_example_is_pinned_and_uses_the_outputs_forge_writes() {
         assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     }
 }
+
+/// Every key Forge chose is snake_case: everything but maps keyed by the
+/// user's or another format's names (`outputs`, OCI `manifest`, labels, env).
+fn assert_snake_case(v: &Value, at: &str) {
+    const FOREIGN: [&str; 6] = ["outputs", "manifest", "labels", "env", "installables", "annotations"];
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                let ok = k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                assert!(ok, "{at}.{k} is not snake_case");
+                if !FOREIGN.contains(&k.as_str()) {
+                    assert_snake_case(child, &format!("{at}.{k}"));
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| assert_snake_case(i, &format!("{at}[]"))),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_json_document_has_a_schema_and_snake_case_keys() {
+    let s = Setup::new(None);
+    let app = s.flake.build("app");
+    let cache = format!("file://{}/c2", s.tmp.path().display());
+    let health = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rollout/deployment.yaml");
+    let runs: Vec<(&str, Command)> = vec![
+        ("forge.build/v1", {
+            let mut c = plain_forge();
+            c.args(["--json", "build", &s.flake.installable("app")]);
+            c
+        }),
+        ("forge.cache-push/v1", {
+            let mut c = plain_forge();
+            c.args(["--json", "cache", "push", "--dry-run", "--to", &cache, &app]);
+            c
+        }),
+        ("forge.config/v1", s.forge(&["--json", "config", "validate"])),
+        ("forge.deploy/v1", s.forge(&["--json", "deploy", "app", "--env", "dev", "--dry-run"])),
+        ("forge.push/v1", s.forge(&["--json", "push", "app"])),
+        ("forge.health/v1", {
+            let mut c = plain_forge();
+            c.args(["--json", "health", "--file"]).arg(&health);
+            c
+        }),
+        ("forge.error/v1", s.forge(&["--json", "deploy", "nope", "--env", "dev"])),
+    ];
+    for (schema, mut cmd) in runs {
+        let out = cmd.output().unwrap();
+        let v = json(&out);
+        assert_eq!(v["schema"], schema, "{cmd:?}: {v}");
+        assert_snake_case(&v, schema);
+    }
+}
