@@ -47,7 +47,7 @@ let
 
 in
 {
-  inherit pkgs fakePackage;
+  inherit nixosStandIns pkgs fakePackage;
   # The config of the three modules with `modules` added.
   eval =
     modules:

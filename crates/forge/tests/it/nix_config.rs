@@ -11,7 +11,7 @@ use crate::nix_lib::{eval, nixpkgs_lib, repo};
 use crate::support::{forge, run_ok, stderr, stdout};
 
 /// The forge flake's Nix side (no Rust sources, no target/), in `dir`.
-fn copy_forge_flake(dir: &Path) {
+pub fn copy_forge_flake(dir: &Path) {
     let root = repo();
     let schema = "crates/forge-core/src/deploy_config/deploy.schema.json";
     for rel in [
@@ -21,6 +21,7 @@ fn copy_forge_flake(dir: &Path) {
         "modules",
         "nix",
         "checks",
+        "templates",
         schema,
     ] {
         copy(&root.join(rel), &dir.join(rel));

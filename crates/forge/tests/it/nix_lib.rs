@@ -240,3 +240,73 @@ fn collect_nix(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+/// The forge flake's outputs that need no packages, evaluated through the
+/// flake itself with nixpkgs replaced by nixpkgs' lib: `lib`, `templates`,
+/// and `nixosModules.default` (with stand-ins for NixOS), whose units run
+/// the packages they are given.
+#[test]
+fn flake_outputs_evaluate_without_nixpkgs() {
+    let tmp = tempfile::tempdir().unwrap();
+    crate::nix_config::copy_forge_flake(tmp.path());
+    let flake = format!("path:{}", tmp.path().display());
+    let nixpkgs = format!("path:{}", nixpkgs_lib().display());
+    let eval_flake = |attr: &str, apply: &str| {
+        let out = run_ok(
+            nix()
+                .args(["eval", "--json", "--impure", &format!("{flake}#{attr}")])
+                .args(["--override-input", "nixpkgs", &nixpkgs])
+                .args(["--apply", apply]),
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(
+        eval_flake("lib", "l: l.platform.systems"),
+        serde_json::json!(["x86_64-linux", "aarch64-linux"])
+    );
+    assert_eq!(
+        eval_flake("nixosModules", "builtins.attrNames"),
+        serde_json::json!(["cache-client", "default", "provision", "serve"])
+    );
+    let template = eval_flake(
+        "templates.default",
+        "t: { inherit (t) description; path = toString t.path; }",
+    );
+    let path = Path::new(template["path"].as_str().unwrap());
+    for f in ["flake.nix", "forge.nix", ".github/workflows/deploy.yml"] {
+        assert!(path.join(f).exists(), "template has no {f}: {template}");
+    }
+    let apply = format!(
+        r#"m: let
+          lib = import {lib}/lib;
+          s = import {repo}/checks/module-stand-ins.nix {{ inherit lib; }};
+          config = (lib.evalModules {{
+            modules = [ s.nixosStandIns m.default {{
+              services.forge.provision.package = s.fakePackage "forge-provision";
+              services.forge.provision.postgres = {{ enable = true; settings.roles = [ {{ name = "app"; }} ]; }};
+              services.forge.serve = {{ enable = true; package = s.fakePackage "forge"; ledger.path = "/var/lib/forge/ledger.db"; }};
+            }} ];
+            specialArgs.pkgs = s.pkgs;
+          }}).config;
+        in {{
+          units = builtins.attrNames config.systemd.services;
+          failed = map (a: a.message) (builtins.filter (a: !a.assertion) config.assertions);
+          exec = config.systemd.services.forge-provision-postgres.serviceConfig.ExecStart;
+        }}"#,
+        lib = nixpkgs_lib().display(),
+        repo = repo().display()
+    );
+    let v = eval_flake("nixosModules", &apply);
+    assert_eq!(
+        v["units"],
+        serde_json::json!(["forge-provision-postgres", "forge-serve"])
+    );
+    assert_eq!(v["failed"], serde_json::json!([]));
+    assert!(
+        v["exec"]
+            .as_str()
+            .unwrap()
+            .contains("-forge-provision/bin/forge-provision postgres apply --config /nix/store/"),
+        "{v}"
+    );
+}
