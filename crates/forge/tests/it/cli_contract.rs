@@ -564,3 +564,37 @@ fn every_json_document_has_a_schema_and_snake_case_keys() {
         assert_snake_case(&v, schema);
     }
 }
+
+#[test]
+fn github_actions_annotate_a_failed_build_and_a_failed_cache_push() {
+    // The build: an attribute whose evaluation fails.
+    let s = Setup::new(None);
+    let yaml = std::fs::read_to_string(s.path("deploy.yaml"))
+        .unwrap()
+        .replace("  app: {}\n", "  app:\n    attr: evalerror\n");
+    std::fs::write(s.path("deploy.yaml"), yaml).unwrap();
+    let mut cmd = s.forge(&["deploy", "app", "--env", "dev"]);
+    let (output, summary) = github(&mut cmd, s.tmp.path());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("::error title=forge deploy app to dev::"), "{err}");
+    assert!(err.contains("deliberate evaluation error"), "{err}");
+    assert_eq!(outputs(&output)["result"], "failed");
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(md.contains("| build | FAILED |"), "{md}");
+
+    // The cache: a server that accepts and never answers, one attempt of 2 s.
+    let cache = SilentCache::start();
+    let s = Setup::new(Some(&format!("http://127.0.0.1:{}/c", cache.port)));
+    let mut cmd = s.forge(&["deploy", "app", "--env", "dev", "--attempts", "1", "--idle-timeout", "2s"]);
+    let (output, summary) = github(&mut cmd, s.tmp.path());
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("::error title=forge deploy app to dev::") && err.contains("no answer from 127.0.0.1"), "{err}");
+    let o = outputs(&output);
+    assert_eq!((o["result"].as_str(), o.get("image")), ("failed", None), "{o:?}");
+    assert!(std::fs::read_to_string(&summary).unwrap().contains("| cache | FAILED |"));
+    assert_eq!(err.matches("::group::").count(), err.matches("::endgroup::").count(), "{err}");
+}
