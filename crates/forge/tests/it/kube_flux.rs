@@ -149,7 +149,8 @@ fn pushed_commit_is_reconciled_and_reported_applied() {
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     let revision = format!("{}@sha1:{second}", s.branch);
     assert_eq!(report["revision"], revision.as_str(), "{report}");
-    assert_eq!(report["sourceRevision"], revision.as_str(), "{report}");
+    assert_eq!(report["schema"], "forge.flux-reconcile/v1", "{report}");
+    assert_eq!(report["source_revision"], revision.as_str(), "{report}");
     assert_eq!(
         report["kustomization"],
         format!("{}/app", s.ns()),
