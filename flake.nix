@@ -44,7 +44,7 @@
 
       apps = forAll (pkgs: {
         forge = app pkgs (lib.getExe pkgs.forge) "forge: build, push, deploy and release from a flake";
-        default = self.apps.${pkgs.system}.forge;
+        default = self.apps.${pkgs.stdenv.hostPlatform.system}.forge;
         deploy = forgeCommand pkgs "deploy" "forge deploy SERVICE --env ENV: build, push, pin, reconcile and watch one service";
         orchestrate-release = forgeCommand pkgs "orchestrate-release" "forge orchestrate-release: a release run over the ledger (every service, then every environment)";
         product-release = forgeCommand pkgs "product-release" "forge product-release: release a product's services across environments with promotion gates";

@@ -23,8 +23,8 @@ let
   };
 in
 {
-  forge = self.packages.${pkgs.system}.forge;
-  forge-provision = self.packages.${pkgs.system}.forge-provision;
+  forge = self.packages.${pkgs.stdenv.hostPlatform.system}.forge;
+  forge-provision = self.packages.${pkgs.stdenv.hostPlatform.system}.forge-provision;
 
   clippy = pkgs.forge.overrideAttrs (old: {
     pname = "forge-clippy";
@@ -44,7 +44,7 @@ in
       pkgs.cargo
       pkgs.rustfmt
     ];
-  } "cd ${src} && cargo fmt --all --check && touch $out";
+  } "export HOME=$TMPDIR; cd ${src} && cargo fmt --all --check && touch $out";
 
   nix-fmt = pkgs.runCommand "forge-nix-fmt" { nativeBuildInputs = [ pkgs.nixfmt-rfc-style ]; } ''
     cd ${nixFiles}
