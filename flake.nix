@@ -10,15 +10,6 @@
       systems = import ./lib/platform.nix { inherit lib; };
       forAll = f: lib.genAttrs systems.systems (system: f (nixpkgs.legacyPackages.${system}.extend self.overlays.default));
 
-      # `nix run .#<name> -- ARGS` runs `forge <command> ARGS`.
-      app = pkgs: program: description: {
-        type = "app";
-        inherit program;
-        meta = { inherit description; };
-      };
-      forgeCommand =
-        pkgs: command: description:
-        app pkgs "${pkgs.writeShellScript "forge-${command}" ''exec ${lib.getExe pkgs.forge} ${command} "$@"''}" description;
       # A module with this flake's packages as its defaults.
       withPackage = file: defaults: {
         imports = [
@@ -42,14 +33,27 @@
         default = pkgs.forge;
       });
 
-      apps = forAll (pkgs: {
-        forge = app pkgs (lib.getExe pkgs.forge) "forge: build, push, deploy and release from a flake";
-        default = self.apps.${pkgs.stdenv.hostPlatform.system}.forge;
-        deploy = forgeCommand pkgs "deploy" "forge deploy SERVICE --env ENV: build, push, pin, reconcile and watch one service";
-        orchestrate-release = forgeCommand pkgs "orchestrate-release" "forge orchestrate-release: a release run over the ledger (every service, then every environment)";
-        product-release = forgeCommand pkgs "product-release" "forge product-release: release a product's services across environments with promotion gates";
-        forge-provision = app pkgs (lib.getExe pkgs.forge-provision) "forge-provision: converge PostgreSQL and Attic from YAML";
-      });
+      apps = forAll (
+        pkgs:
+        let
+          app =
+            a:
+            let
+              exe = lib.getExe pkgs.${a.program};
+            in
+            {
+              type = "app";
+              program =
+                if a.command == null then
+                  exe
+                else
+                  "${pkgs.writeShellScript "forge-${a.command}" ''exec ${exe} ${a.command} "$@"''}";
+              meta = { inherit (a) description; };
+            };
+          table = import ./nix/apps.nix;
+        in
+        lib.listToAttrs (map (a: lib.nameValuePair a.name (app a)) table) // { default = app (builtins.head table); }
+      );
 
       # The toolchain, and every service the integration tests start.
       devShells = forAll (pkgs: {

@@ -321,3 +321,23 @@ fn flake_outputs_evaluate_without_nixpkgs() {
         "{v}"
     );
 }
+
+/// Every flake app runs a command that exists.
+#[test]
+fn flake_apps_name_real_commands() {
+    let apps = eval(&format!("import {}/nix/apps.nix", repo().display()));
+    let apps = apps.as_array().unwrap();
+    for name in ["forge", "deploy", "orchestrate-release", "forge-provision"] {
+        assert!(apps.iter().any(|a| a["name"] == name), "no app {name}");
+    }
+    for a in apps {
+        assert!(!a["description"].as_str().unwrap().is_empty(), "{a}");
+        match (a["program"].as_str().unwrap(), a["command"].as_str()) {
+            ("forge", Some(command)) => {
+                run_ok(crate::support::forge().args([command, "--help"]));
+            }
+            ("forge", None) | ("forge-provision", None) => {}
+            other => panic!("app {a}: unexpected program/command {other:?}"),
+        }
+    }
+}
