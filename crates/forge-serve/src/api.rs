@@ -172,8 +172,12 @@ pub async fn run(State(app): State<AppState>, Path(id): Path<String>) -> Result<
 
 pub async fn status(State(app): State<AppState>) -> Result<Response, ApiError> {
     let snapshot = app.snapshot.current();
-    let report = snapshot.status.as_ref().ok_or_else(ApiError::not_ready)?;
-    Ok(Json(report).into_response())
+    let body = snapshot.status_json.clone().ok_or_else(ApiError::not_ready)?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from(body),
+    )
+        .into_response())
 }
 
 /// `since`: RFC 3339 or unix milliseconds; `after`: the `seq` the previous

@@ -174,7 +174,7 @@ async fn run_page(State(app): State<AppState>, Path(id): Path<String>) -> Respon
 async fn metrics_text(State(app): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
-        metrics::render(&app.snapshot.current()),
+        app.snapshot.current().metrics_text.clone(),
     )
         .into_response()
 }

@@ -29,6 +29,10 @@ pub struct Snapshot {
     /// Why the last refresh failed (the snapshot before it is kept).
     pub last_error: Option<String>,
     pub refresh_errors: u64,
+    /// `/metrics` and `/api/v1/status` as sent, rendered once per refresh
+    /// so a request only copies bytes.
+    pub metrics_text: bytes::Bytes,
+    pub status_json: Option<bytes::Bytes>,
 }
 
 /// The current snapshot, shared by the refresher and the handlers.
@@ -71,9 +75,16 @@ pub async fn refresh(cell: &SnapshotCell, request: &StatusRequest, ledger: &Ledg
                 refresh_ms: took,
                 last_error: Some(message),
                 refresh_errors: previous.refresh_errors + 1,
+                ..Snapshot::default()
             }
         }
     };
+    let mut next = next;
+    next.metrics_text = crate::metrics::render(&next).into();
+    next.status_json = next
+        .status
+        .as_ref()
+        .map(|r| serde_json::to_vec(r).expect("the report serialises").into());
     cell.replace(next);
 }
 
