@@ -250,6 +250,19 @@ lib.runTests {
       true
     ];
   };
+  # A secret written inline is refused (and its value never shown).
+  testForgeConfigurationRefusesInlineSecrets = {
+    expr = map fails [
+      (configure [ { cache = { url = "attic://a/b"; token = "s3cr3t"; }; } ])
+      (configure [ { gitops = { repo = "https://g/r"; auth.password = "s3cr3t"; }; } ])
+      (configure [ { token = "s3cr3t"; } ])
+    ];
+    expected = [
+      true
+      true
+      true
+    ];
+  };
   testForgeConfigurationPackageChecks = {
     expr = map fails [
       # not a package of this flake

@@ -16,7 +16,7 @@ let
   generated = import ./options.nix { inherit lib schema; };
   renderer = import ./render.nix {
     inherit lib schema;
-    inherit (generated) deref regex;
+    inherit (generated) deref regex secretKeys;
   };
   platform = import ../platform.nix { inherit lib; };
 

@@ -133,7 +133,7 @@ let
       else
         types.submoduleWith {
           shorthandOnlyDefinesConfig = true;
-          modules = [ { options = optionsOf extra path s; } ] ++ (extra.${s._def or ""} or [ ]);
+          modules = [ { options = optionsOf extra path s // secretTraps s; } ] ++ (extra.${s._def or ""} or [ ]);
           description = "Forge ${at path} settings";
         }
     else if s.type or null == "object" && builtins.isAttrs (s.additionalProperties or null) then
@@ -160,13 +160,36 @@ let
       }
     );
 
+  # Keys a secret would be written under. They are not options, but are
+  # declared (hidden) so that writing one is refused by render.nix with a
+  # hint, instead of the module system printing the value in its error.
+  secretKeys = [
+    "token"
+    "password"
+    "signing_key"
+    "ssh_key"
+    "secret"
+  ];
+  secretTraps =
+    s:
+    lib.genAttrs (lib.subtractLists (builtins.attrNames s.properties) secretKeys) (
+      _:
+      mkOption {
+        type = types.unspecified;
+        default = null;
+        internal = true;
+        visible = false;
+        description = "Not an option: secrets are never written inline.";
+      }
+    );
+
   optionsOf =
     extra: path: s:
     lib.mapAttrs (n: p: optionOf extra (path ++ [ n ]) (builtins.elem n (requiredOf s)) p) s.properties;
 in
 {
-  inherit deref regex;
+  inherit deref regex secretKeys;
   # The top-level options, with `extra` modules added to the submodules of
   # the named $defs entries.
-  options = extra: optionsOf extra [ ] schema;
+  options = extra: optionsOf extra [ ] schema // secretTraps schema;
 }

@@ -6,6 +6,7 @@
   schema,
   deref,
   regex,
+  secretKeys,
 }:
 let
   at = path: lib.concatStringsSep "." path;
@@ -44,8 +45,12 @@ let
         );
         count = builtins.length (builtins.attrNames out);
         keys = lib.concatStringsSep ", " (builtins.attrNames s.properties);
+        inline = builtins.filter (k: !(s.properties ? ${k}) && (v.${k} or null) != null) secretKeys;
       in
-      if s ? maxProperties && count > s.maxProperties || s ? minProperties && count < s.minProperties then
+      if inline != [ ] then
+        # The value is not shown: it is a secret.
+        throw "forge configuration: ${at (path ++ [ (builtins.head inline) ])}: secrets are never written inline (they would be in the world-readable Nix store): name an environment variable with *_env or a file with *_file"
+      else if s ? maxProperties && count > s.maxProperties || s ? minProperties && count < s.minProperties then
         throw (
           "forge configuration: ${at path}: "
           + (

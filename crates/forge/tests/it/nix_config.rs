@@ -60,6 +60,7 @@ const FLAKE: &str = r#"{
         typo = configure [ { services.api.imag.tags = [ "x" ]; } ];
         bad-registry = configure [ { registry = "https://ghcr.io/org"; services.api = { }; } ];
         bad-pattern = configure [ { registry = "r"; services.api.image.tags = [ "{nope}" ]; } ];
+        inline-secret = configure [ { services.api = { }; cache = { url = "attic://a/main"; token = "s3cr3t-value"; }; } ];
       };
     };
 }
@@ -234,6 +235,15 @@ fn flake_configuration_errors_name_the_option() {
         err.contains("option `services.api.image.tags`: services.api: tag template \"{nope}\""),
         "{err}"
     );
+
+    // A secret written inline: refused, and not repeated.
+    let out = validate(&flake.config("inline-secret"));
+    let err = stderr(&out);
+    assert!(
+        !out.status.success() && err.contains("cache.token: secrets are never written inline"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cr3t-value"), "{err}");
 
     let out = validate(&flake.config("missing"));
     let err = stderr(&out);
