@@ -6,6 +6,7 @@ let
   forge = {
     inherit (import ./substituters.nix { inherit lib; }) substituterSettings;
     inherit (deployConfig) forgeConfiguration evalForgeConfiguration;
+    inherit (import ./configuration-check.nix { inherit lib; }) configurationCheck;
     attic = import ./attic.nix { inherit lib; };
     platform = import ./platform.nix { inherit lib; };
     image = import ./image.nix { inherit lib; };

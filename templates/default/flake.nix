@@ -40,6 +40,15 @@
         modules = [ ./forge.nix ];
       };
 
+      # `nix flake check`: Forge's own checks of the configuration.
+      checks = forAll (system: {
+        forge-config = forge.lib.configurationCheck {
+          pkgs = nixpkgs.legacyPackages.${system};
+          forge = forge.packages.${system}.forge;
+          configuration = self.forgeConfigurations.default;
+        };
+      });
+
       # `nix run .#forge -- …` runs the Forge this flake pins.
       apps = forAll (system: {
         forge = forge.apps.${system}.forge;

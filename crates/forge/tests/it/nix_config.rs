@@ -384,3 +384,62 @@ fn flake_configuration_needs_no_deploy_yaml() {
     let text = stdout(&out);
     assert!(text.contains("api") && text.contains("worker"), "{text}");
 }
+
+/// forge.lib.configurationCheck: the flake check users add runs Forge's
+/// reader over the rendered configuration (here with writers that are
+/// builtins and this build of forge), passing a good configuration and
+/// failing a bad one.
+#[test]
+fn configuration_check_runs_forges_reader() {
+    let flake = TestFlake::new();
+    // builtins.getFlake takes locked flakes only.
+    run_ok(crate::support::nix().args([
+        "flake",
+        "lock",
+        &format!("path:{}", flake.app().display()),
+    ]));
+    let pkg = tempfile::tempdir().unwrap();
+    std::fs::create_dir(pkg.path().join("bin")).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_forge"), pkg.path().join("bin/forge")).unwrap();
+    let script = |name: &str| {
+        let v = eval(&format!(
+            r#"forge.configurationCheck {{
+              pkgs = {{ writeText = builtins.toFile; runCommand = _name: _env: script: script; }};
+              forge = {{ type = "derivation"; name = "forge"; outPath = "{pkg}"; meta.mainProgram = "forge"; }};
+              configuration = (builtins.getFlake "path:{app}").forgeConfigurations.{name};
+            }}"#,
+            pkg = pkg.path().display(),
+            app = flake.app().display(),
+        ));
+        v.as_str().unwrap().to_owned()
+    };
+    let out_file = flake.dir.path().join("out");
+    let run = |script: &str| {
+        forge_command_env(std::process::Command::new("sh").args(["-c", script]))
+            .env("out", &out_file)
+            .output()
+            .unwrap()
+    };
+    let out = run(&script("default"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let summary = std::fs::read_to_string(&out_file).unwrap();
+    assert!(
+        summary.contains("api") && summary.contains("worker"),
+        "{summary}"
+    );
+
+    let out = run(&script("bad-registry"));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("registry `https://ghcr.io/org`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// The environment `forge()` runs with, for a command that runs forge itself.
+fn forge_command_env(c: &mut std::process::Command) -> &mut std::process::Command {
+    c.env("NIX_CONFIG", crate::support::NIX_CONFIG)
+        .env_remove("ATTIC_TOKEN")
+        .env_remove("RUST_LOG")
+}
