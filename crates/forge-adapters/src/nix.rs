@@ -167,9 +167,14 @@ impl NixCli {
                 .lines()
                 .map(str::to_owned)
                 .collect();
+            // An evaluation error is all there is to show (no build log before it).
+            let start = log
+                .iter()
+                .position(|l| l.starts_with("error:"))
+                .unwrap_or(0);
             return Err(NixError::Failed {
                 command,
-                log: error_excerpt(&log),
+                log: error_excerpt(&log[start..]),
             });
         }
         serde_json::from_slice(&out.stdout).map_err(|e| NixError::Output {
