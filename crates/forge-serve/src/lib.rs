@@ -9,11 +9,13 @@
 //! - [`api`]: `/api/v1/…` JSON, pagination, JSON errors.
 //! - [`metrics`]: `/metrics` in the Prometheus text format.
 //! - [`dashboard`]: `/` and `/runs/{id}`, server-rendered HTML.
+//! - [`webhooks`]: optional notifications of release events (Slack-compatible JSON).
 
 pub mod api;
 pub mod dashboard;
 pub mod metrics;
 pub mod server;
 pub mod snapshot;
+pub mod webhooks;
 
 pub use server::{serve, ServeError, ServeOptions, DEFAULT_LISTEN};

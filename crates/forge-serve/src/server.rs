@@ -20,6 +20,7 @@ use forge_steps::status::StatusRequest;
 
 use crate::api::{self, ApiError};
 use crate::snapshot::{spawn_refresher, SnapshotCell};
+use crate::webhooks::Webhooks;
 use crate::{dashboard, metrics};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8475";
@@ -31,6 +32,8 @@ pub struct ServeOptions {
     pub token: Option<Secret>,
     pub refresh_interval: Duration,
     pub status: StatusRequest,
+    /// Where release events are POSTed (none: no notifications).
+    pub webhooks: Option<Webhooks>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +82,11 @@ pub async fn serve(
         ledger.clone(),
         options.refresh_interval,
     );
+    let notifier = options
+        .webhooks
+        .clone()
+        .filter(|w| !w.urls.is_empty())
+        .map(|w| w.spawn(ledger.clone(), options.refresh_interval));
     let state = AppState {
         ledger,
         snapshot: cell,
@@ -92,6 +100,9 @@ pub async fn serve(
         .await
         .map_err(ServeError::Serve);
     refresher.abort();
+    if let Some(n) = notifier {
+        n.abort();
+    }
     served
 }
 

@@ -8,10 +8,11 @@ use anyhow::Context as _;
 
 use forge_core::deploy_config::types::Duration as ConfigDuration;
 use forge_core::secret::Secret;
+use forge_serve::webhooks::Webhooks;
 use forge_serve::{serve, ServeOptions, DEFAULT_LISTEN};
 
 use crate::commands::status::StatusSources;
-use crate::flags::ConfigArg;
+use crate::flags::{ConfigArg, NetworkFlags};
 use crate::global::Global;
 
 /// Serve a read-only HTTP API over the ledger and the status of every
@@ -31,6 +32,13 @@ pub struct ServeArgs {
     /// How often the status snapshot is gathered again.
     #[arg(long, value_name = "DUR", default_value = "15s", value_parser = ConfigDuration::parse)]
     pub refresh: ConfigDuration,
+    /// POST each release event (run started, ended, cancelled; a step
+    /// failed; a release recorded) as JSON with a Slack-compatible `text`
+    /// to URL; repeatable.
+    #[arg(long = "webhook", value_name = "URL")]
+    pub webhooks: Vec<String>,
+    #[command(flatten)]
+    pub network: NetworkFlags,
     #[command(flatten)]
     pub config: ConfigArg,
     #[command(flatten)]
@@ -46,6 +54,10 @@ pub async fn run(args: ServeArgs, _global: Global) -> anyhow::Result<u8> {
         token,
         refresh_interval: Duration::from_secs(args.refresh.seconds().max(1)),
         status,
+        webhooks: Some(Webhooks {
+            urls: args.webhooks.iter().map(Secret::new).collect(),
+            network: args.network.network(),
+        }),
     };
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

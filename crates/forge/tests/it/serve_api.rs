@@ -18,12 +18,18 @@ pub(crate) struct Server {
     child: Child,
     pub(crate) base: String,
     token: Option<String>,
+    /// The server's stderr.
+    log: std::path::PathBuf,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("forge serve's log:\n{}", self.log_text());
+        }
+        let _ = std::fs::remove_file(&self.log);
     }
 }
 
@@ -43,18 +49,24 @@ impl Server {
     /// loopback port, refreshing every second, and waits until it is ready.
     pub(crate) fn spawn(mut command: Command, token: Option<&str>) -> Server {
         let port = forge_testkit::free_port();
+        let log = std::env::temp_dir().join(format!("forge-serve-{port}.log"));
         command
             .args(["--listen", &format!("127.0.0.1:{port}"), "--refresh", "1s"])
             .env_remove("FORGE_LEDGER")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(std::fs::File::create(&log).unwrap());
         let server = Server {
             child: command.spawn().unwrap(),
             base: format!("http://127.0.0.1:{port}"),
             token: token.map(str::to_owned),
+            log,
         };
         server.wait_ready();
         server
+    }
+
+    pub(crate) fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     fn wait_ready(&self) {
@@ -268,4 +280,94 @@ fn a_token_guards_everything_but_healthz_and_a_public_bind_needs_one() {
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("refusing to serve on 0.0.0.0:") && err.contains("--token-file"), "{err}");
+}
+
+/// A webhook receiver on loopback: answers the first request 500 (the
+/// sender must retry), the others 200, and keeps the bodies.
+struct Receiver {
+    port: u16,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = bodies.clone();
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let status = if n == 0 { "500 Internal Server Error" } else { "200 OK" };
+                if n > 0 {
+                    if let Ok(v) = serde_json::from_slice(&body) {
+                        kept.lock().unwrap().push(v);
+                    }
+                }
+                let _ = write!(stream, "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            }
+        });
+        Receiver { port, bodies }
+    }
+
+    fn texts(&self) -> Vec<String> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| b["text"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+#[test]
+fn release_events_reach_the_webhooks_with_a_retry_and_no_secret_in_the_log() {
+    let fleet = Fleet::with_services("  app: {}\n");
+    // The ledger exists before the server (a first release), whose events
+    // are history: not sent.
+    let (out, history) = fleet.run(&["orchestrate-release", "app", "--env", "dev"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let old = history["run"].as_str().unwrap().to_owned();
+    let receiver = Receiver::start();
+    let hook = format!("http://127.0.0.1:{}/services/T0/B0/hook-secret-xyzzy", receiver.port);
+    let mut command = forge();
+    command
+        .args(["serve", "--webhook", &hook, "--attempts", "3", "--config"])
+        .arg(fleet.path("deploy.yaml"));
+    let server = Server::spawn(command, None);
+
+    let (out, run) = fleet.run(&["orchestrate-release", "app", "--env", "dev"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = run["run"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let want_end = format!("forge: run {id} succeeded");
+    while !receiver.texts().iter().any(|t| t.starts_with(&want_end)) {
+        assert!(Instant::now() < deadline, "got {:?}", receiver.texts());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let texts = receiver.texts();
+    let started = format!("forge: run {id} started: app to dev (by ");
+    assert!(texts.iter().any(|t| t.starts_with(&started)), "{texts:?}");
+    assert_eq!(texts.iter().filter(|t| t.contains(&id) && t.contains("started")).count(), 1, "{texts:?}");
+    // The first run's events were history: not sent.
+    assert!(texts.iter().all(|t| !t.contains(&old)), "{texts:?}");
+    let log = server.log_text();
+    assert!(log.contains("retrying"), "the 500 was retried: {log}");
+    assert!(!log.contains("hook-secret-xyzzy"), "{log}");
+    let bodies = receiver.bodies.lock().unwrap().clone();
+    assert!(bodies.iter().all(|b| b["event"]["seq"].is_i64() && b.get("before").is_none()));
 }
