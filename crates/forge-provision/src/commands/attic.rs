@@ -149,6 +149,7 @@ pub async fn run(args: AtticArgs) -> Result<Outcome, AtticCommandError> {
 
 fn print_plan(plan: &AtticPlan, json: bool, applied: bool) {
     super::print_plan(
+        "attic",
         plan.to_json(),
         &plan.to_string(),
         &plan.warnings,

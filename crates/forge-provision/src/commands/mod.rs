@@ -12,9 +12,11 @@ pub enum Outcome {
     ChangesPending,
 }
 
-/// Prints a plan (either kind): JSON with an `applied` flag, or its text with
-/// warnings on stderr instead of inline.
+/// Prints a plan (either kind): JSON with `schema` (`forge.provision-<kind>/v1`,
+/// as forge's documents name themselves) and an `applied` flag, or its text
+/// with warnings on stderr instead of inline.
 pub(crate) fn print_plan(
+    kind: &str,
     json_value: impl serde::Serialize,
     text: &str,
     warnings: &[String],
@@ -24,6 +26,7 @@ pub(crate) fn print_plan(
     if json {
         let mut value = serde_json::to_value(json_value).expect("plans serialize");
         value["applied"] = serde_json::Value::Bool(applied);
+        value["schema"] = format!("forge.provision-{kind}/v1").into();
         println!(
             "{}",
             serde_json::to_string_pretty(&value).expect("plans serialize")

@@ -153,6 +153,7 @@ pub async fn run(args: PostgresArgs) -> Result<Outcome, PostgresCommandError> {
 
 fn print_plan(plan: &Plan, json: bool, applied: bool) {
     super::print_plan(
+        "postgres",
         plan.to_json(),
         &plan.to_string(),
         &plan.warnings,

@@ -111,6 +111,7 @@ fn drift_is_detected_and_repaired() {
     let plan: serde_json::Value = serde_json::from_str(&text(&out).0).unwrap();
     assert_eq!(plan["changes"], 1);
     assert_eq!(plan["applied"], false);
+    assert_eq!(plan["schema"], "forge.provision-attic/v1");
     assert_eq!(
         plan["steps"][0]["display"],
         "PATCH /_api/v1/cache-config/main {is_public: true -> false, priority: 10 -> 40}"

@@ -62,6 +62,7 @@ fn password_rotation_changes_only_when_the_verifier_no_longer_matches() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["changes"], 1);
     assert_eq!(json["applied"], true);
+    assert_eq!(json["schema"], "forge.provision-postgres/v1");
     assert!(!text(&out).0.contains("new-secret-2"));
     assert!(pg.can_login("rot_app", "new-secret-2", "postgres"));
 }
