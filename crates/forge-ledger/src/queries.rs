@@ -173,7 +173,10 @@ impl Ledger {
     }
 
     /// The runs that shipped `release`, newest first.
-    pub async fn runs_of_release(&self, release: &ReleaseId) -> Result<Vec<RunRecord>, LedgerError> {
+    pub async fn runs_of_release(
+        &self,
+        release: &ReleaseId,
+    ) -> Result<Vec<RunRecord>, LedgerError> {
         let mut tx = self.pool.read().await?;
         let rows = tx
             .all(

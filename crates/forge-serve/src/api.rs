@@ -105,7 +105,10 @@ fn limit(params: &HashMap<String, String>) -> Result<u32, ApiError> {
     }
 }
 
-pub async fn releases(State(app): State<AppState>, Query(params): Params) -> Result<Json<Value>, ApiError> {
+pub async fn releases(
+    State(app): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<Value>, ApiError> {
     only(&params, &["limit", "cursor"])?;
     let limit = limit(&params)?;
     let cursor = params
@@ -132,7 +135,10 @@ pub async fn releases(State(app): State<AppState>, Query(params): Params) -> Res
     })))
 }
 
-pub async fn release(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn release(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = ReleaseId::parse(&id).map_err(ApiError::not_found)?;
     let record = app
         .ledger
@@ -149,7 +155,10 @@ pub async fn release(State(app): State<AppState>, Path(id): Path<String>) -> Res
     })))
 }
 
-pub async fn run(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn run(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let id = RunId::parse(&id).map_err(ApiError::not_found)?;
     let record = app
         .ledger
@@ -172,7 +181,10 @@ pub async fn run(State(app): State<AppState>, Path(id): Path<String>) -> Result<
 
 pub async fn status(State(app): State<AppState>) -> Result<Response, ApiError> {
     let snapshot = app.snapshot.current();
-    let body = snapshot.status_json.clone().ok_or_else(ApiError::not_ready)?;
+    let body = snapshot
+        .status_json
+        .clone()
+        .ok_or_else(ApiError::not_ready)?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         axum::body::Body::from(body),
@@ -182,15 +194,22 @@ pub async fn status(State(app): State<AppState>) -> Result<Response, ApiError> {
 
 /// `since`: RFC 3339 or unix milliseconds; `after`: the `seq` the previous
 /// page ended at (its `next_after`).
-pub async fn audit(State(app): State<AppState>, Query(params): Params) -> Result<Json<Value>, ApiError> {
+pub async fn audit(
+    State(app): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<Value>, ApiError> {
     only(&params, &["since", "after", "limit"])?;
     let limit = limit(&params)?;
     let since = params.get("since").map(|s| parse_time(s)).transpose()?;
     let after = match params.get("after") {
         None => 0,
-        Some(text) => text.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
-            ApiError::bad_request(format!("after must be a sequence number, not `{text}`"))
-        })?,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("after must be a sequence number, not `{text}`"))
+            })?,
     };
     let page = app.ledger.audit_page(after, since, limit).await?;
     let next = (page.len() == limit as usize).then(|| page.last().expect("a full page").0.seq);

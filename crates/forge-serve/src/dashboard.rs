@@ -34,7 +34,10 @@ fn rank(action: &str) -> usize {
         "migrate-after",
         "verify",
     ];
-    ORDER.iter().position(|a| *a == action).unwrap_or(ORDER.len())
+    ORDER
+        .iter()
+        .position(|a| *a == action)
+        .unwrap_or(ORDER.len())
 }
 
 pub fn escape(text: &str) -> String {
@@ -71,7 +74,13 @@ fn page(title: &str, refresh: Option<u64>, body: &str) -> String {
 fn anchor(t: &TargetStatus) -> String {
     format!("t-{}-{}", t.service, t.environment)
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -82,7 +91,11 @@ pub fn dashboard(s: &Snapshot, refresh_seconds: u64) -> String {
         Some(report) => matrix(&mut body, report),
     }
     if let Some(e) = &s.last_error {
-        let _ = writeln!(body, "<p class=\"failed\">The last refresh failed: {}</p>", escape(e));
+        let _ = writeln!(
+            body,
+            "<p class=\"failed\">The last refresh failed: {}</p>",
+            escape(e)
+        );
     }
     body.push_str("<h2>Latest runs</h2>\n");
     runs(&mut body, &s.recent);
@@ -91,7 +104,11 @@ pub fn dashboard(s: &Snapshot, refresh_seconds: u64) -> String {
 }
 
 fn matrix(body: &mut String, report: &StatusReport) {
-    let envs: BTreeSet<&str> = report.targets.iter().map(|t| t.environment.as_str()).collect();
+    let envs: BTreeSet<&str> = report
+        .targets
+        .iter()
+        .map(|t| t.environment.as_str())
+        .collect();
     let mut by_service: BTreeMap<&str, BTreeMap<&str, &TargetStatus>> = BTreeMap::new();
     for t in &report.targets {
         by_service
@@ -215,7 +232,11 @@ fn runs(body: &mut String, recent: &[(RunRecord, Vec<StepRecord>)]) {
 fn legend(body: &mut String) {
     body.push_str("<h2>Legend</h2>\n<ul>\n");
     for d in Drift::ALL {
-        let _ = writeln!(body, "<li><span class=\"step {d}\">{d}</span> {}</li>", d.meaning());
+        let _ = writeln!(
+            body,
+            "<li><span class=\"step {d}\">{d}</span> {}</li>",
+            d.meaning()
+        );
     }
     body.push_str("</ul>\n<p><a href=\"/api/v1/status\">status JSON</a> · <a href=\"/metrics\">metrics</a></p>\n");
 }
@@ -232,7 +253,10 @@ pub fn run_page(run: &RunRecord, steps: &[StepRecord]) -> String {
         start = time(run.created_at),
         upd = time(run.updated_at),
     );
-    let waiting: Vec<&StepRecord> = steps.iter().filter(|s| s.state == StepState::Running).collect();
+    let waiting: Vec<&StepRecord> = steps
+        .iter()
+        .filter(|s| s.state == StepState::Running)
+        .collect();
     if waiting.is_empty() {
         body.push_str("<p id=\"waiting\">Waiting on nothing.</p>\n");
     } else {
@@ -270,6 +294,9 @@ pub fn not_found(what: &str) -> String {
     page(
         "Not found",
         None,
-        &format!("<p><a href=\"/\">← dashboard</a></p>\n<h1>Not found</h1>\n<p>{}</p>\n", escape(what)),
+        &format!(
+            "<p><a href=\"/\">← dashboard</a></p>\n<h1>Not found</h1>\n<p>{}</p>\n",
+            escape(what)
+        ),
     )
 }

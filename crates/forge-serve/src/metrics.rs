@@ -20,11 +20,21 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 pub fn render(s: &Snapshot) -> String {
     let mut out = String::new();
-    family(&mut out, "forge_runs", "gauge", "Release runs in the ledger, by state.");
+    family(
+        &mut out,
+        "forge_runs",
+        "gauge",
+        "Release runs in the ledger, by state.",
+    );
     for (state, n) in &s.runs_by_state {
         sample(&mut out, "forge_runs", &[("state", state)], *n as f64);
     }
-    family(&mut out, "forge_releases", "gauge", "Releases recorded in the ledger.");
+    family(
+        &mut out,
+        "forge_releases",
+        "gauge",
+        "Releases recorded in the ledger.",
+    );
     sample(&mut out, "forge_releases", &[], s.releases as f64);
 
     family(
@@ -106,7 +116,12 @@ pub fn render(s: &Snapshot) -> String {
         "Steps started and not finished (what runs wait on), by action.",
     );
     for (action, n) in &running {
-        sample(&mut out, "forge_steps_running", &[("action", action)], *n as f64);
+        sample(
+            &mut out,
+            "forge_steps_running",
+            &[("action", action)],
+            *n as f64,
+        );
     }
 
     if let Some(status) = &s.status {
@@ -155,7 +170,12 @@ pub fn render(s: &Snapshot) -> String {
         "When the status snapshot was last refreshed.",
     );
     if let Some(at) = s.refreshed_at {
-        sample(&mut out, "forge_status_refresh_timestamp_seconds", &[], at as f64 / 1000.0);
+        sample(
+            &mut out,
+            "forge_status_refresh_timestamp_seconds",
+            &[],
+            at as f64 / 1000.0,
+        );
     }
     family(
         &mut out,
@@ -175,7 +195,12 @@ pub fn render(s: &Snapshot) -> String {
         "counter",
         "Refreshes that failed since the server started.",
     );
-    sample(&mut out, "forge_status_refresh_errors_total", &[], s.refresh_errors as f64);
+    sample(
+        &mut out,
+        "forge_status_refresh_errors_total",
+        &[],
+        s.refresh_errors as f64,
+    );
     out
 }
 
@@ -236,11 +261,18 @@ mod tests {
             ..Snapshot::default()
         };
         let text = render(&s);
-        assert!(text.contains("forge_runs{state=\"succeeded\"} 2\n"), "{text}");
-        assert!(text.contains("forge_step_duration_seconds_bucket{action=\"build\",le=\"0.5\"} 0\n"));
+        assert!(
+            text.contains("forge_runs{state=\"succeeded\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("forge_step_duration_seconds_bucket{action=\"build\",le=\"0.5\"} 0\n")
+        );
         assert!(text.contains("forge_step_duration_seconds_bucket{action=\"build\",le=\"1\"} 1\n"));
         assert!(text.contains("forge_step_duration_seconds_bucket{action=\"build\",le=\"30\"} 2\n"));
-        assert!(text.contains("forge_step_duration_seconds_bucket{action=\"build\",le=\"+Inf\"} 2\n"));
+        assert!(
+            text.contains("forge_step_duration_seconds_bucket{action=\"build\",le=\"+Inf\"} 2\n")
+        );
         assert!(text.contains("forge_step_duration_seconds_sum{action=\"build\"} 20.7\n"));
         assert!(text.contains("forge_deploys{environment=\"prod\",outcome=\"succeeded\"} 1\n"));
         assert!(text.contains("forge_steps_running{action=\"rollout\"} 1\n"));

@@ -150,9 +150,10 @@ async fn require_token(State(app): State<AppState>, request: Request, next: Next
         message: "send Authorization: Bearer <token>".into(),
     }
     .into_response();
-    response
-        .headers_mut()
-        .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("a header value"));
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        "Bearer".parse().expect("a header value"),
+    );
     response
 }
 
@@ -164,12 +165,19 @@ async fn readyz(State(app): State<AppState>) -> Response {
 }
 
 async fn index(State(app): State<AppState>) -> Html<String> {
-    Html(dashboard::dashboard(&app.snapshot.current(), app.refresh_seconds))
+    Html(dashboard::dashboard(
+        &app.snapshot.current(),
+        app.refresh_seconds,
+    ))
 }
 
 async fn run_page(State(app): State<AppState>, Path(id): Path<String>) -> Response {
     let Ok(run) = RunId::parse(&id) else {
-        return (StatusCode::NOT_FOUND, Html(dashboard::not_found(&format!("`{id}` is not a run id")))).into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            Html(dashboard::not_found(&format!("`{id}` is not a run id"))),
+        )
+            .into_response();
     };
     match (app.ledger.run(&run).await, app.ledger.steps(&run).await) {
         (Ok(Some(record)), Ok(steps)) => Html(dashboard::run_page(&record, &steps)).into_response(),

@@ -41,7 +41,10 @@ pub struct SnapshotCell(Arc<RwLock<Arc<Snapshot>>>);
 
 impl SnapshotCell {
     pub fn current(&self) -> Arc<Snapshot> {
-        self.0.read().expect("the snapshot lock is never poisoned").clone()
+        self.0
+            .read()
+            .expect("the snapshot lock is never poisoned")
+            .clone()
     }
 
     fn replace(&self, next: Snapshot) {

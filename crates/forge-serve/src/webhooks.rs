@@ -41,7 +41,11 @@ pub fn payload(event: &AuditEvent) -> Value {
                 .flatten()
                 .filter_map(Value::as_str)
                 .collect();
-            format!("run {} started: {} to {env}", event.subject, services.join(", "))
+            format!(
+                "run {} started: {} to {env}",
+                event.subject,
+                services.join(", ")
+            )
         }
         "release.recorded" => format!("release {} recorded", event.subject),
         "step.failed" => format!("step {} failed", event.subject),
@@ -116,9 +120,13 @@ impl Webhooks {
                     let request = client.post(url.expose()).json(body);
                     let activity = Activity::new();
                     // The URL in errors is the redacted one.
-                    HttpError::send(&shown, request, self.network.timeouts.idle, &activity, |b| {
-                        forge_core::secret::redact(&b, url)
-                    })
+                    HttpError::send(
+                        &shown,
+                        request,
+                        self.network.timeouts.idle,
+                        &activity,
+                        |b| forge_core::secret::redact(&b, url),
+                    )
                     .await
                     .map(|_| ())
                 })

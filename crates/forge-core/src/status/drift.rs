@@ -23,9 +23,7 @@ use crate::release::RunState;
 
 use super::model::{ClusterView, FluxView, GitView, LedgerView, WorkloadView};
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Drift {
     InSync,
@@ -139,7 +137,11 @@ pub fn classify(
         );
     }
 
-    if let Some(run) = ledger.last_run.as_ref().filter(|r| r.state == RunState::Failed) {
+    if let Some(run) = ledger
+        .last_run
+        .as_ref()
+        .filter(|r| r.state == RunState::Failed)
+    {
         let at = run
             .failed_step
             .as_deref()

@@ -129,7 +129,10 @@ fn in_sync_when_flux_applied_the_pin_commit_itself_or_a_later_one() {
             Some(flux(Some(applied))),
             Some(workload(PINNED, &[(PINNED, 2)], Verdict::Current)),
         );
-        assert_eq!(class(&ledger(PINNED), &git(Some(PINNED)), &c).0, Drift::InSync);
+        assert_eq!(
+            class(&ledger(PINNED), &git(Some(PINNED)), &c).0,
+            Drift::InSync
+        );
     }
 }
 
@@ -163,7 +166,10 @@ fn in_sync_with_no_pods_yet() {
         Some(flux(Some(TIP))),
         Some(workload(PINNED, &[], Verdict::Current)),
     );
-    assert_eq!(class(&ledger(PINNED), &git(Some(PINNED)), &c).0, Drift::InSync);
+    assert_eq!(
+        class(&ledger(PINNED), &git(Some(PINNED)), &c).0,
+        Drift::InSync
+    );
 }
 
 #[test]
@@ -175,7 +181,12 @@ fn git_ahead_when_flux_applied_an_older_commit_or_nothing() {
         );
         let (d, why) = class(&ledger(PINNED), &git(Some(PINNED)), &c);
         assert_eq!(d, Drift::GitAhead, "{why}");
-        assert!(why.starts_with("git pins sha256:aaaaaaaaaaaa at 2222222, Flux (flux-system/apps) has applied "), "{why}");
+        assert!(
+            why.starts_with(
+                "git pins sha256:aaaaaaaaaaaa at 2222222, Flux (flux-system/apps) has applied "
+            ),
+            "{why}"
+        );
     }
     let c = observed(Some(flux(None)), None);
     assert!(class(&ledger(PINNED), &git(Some(PINNED)), &c)
@@ -211,7 +222,10 @@ fn git_ahead_while_pods_roll_over() {
     );
     let (d, why) = class(&ledger(PINNED), &git(Some(PINNED)), &c);
     assert_eq!(d, Drift::GitAhead);
-    assert!(why.contains("still rolling over (sha256:bbbbbbbbbbbb on 1 pod(s))"), "{why}");
+    assert!(
+        why.contains("still rolling over (sha256:bbbbbbbbbbbb on 1 pod(s))"),
+        "{why}"
+    );
 }
 
 #[test]
@@ -229,11 +243,18 @@ fn cluster_drift_when_the_template_was_edited() {
 fn cluster_drift_when_pods_run_another_digest_after_the_rollout() {
     let c = observed(
         Some(flux(Some(TIP))),
-        Some(workload(PINNED, &[(PINNED, 1), (OTHER, 1)], Verdict::Current)),
+        Some(workload(
+            PINNED,
+            &[(PINNED, 1), (OTHER, 1)],
+            Verdict::Current,
+        )),
     );
     let (d, why) = class(&ledger(PINNED), &git(Some(PINNED)), &c);
     assert_eq!(d, Drift::ClusterDrift);
-    assert!(why.ends_with("runs sha256:bbbbbbbbbbbb on 1 pod(s)"), "{why}");
+    assert!(
+        why.ends_with("runs sha256:bbbbbbbbbbbb on 1 pod(s)"),
+        "{why}"
+    );
 }
 
 #[test]
@@ -270,7 +291,10 @@ fn ledger_stale_when_the_ledger_has_no_succeeded_run() {
     ] {
         let (d, why) = class(&l, &git(Some(PINNED)), &healthy());
         assert_eq!(d, Drift::LedgerStale);
-        assert!(why.ends_with("but the ledger has no succeeded run here"), "{why}");
+        assert!(
+            why.ends_with("but the ledger has no succeeded run here"),
+            "{why}"
+        );
     }
 }
 
@@ -296,7 +320,10 @@ fn failed_when_the_last_run_failed() {
     l.last_run = Some(r);
     let (d, why) = class(&l, &git(Some(PINNED)), &healthy());
     assert_eq!(d, Drift::Failed);
-    assert_eq!(why, "run run-1-1 failed at rollout: CrashLoopBackOff: exit 1");
+    assert_eq!(
+        why,
+        "run run-1-1 failed at rollout: CrashLoopBackOff: exit 1"
+    );
     l.last_run = Some(run(RunState::Failed));
     assert_eq!(
         class(&l, &git(Some(PINNED)), &ClusterView::Disabled).1,
@@ -330,18 +357,28 @@ fn failed_when_flux_cannot_apply_but_not_while_it_works() {
     k.ready = Some("False".into());
     k.reason = Some("BuildFailed".into());
     k.message = Some("kustomize build failed: missing-file.yaml\nmore".into());
-    let (d, why) = class(&ledger(PINNED), &git(Some(PINNED)), &observed(Some(k.clone()), None));
+    let (d, why) = class(
+        &ledger(PINNED),
+        &git(Some(PINNED)),
+        &observed(Some(k.clone()), None),
+    );
     assert_eq!(d, Drift::Failed);
     assert_eq!(why, "Flux cannot apply flux-system/apps (BuildFailed): kustomize build failed: missing-file.yaml");
     for working in ["Progressing", "ProgressingWithRetry", "DependencyNotReady"] {
         k.reason = Some(working.into());
         let c = observed(Some(k.clone()), None);
-        assert_eq!(class(&ledger(PINNED), &git(Some(PINNED)), &c).0, Drift::GitAhead);
+        assert_eq!(
+            class(&ledger(PINNED), &git(Some(PINNED)), &c).0,
+            Drift::GitAhead
+        );
     }
     k.ready = Some("Unknown".into());
     k.reason = Some("BuildFailed".into());
     let c = observed(Some(k), None);
-    assert_eq!(class(&ledger(PINNED), &git(Some(PINNED)), &c).0, Drift::GitAhead);
+    assert_eq!(
+        class(&ledger(PINNED), &git(Some(PINNED)), &c).0,
+        Drift::GitAhead
+    );
 }
 
 #[test]
@@ -431,7 +468,11 @@ fn a_report_counts_every_class_and_knows_the_worst() {
         git: git(Some(PINNED)),
         cluster: ClusterView::Disabled,
     };
-    let r = StatusReport::new(0, 0, vec![t(Drift::InSync), t(Drift::GitAhead), t(Drift::InSync)]);
+    let r = StatusReport::new(
+        0,
+        0,
+        vec![t(Drift::InSync), t(Drift::GitAhead), t(Drift::InSync)],
+    );
     assert_eq!(r.summary.len(), 6);
     assert_eq!(r.summary[&Drift::InSync], 2);
     assert_eq!(r.summary[&Drift::Unknown], 0);

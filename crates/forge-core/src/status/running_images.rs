@@ -177,7 +177,12 @@ mod tests {
     #[test]
     fn digests_come_from_image_ids_then_from_the_image() {
         let pods = vec![
-            pod("prod", json!({"app": "app"}), &format!("reg/app:v1@{D1}"), ""),
+            pod(
+                "prod",
+                json!({"app": "app"}),
+                &format!("reg/app:v1@{D1}"),
+                "",
+            ),
             pod(
                 "prod",
                 json!({"app": "app"}),
@@ -244,10 +249,7 @@ mod tests {
             {"key": "env", "operator": "NotIn", "values": ["dev"]},
             {"key": "app", "operator": "Exists"}]});
         assert!(selector_matches(&sel, &json!({"tier": "web", "app": "x"})));
-        assert!(!selector_matches(
-            &sel,
-            &json!({"tier": "db", "app": "x"})
-        ));
+        assert!(!selector_matches(&sel, &json!({"tier": "db", "app": "x"})));
         assert!(!selector_matches(
             &sel,
             &json!({"tier": "web", "app": "x", "canary": "1"})
@@ -278,8 +280,12 @@ mod tests {
     #[test]
     fn replica_counts() {
         assert_eq!(replicas(&deployment()), (2, 3));
-        let ds = json!({"kind": "DaemonSet", "status": {"numberReady": 4, "desiredNumberScheduled": 5}});
+        let ds =
+            json!({"kind": "DaemonSet", "status": {"numberReady": 4, "desiredNumberScheduled": 5}});
         assert_eq!(replicas(&ds), (4, 5));
-        assert_eq!(replicas(&json!({"kind": "StatefulSet", "spec": {}})), (0, 1));
+        assert_eq!(
+            replicas(&json!({"kind": "StatefulSet", "spec": {}})),
+            (0, 1)
+        );
     }
 }

@@ -24,7 +24,10 @@ async fn newest_runs_per_service_and_environment(store: Store) {
     ];
     for (n, env, services, end) in &plan {
         let id = run_id(*n);
-        ledger.create_run(new_run(&id, env, services)).await.unwrap();
+        ledger
+            .create_run(new_run(&id, env, services))
+            .await
+            .unwrap();
         let scope = format!("{}/{env}", services[0]);
         let lease = ledger
             .acquire_lease(&scope, &id, "host:1", MINUTE, 1_000)
@@ -78,7 +81,9 @@ async fn newest_runs_per_service_and_environment(store: Store) {
     assert_eq!(counts.get("running"), Some(&1));
     let timings = ledger.step_timings().await.unwrap();
     assert_eq!(timings.len(), 3);
-    assert!(timings.iter().all(|t| t.action == "pin" && t.started_at.is_some()));
+    assert!(timings
+        .iter()
+        .all(|t| t.action == "pin" && t.started_at.is_some()));
 }
 
 async fn release_and_audit_pages_are_stable_and_complete(store: Store) {
@@ -123,7 +128,14 @@ async fn release_and_audit_pages_are_stable_and_complete(store: Store) {
 
     for n in 0..4 {
         ledger
-            .append_audit("ada", "run.started", &format!("s{n}"), serde_json::Value::Null, serde_json::json!({"n": n}), 1_000 + n)
+            .append_audit(
+                "ada",
+                "run.started",
+                &format!("s{n}"),
+                serde_json::Value::Null,
+                serde_json::json!({"n": n}),
+                1_000 + n,
+            )
             .await
             .unwrap();
     }
@@ -140,19 +152,30 @@ async fn release_and_audit_pages_are_stable_and_complete(store: Store) {
 async fn a_read_only_ledger_reads_what_writers_write_and_cannot_write(store: Store) {
     if store.kind() == "sqlite" {
         let missing = Ledger::open_read_only(&store.location()).await.unwrap_err();
-        assert!(missing.to_string().contains("no ledger there yet"), "{missing}");
+        assert!(
+            missing.to_string().contains("no ledger there yet"),
+            "{missing}"
+        );
         assert!(!std::path::Path::new(&store.location().display()).exists());
     }
     let writer = store.open().await;
     let reader = Ledger::open_read_only(&store.location()).await.unwrap();
     assert!(reader.latest_runs_by_target().await.unwrap().is_empty());
     // The writer writes while the reader is open; the reader sees it.
-    writer.create_run(new_run(&run_id(1), "prod", &["api"])).await.unwrap();
+    writer
+        .create_run(new_run(&run_id(1), "prod", &["api"]))
+        .await
+        .unwrap();
     let seen = reader.latest_runs_by_target().await.unwrap();
     assert_eq!(seen.len(), 1);
-    assert_eq!(reader.run(&run_id(1)).await.unwrap().unwrap().environment, "prod");
+    assert_eq!(
+        reader.run(&run_id(1)).await.unwrap().unwrap().environment,
+        "prod"
+    );
     // The reader cannot write.
-    let refused = reader.create_run(new_run(&run_id(2), "prod", &["api"])).await;
+    let refused = reader
+        .create_run(new_run(&run_id(2), "prod", &["api"]))
+        .await;
     assert!(refused.is_err(), "a read-only ledger wrote");
     assert_eq!(writer.run(&run_id(2)).await.unwrap(), None);
     reader.close().await;

@@ -49,7 +49,10 @@ pub(super) async fn read(
     let mut by_context: BTreeMap<Option<String>, Vec<&Target>> = BTreeMap::new();
     for t in targets {
         if t.cluster {
-            by_context.entry(t.kube_context.clone()).or_default().push(t);
+            by_context
+                .entry(t.kube_context.clone())
+                .or_default()
+                .push(t);
         } else {
             out.insert(t.key(), ClusterView::Disabled);
         }
@@ -71,7 +74,14 @@ async fn read_cluster(
     let unreachable = |reason: String| {
         targets
             .iter()
-            .map(|t| (t.key(), ClusterView::Unreachable { reason: reason.clone() }))
+            .map(|t| {
+                (
+                    t.key(),
+                    ClusterView::Unreachable {
+                        reason: reason.clone(),
+                    },
+                )
+            })
             .collect::<Vec<_>>()
     };
     let client = match tokio::time::timeout(timeout, connect(context.as_deref())).await {

@@ -107,9 +107,13 @@ pub async fn gather(request: &StatusRequest, ledger: &Ledger) -> anyhow::Result<
         .iter()
         .map(|t| {
             let key = t.key();
-            let ledger = ledger_views.remove(&key).unwrap_or_else(LedgerView::default);
+            let ledger = ledger_views
+                .remove(&key)
+                .unwrap_or_else(LedgerView::default);
             let git = git_views.remove(&key).expect("git read every target");
-            let cluster = cluster_views.remove(&key).expect("every target has a cluster side");
+            let cluster = cluster_views
+                .remove(&key)
+                .expect("every target has a cluster side");
             let (drift, explanation) = classify(&t.environment, &ledger, &git, &cluster);
             TargetStatus {
                 service: t.service.clone(),
@@ -123,5 +127,9 @@ pub async fn gather(request: &StatusRequest, ledger: &Ledger) -> anyhow::Result<
         })
         .collect();
     let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok(StatusReport::new(crate::release::recorder::now_ms(), took, statuses))
+    Ok(StatusReport::new(
+        crate::release::recorder::now_ms(),
+        took,
+        statuses,
+    ))
 }

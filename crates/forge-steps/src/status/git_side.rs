@@ -22,7 +22,14 @@ pub(super) async fn read(
     let unreadable = |reason: String| {
         targets
             .iter()
-            .map(|t| (t.key(), GitView::Unreadable { reason: reason.clone() }))
+            .map(|t| {
+                (
+                    t.key(),
+                    GitView::Unreadable {
+                        reason: reason.clone(),
+                    },
+                )
+            })
             .collect()
     };
     let Some(remote) = remote else {

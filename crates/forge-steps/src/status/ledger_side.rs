@@ -15,7 +15,9 @@ pub(super) async fn read(
     let targets = ledger.latest_runs_by_target().await?;
     let mut ids: Vec<RunId> = targets
         .iter()
-        .flat_map(|t| std::iter::once(t.last.id.clone()).chain(t.last_succeeded.iter().map(|r| r.id.clone())))
+        .flat_map(|t| {
+            std::iter::once(t.last.id.clone()).chain(t.last_succeeded.iter().map(|r| r.id.clone()))
+        })
         .collect();
     ids.sort();
     ids.dedup();
@@ -37,7 +39,10 @@ pub(super) async fn read(
         .collect())
 }
 
-fn service_steps<'a>(steps: &'a [StepRecord], service: &'a str) -> impl Iterator<Item = &'a StepRecord> {
+fn service_steps<'a>(
+    steps: &'a [StepRecord],
+    service: &'a str,
+) -> impl Iterator<Item = &'a StepRecord> {
     steps.iter().filter(move |s| s.key.service() == service)
 }
 

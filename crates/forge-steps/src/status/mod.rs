@@ -7,8 +7,8 @@
 //! - `cluster_side`: Flux Kustomizations, workloads and pods, one list per
 //!   kind per namespace, each bounded by a timeout.
 
-pub mod gather;
 mod cluster_side;
+pub mod gather;
 mod git_side;
 mod ledger_side;
 

@@ -72,6 +72,10 @@ fn read_token(path: &std::path::Path) -> anyhow::Result<Secret> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("--token-file: reading {}", path.display()))?;
     let token = text.trim();
-    anyhow::ensure!(!token.is_empty(), "--token-file: {} is empty", path.display());
+    anyhow::ensure!(
+        !token.is_empty(),
+        "--token-file: {} is empty",
+        path.display()
+    );
     Ok(Secret::new(token))
 }

@@ -224,12 +224,7 @@ fn ledger_cell(t: &TargetStatus, now: i64) -> String {
             run.actor,
             ago(now, run.updated_at)
         ),
-        (Some(_), Some(d)) => format!(
-            "{} {} {}",
-            short_digest(&d.digest),
-            d.actor,
-            ago(now, d.at)
-        ),
+        (Some(_), Some(d)) => format!("{} {} {}", short_digest(&d.digest), d.actor, ago(now, d.at)),
         (Some(run), None) => format!("{} {}", run.state.as_str(), run.actor),
     }
 }

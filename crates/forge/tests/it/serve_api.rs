@@ -36,7 +36,9 @@ impl Drop for Server {
 impl Server {
     fn start(fleet: &Fleet, token: Option<&str>) -> Server {
         let mut c = forge();
-        c.arg("serve").arg("--config").arg(fleet.path("deploy.yaml"));
+        c.arg("serve")
+            .arg("--config")
+            .arg(fleet.path("deploy.yaml"));
         if let Some(t) = token {
             let file = fleet.path("token");
             std::fs::write(&file, format!("{t}\n")).unwrap();
@@ -146,7 +148,11 @@ fn the_api_serves_status_releases_runs_audit_metrics_and_pages() {
             .iter()
             .map(|t| {
                 (
-                    format!("{}/{}", t["service"].as_str().unwrap(), t["environment"].as_str().unwrap()),
+                    format!(
+                        "{}/{}",
+                        t["service"].as_str().unwrap(),
+                        t["environment"].as_str().unwrap()
+                    ),
                     t["drift"].as_str().unwrap().to_owned(),
                     t["explanation"].as_str().unwrap().to_owned(),
                 )
@@ -203,20 +209,37 @@ fn the_api_serves_status_releases_runs_audit_metrics_and_pages() {
         ("/api/v1/nothing", 404),
     ] {
         let e = server.json(path, code);
-        assert!(e["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{path}: {e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{path}: {e}"
+        );
         assert!(e["error"]["code"].is_string(), "{path}: {e}");
     }
 
     // Metrics in the Prometheus text format.
     let (status, metrics) = server.get("/metrics").unwrap();
     assert_eq!(status, 200);
-    assert!(metrics.contains("forge_runs{state=\"succeeded\"} 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("forge_runs{state=\"succeeded\"} 1\n"),
+        "{metrics}"
+    );
     assert!(metrics.contains("forge_releases 1\n"), "{metrics}");
-    assert!(metrics.contains("forge_drift{service=\"app\",environment=\"dev\",state=\"in-sync\"} 1\n"));
-    assert!(metrics.contains("forge_drift{service=\"app\",environment=\"dev\",state=\"failed\"} 0\n"));
+    assert!(
+        metrics.contains("forge_drift{service=\"app\",environment=\"dev\",state=\"in-sync\"} 1\n")
+    );
+    assert!(
+        metrics.contains("forge_drift{service=\"app\",environment=\"dev\",state=\"failed\"} 0\n")
+    );
     assert!(metrics.contains("forge_deploys{environment=\"dev\",outcome=\"succeeded\"} 2\n"));
-    assert!(metrics.contains("forge_step_duration_seconds_count{action=\"build\"} 2\n"), "{metrics}");
-    assert!(metrics.contains("forge_last_successful_deploy_timestamp_seconds{service=\"lib\",environment=\"dev\"} "));
+    assert!(
+        metrics.contains("forge_step_duration_seconds_count{action=\"build\"} 2\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        "forge_last_successful_deploy_timestamp_seconds{service=\"lib\",environment=\"dev\"} "
+    ));
 
     // The pages, without JavaScript.
     let (status, html) = server.get("/").unwrap();
@@ -227,7 +250,10 @@ fn the_api_serves_status_releases_runs_audit_metrics_and_pages() {
     assert!(!html.contains("<script"), "{html}");
     let (status, page) = server.get(&format!("/runs/{run}")).unwrap();
     assert_eq!(status, 200);
-    assert!(page.contains("app/dev/pin") && page.contains("Waiting on nothing."), "{page}");
+    assert!(
+        page.contains("app/dev/pin") && page.contains("Waiting on nothing."),
+        "{page}"
+    );
     let (status, _) = server.get("/runs/run-0123-abcd").unwrap();
     assert_eq!(status, 404);
 }
@@ -240,18 +266,27 @@ fn a_crashed_run_shows_the_step_it_waits_on() {
         .env("FORGE_CRASH_AT", "app/dev/pin:before")
         .output()
         .unwrap();
-    assert!(!out.status.success(), "the crash point should abort the run");
+    assert!(
+        !out.status.success(),
+        "the crash point should abort the run"
+    );
     let run = fleet.newest_run()["id"].as_str().unwrap().to_owned();
     let server = Server::start(&fleet, None);
     let r = server.json(&format!("/api/v1/runs/{run}"), 200);
     assert_eq!(r["run"]["state"], "running", "{r}");
     assert_eq!(r["waiting_on"][0], "app/dev/pin", "{r}");
     let (_, page) = server.get(&format!("/runs/{run}")).unwrap();
-    assert!(page.contains("Waiting on: <strong>app/dev/pin</strong>"), "{page}");
+    assert!(
+        page.contains("Waiting on: <strong>app/dev/pin</strong>"),
+        "{page}"
+    );
     let (_, html) = server.get("/").unwrap();
     assert!(html.contains("app/dev/pin (waiting)"), "{html}");
     let (_, metrics) = server.get("/metrics").unwrap();
-    assert!(metrics.contains("forge_steps_running{action=\"pin\"} 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("forge_steps_running{action=\"pin\"} 1\n"),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -263,7 +298,11 @@ fn a_token_guards_everything_but_healthz_and_a_public_bind_needs_one() {
         let (status, body) = server.get_with(path, None).unwrap();
         assert_eq!(status, 401, "{path}: {body}");
         assert!(!body.contains("s3cret-token"));
-        assert_eq!(server.get_with(path, Some("wrong")).unwrap().0, 401, "{path}");
+        assert_eq!(
+            server.get_with(path, Some("wrong")).unwrap().0,
+            401,
+            "{path}"
+        );
     }
     let (status, body) = server.get("/api/v1/status").unwrap();
     assert_eq!(status, 200);
@@ -279,7 +318,10 @@ fn a_token_guards_everything_but_healthz_and_a_public_bind_needs_one() {
         .unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("refusing to serve on 0.0.0.0:") && err.contains("--token-file"), "{err}");
+    assert!(
+        err.contains("refusing to serve on 0.0.0.0:") && err.contains("--token-file"),
+        "{err}"
+    );
 }
 
 /// A webhook receiver on loopback: answers the first request 500 (the
@@ -312,13 +354,20 @@ impl Receiver {
                 }
                 let mut body = vec![0; length];
                 let _ = reader.read_exact(&mut body);
-                let status = if n == 0 { "500 Internal Server Error" } else { "200 OK" };
+                let status = if n == 0 {
+                    "500 Internal Server Error"
+                } else {
+                    "200 OK"
+                };
                 if n > 0 {
                     if let Ok(v) = serde_json::from_slice(&body) {
                         kept.lock().unwrap().push(v);
                     }
                 }
-                let _ = write!(stream, "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
             }
         });
         Receiver { port, bodies }
@@ -343,7 +392,10 @@ fn release_events_reach_the_webhooks_with_a_retry_and_no_secret_in_the_log() {
     assert!(out.status.success(), "{}", stderr(&out));
     let old = history["run"].as_str().unwrap().to_owned();
     let receiver = Receiver::start();
-    let hook = format!("http://127.0.0.1:{}/services/T0/B0/hook-secret-xyzzy", receiver.port);
+    let hook = format!(
+        "http://127.0.0.1:{}/services/T0/B0/hook-secret-xyzzy",
+        receiver.port
+    );
     let mut command = forge();
     command
         .args(["serve", "--webhook", &hook, "--attempts", "3", "--config"])
@@ -362,12 +414,21 @@ fn release_events_reach_the_webhooks_with_a_retry_and_no_secret_in_the_log() {
     let texts = receiver.texts();
     let started = format!("forge: run {id} started: app to dev (by ");
     assert!(texts.iter().any(|t| t.starts_with(&started)), "{texts:?}");
-    assert_eq!(texts.iter().filter(|t| t.contains(&id) && t.contains("started")).count(), 1, "{texts:?}");
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| t.contains(&id) && t.contains("started"))
+            .count(),
+        1,
+        "{texts:?}"
+    );
     // The first run's events were history: not sent.
     assert!(texts.iter().all(|t| !t.contains(&old)), "{texts:?}");
     let log = server.log_text();
     assert!(log.contains("retrying"), "the 500 was retried: {log}");
     assert!(!log.contains("hook-secret-xyzzy"), "{log}");
     let bodies = receiver.bodies.lock().unwrap().clone();
-    assert!(bodies.iter().all(|b| b["event"]["seq"].is_i64() && b.get("before").is_none()));
+    assert!(bodies
+        .iter()
+        .all(|b| b["event"]["seq"].is_i64() && b.get("before").is_none()));
 }

@@ -50,9 +50,17 @@ fn screenshot(profile: &Path, url: &str, name: &str) -> PathBuf {
         .arg(url)
         .output()
         .expect("spawn chromium");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let png = std::fs::read(&file).unwrap_or_default();
-    assert!(png.starts_with(b"\x89PNG"), "no screenshot at {}", file.display());
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "no screenshot at {}",
+        file.display()
+    );
     eprintln!("screenshot: {}", file.display());
     file
 }
@@ -72,7 +80,10 @@ fn the_dashboard_renders_in_chromium_without_javascript() {
     let crashed = fleet.newest_run()["id"].as_str().unwrap().to_owned();
 
     let mut command = forge();
-    command.arg("serve").arg("--config").arg(fleet.path("deploy.yaml"));
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(fleet.path("deploy.yaml"));
     let server = Server::spawn(command, None);
     let base = server.base.clone();
     let profile = tempfile::tempdir().unwrap();
@@ -83,10 +94,20 @@ fn the_dashboard_renders_in_chromium_without_javascript() {
         "{page}"
     );
     assert!(page.contains("lib/dev/pin (waiting)"), "{page}");
-    assert!(page.contains(&format!("href=\"/runs/{crashed}\"")), "{page}");
+    assert!(
+        page.contains(&format!("href=\"/runs/{crashed}\"")),
+        "{page}"
+    );
     screenshot(profile.path(), &format!("{base}/"), "forge-dashboard.png");
 
     let run = dom(profile.path(), &format!("{base}/runs/{crashed}"));
-    assert!(run.contains("Waiting on: <strong>lib/dev/pin</strong>"), "{run}");
-    screenshot(profile.path(), &format!("{base}/runs/{crashed}"), "forge-run.png");
+    assert!(
+        run.contains("Waiting on: <strong>lib/dev/pin</strong>"),
+        "{run}"
+    );
+    screenshot(
+        profile.path(),
+        &format!("{base}/runs/{crashed}"),
+        "forge-run.png",
+    );
 }

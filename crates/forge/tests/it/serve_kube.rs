@@ -27,7 +27,14 @@ fn the_status_snapshot_follows_the_cluster() {
     let config = site.config("deploy.yaml", true);
     site.release(&config);
     let n = site.ns.name.clone();
-    let status = site.env.kubectl_out(&["rollout", "status", "deployment/app", "-n", &n, "--timeout=60s"]);
+    let status = site.env.kubectl_out(&[
+        "rollout",
+        "status",
+        "deployment/app",
+        "-n",
+        &n,
+        "--timeout=60s",
+    ]);
     assert!(status.status.success());
 
     let mut command = forge();
@@ -56,9 +63,19 @@ fn the_status_snapshot_follows_the_cluster() {
         let asked = Instant::now();
         let (drift, t) = drift_of(&server);
         // Answered from the snapshot, never waiting on the cluster.
-        assert!(asked.elapsed() < Duration::from_secs(1), "{:?}", asked.elapsed());
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
         if drift == "cluster-drift" {
-            assert!(t["explanation"].as_str().unwrap().contains("sha256:888888888888"), "{t}");
+            assert!(
+                t["explanation"]
+                    .as_str()
+                    .unwrap()
+                    .contains("sha256:888888888888"),
+                "{t}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "still {drift}: {t}");
@@ -66,7 +83,9 @@ fn the_status_snapshot_follows_the_cluster() {
     }
     let metrics = server.get("/metrics").unwrap().1;
     assert!(
-        metrics.contains("forge_drift{service=\"app\",environment=\"e2e\",state=\"cluster-drift\"} 1\n"),
+        metrics.contains(
+            "forge_drift{service=\"app\",environment=\"e2e\",state=\"cluster-drift\"} 1\n"
+        ),
         "{metrics}"
     );
 }

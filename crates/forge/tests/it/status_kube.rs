@@ -51,7 +51,10 @@ impl Site {
         .unwrap();
         git(&seed, &["add", "-A"]);
         git(&seed, &["commit", "-q", "-m", "seed"]);
-        git(&seed, &["push", "-q", &url, &format!("HEAD:refs/heads/{branch}")]);
+        git(
+            &seed,
+            &["push", "-q", &url, &format!("HEAD:refs/heads/{branch}")],
+        );
         env.apply(&format!(
             "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: gitops\n  namespace: {n}\nspec:\n  interval: 1h\n  url: {url}\n  ref:\n    branch: {branch}\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: app\n  namespace: {n}\nspec:\n  interval: 1h\n  path: ./apps/app\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: gitops\n"
         ));
@@ -141,7 +144,10 @@ fn each_drift_class_for_real_on_kubernetes_and_flux() {
     let (t, code) = site.status(&online);
     assert_eq!(t["drift"], "git-ahead", "{t}");
     assert_eq!(code, Some(1));
-    assert!(why(&t).contains("Flux (") && why(&t).contains("has applied"), "{t}");
+    assert!(
+        why(&t).contains("Flux (") && why(&t).contains("has applied"),
+        "{t}"
+    );
     let pinned = t["git"]["pin"]["digest"].as_str().unwrap().to_owned();
     assert_eq!(t["ledger"]["deployed"]["digest"], pinned.as_str());
     assert_eq!(t["cluster"]["state"], "observed");
@@ -149,12 +155,22 @@ fn each_drift_class_for_real_on_kubernetes_and_flux() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(!applied.ends_with(t["git"]["tip"]["id"].as_str().unwrap()), "{t}");
+    assert!(
+        !applied.ends_with(t["git"]["tip"]["id"].as_str().unwrap()),
+        "{t}"
+    );
 
     // in-sync: the same release again with the cluster: nothing new to
     // pin, Flux applies the tip, the pods run the pinned digest.
     site.release(&online);
-    let status = site.env.kubectl_out(&["rollout", "status", "deployment/app", "-n", &n, "--timeout=60s"]);
+    let status = site.env.kubectl_out(&[
+        "rollout",
+        "status",
+        "deployment/app",
+        "-n",
+        &n,
+        "--timeout=60s",
+    ]);
     assert!(status.status.success(), "{}", stderr(&status));
     let (t, code) = site.status(&online);
     assert_eq!(t["drift"], "in-sync", "{t}");
@@ -182,7 +198,14 @@ fn each_drift_class_for_real_on_kubernetes_and_flux() {
         "-n",
         &n,
     ]);
-    let status = site.env.kubectl_out(&["rollout", "status", "deployment/app", "-n", &n, "--timeout=60s"]);
+    let status = site.env.kubectl_out(&[
+        "rollout",
+        "status",
+        "deployment/app",
+        "-n",
+        &n,
+        "--timeout=60s",
+    ]);
     assert!(status.status.success(), "{}", stderr(&status));
     let (t, code) = site.status(&online);
     assert_eq!(t["drift"], "cluster-drift", "{t}");
@@ -193,13 +216,23 @@ fn each_drift_class_for_real_on_kubernetes_and_flux() {
     let hand = site.dir.path().join("hand");
     git(
         site.dir.path(),
-        &["clone", "-q", "--branch", &site.branch, &site.url, hand.to_str().unwrap()],
+        &[
+            "clone",
+            "-q",
+            "--branch",
+            &site.branch,
+            &site.url,
+            hand.to_str().unwrap(),
+        ],
     );
     let file = hand.join("apps/app/kustomization.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
     std::fs::write(&file, text.replace(&pinned, HAND)).unwrap();
     git(&hand, &["commit", "-q", "-am", "hand pin"]);
-    git(&hand, &["push", "-q", "origin", &format!("HEAD:{}", site.branch)]);
+    git(
+        &hand,
+        &["push", "-q", "origin", &format!("HEAD:{}", site.branch)],
+    );
     let (t, code) = site.status(&online);
     assert_eq!(t["drift"], "ledger-stale", "{t}");
     assert_eq!(code, Some(1));
@@ -220,7 +253,14 @@ fn each_drift_class_for_real_on_kubernetes_and_flux() {
     let out = forge()
         .env("KUBECONFIG", &dead)
         .env_remove("FORGE_LEDGER")
-        .args(["--json", "status", "--exit-code", "--cluster-timeout", "3s", "--config"])
+        .args([
+            "--json",
+            "status",
+            "--exit-code",
+            "--cluster-timeout",
+            "3s",
+            "--config",
+        ])
         .arg(&online)
         .output()
         .unwrap();

@@ -31,7 +31,12 @@ fn pin_by_hand(fleet: &Fleet, service: &str, digest: &str) {
     let bare = fleet.path("gitops.git");
     git(
         &fleet.path(""),
-        &["clone", "-q", bare.to_str().unwrap(), work.to_str().unwrap()],
+        &[
+            "clone",
+            "-q",
+            bare.to_str().unwrap(),
+            work.to_str().unwrap(),
+        ],
     );
     let file = work.join(format!("apps/{service}/kustomization.yaml"));
     let text = std::fs::read_to_string(&file).unwrap();
@@ -86,7 +91,10 @@ fn status_follows_the_ledger_and_git_through_a_release_and_a_hand_edit() {
         let commit = t["ledger"]["deployed"]["commit"].as_str().unwrap();
         assert_eq!(t["git"]["pin_commit"]["id"], commit, "{t}");
         assert!(
-            t["explanation"].as_str().unwrap().contains("has no cluster"),
+            t["explanation"]
+                .as_str()
+                .unwrap()
+                .contains("has no cluster"),
             "{t}"
         );
     }
@@ -121,9 +129,15 @@ fn status_follows_the_ledger_and_git_through_a_release_and_a_hand_edit() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(text.starts_with("SERVICE"), "{text}");
-    assert!(text.contains("ledger-stale") && text.contains("in-sync"), "{text}");
+    assert!(
+        text.contains("ledger-stale") && text.contains("in-sync"),
+        "{text}"
+    );
     assert!(text.contains("git changed outside Forge"), "{text}");
-    assert!(text.contains("2 target(s): 1 in-sync, 1 ledger-stale"), "{text}");
+    assert!(
+        text.contains("2 target(s): 1 in-sync, 1 ledger-stale"),
+        "{text}"
+    );
     assert!(!text.contains('\x1b'), "no colour off a terminal: {text:?}");
 }
 
@@ -135,7 +149,11 @@ fn status_says_unknown_when_git_cannot_be_read_and_refuses_bad_names() {
     assert!(stderr(&out).contains("prdo"), "{}", stderr(&out));
     let (out, _) = status(&fleet, &["--service", "nope"]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("no service `nope`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no service `nope`"),
+        "{}",
+        stderr(&out)
+    );
 
     // The remote is gone (and the cached clone cannot be fetched).
     std::fs::rename(fleet.path("gitops.git"), fleet.path("moved.git")).unwrap();
