@@ -25,6 +25,10 @@ let
         type = types.attrsOf (types.attrsOf types.anything);
         default = { };
       };
+      nix.package = mkOption {
+        type = types.package;
+        default = fakePackage "nix";
+      };
       nix.settings = mkOption {
         type = types.attrsOf types.anything;
         default = { };

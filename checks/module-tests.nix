@@ -100,6 +100,7 @@ let
     services.forge.serve = {
       enable = true;
       ledger.urlFile = "/run/secrets/ledger-url";
+      tokenFile = "/run/secrets/serve-token";
     };
   };
   serveUnit = serveUrl.systemd.services.forge-serve;
@@ -251,11 +252,14 @@ lib.runTests {
       inherit (serveUnit.serviceConfig) LoadCredential DynamicUser ProtectSystem;
       inherit (serveUnit) wantedBy;
       readsCredential = contains ''FORGE_LEDGER=$(cat "$CREDENTIALS_DIRECTORY/ledger-url")'' serveScript;
-      runs = contains "exec ${forgePkg.outPath}/bin/forge serve --listen 127.0.0.1:8475 --refresh 15s" serveScript;
+      runs = contains "exec ${forgePkg.outPath}/bin/forge serve --listen 127.0.0.1:8475 --refresh 15s --token-file \"$CREDENTIALS_DIRECTORY\"/token" serveScript;
       failures = failures serveUrl;
     };
     expected = {
-      LoadCredential = [ "ledger-url:/run/secrets/ledger-url" ];
+      LoadCredential = [
+        "ledger-url:/run/secrets/ledger-url"
+        "token:/run/secrets/serve-token"
+      ];
       DynamicUser = true;
       ProtectSystem = "strict";
       wantedBy = [ "multi-user.target" ];
@@ -279,10 +283,14 @@ lib.runTests {
       in
       {
         inherit (u) environment;
-        inherit (u.serviceConfig) ExecStart ReadWritePaths User;
+        path = map (p: p.name) u.path;
+        inherit (u.serviceConfig) ExecStart ReadWritePaths User CacheDirectory;
       };
     expected = {
-      environment = { };
+      # A flake configuration is read with nix, which needs a cache directory.
+      environment.XDG_CACHE_HOME = "/var/cache/forge-serve";
+      path = [ "nix" ];
+      CacheDirectory = "forge-serve";
       ExecStart = "${forgePkg.outPath}/bin/forge serve --listen 127.0.0.1:8475 --refresh 15s --config 'flake:github:example/app#default' --ledger /var/lib/forge/ledger.db";
       ReadWritePaths = [ "/var/lib/forge" ];
       User = "forge";

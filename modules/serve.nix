@@ -23,11 +23,6 @@ let
     "--refresh"
     cfg.refresh
   ]
-  ++ lib.optionals (cfg.tokenFile != null) [
-    "--token-file"
-    # systemd puts credentials here (%d in the unit).
-    "%d/token"
-  ]
   ++ lib.optionals (cfg.config != null) [
     "--config"
     cfg.config
@@ -37,12 +32,16 @@ let
     cfg.ledger.path
   ]
   ++ cfg.extraArgs;
+  # Where systemd puts the token credential: %d in the unit, $CREDENTIALS_DIRECTORY in a script.
+  tokenArgs = dir: lib.optionalString (cfg.tokenFile != null) " --token-file ${dir}/token";
   # FORGE_LEDGER from the credential, then forge itself.
   start = pkgs.writeShellScript "forge-serve-start" ''
     FORGE_LEDGER=$(cat "$CREDENTIALS_DIRECTORY/${credential}")
     export FORGE_LEDGER
-    exec ${lib.escapeShellArgs args}
+    exec ${lib.escapeShellArgs args}${tokenArgs ''"$CREDENTIALS_DIRECTORY"''}
   '';
+  # A flake configuration is read with `nix eval`, which caches under $XDG_CACHE_HOME.
+  flakeConfig = cfg.config != null && lib.hasPrefix "flake:" cfg.config;
 in
 {
   options.services.forge.serve = {
@@ -136,11 +135,12 @@ in
       wantedBy = [ "multi-user.target" ];
       after = [ "network-online.target" ];
       wants = [ "network-online.target" ];
-      inherit (cfg) environment;
+      environment = lib.optionalAttrs flakeConfig { XDG_CACHE_HOME = "/var/cache/forge-serve"; } // cfg.environment;
+      path = lib.optional flakeConfig config.nix.package;
       serviceConfig =
         hardening
         // {
-          ExecStart = if cfg.ledger.urlFile != null then "${start}" else lib.escapeShellArgs args;
+          ExecStart = if cfg.ledger.urlFile != null then "${start}" else lib.escapeShellArgs args + tokenArgs "%d";
           Restart = "on-failure";
           RestartSec = "5s";
           LoadCredential =
@@ -148,6 +148,7 @@ in
             ++ lib.optional (cfg.tokenFile != null) "token:${cfg.tokenFile}";
           ReadWritePaths = lib.optional (cfg.ledger.path != null) (dirOf cfg.ledger.path);
         }
+        // lib.optionalAttrs flakeConfig { CacheDirectory = "forge-serve"; }
         // (if cfg.user == null then { DynamicUser = true; } else { User = cfg.user; });
     };
   };

@@ -174,3 +174,97 @@ fn provision_unit_runs_and_reports_drift() {
         "{prom}"
     );
 }
+
+/// The serve unit's start script, as the module renders it for a ledger URL
+/// and a token given as credentials, run for real: forge serve answers
+/// /healthz, and the API only with the token.
+#[test]
+fn serve_unit_runs_forge_serve_with_its_credentials() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("pkg");
+    std::fs::create_dir_all(pkg.join("bin")).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_forge"), pkg.join("bin/forge")).unwrap();
+    let deploy = tmp.path().join("deploy.yaml");
+    std::fs::write(
+        &deploy,
+        "registry: r\nservices:\n  app: {}\nenvironments:\n  local: {cluster: false}\n",
+    )
+    .unwrap();
+    // What systemd would put in $CREDENTIALS_DIRECTORY.
+    let creds = tmp.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(
+        creds.join("ledger-url"),
+        tmp.path().join("ledger.db").to_str().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(creds.join("token"), "t0ken-for-tests\n").unwrap();
+    let port = crate::support::free_port();
+    let unit = eval(&format!(
+        r#"let s = import {repo}/checks/module-stand-ins.nix {{ inherit lib; }};
+        in (s.eval [ {{
+          services.forge.provision.package = s.fakePackage "forge-provision";
+          services.forge.serve = {{
+            enable = true;
+            package = {{ type = "derivation"; name = "forge"; outPath = "{pkg}"; }};
+            listen = "127.0.0.1:{port}";
+            config = "{deploy}";
+            ledger.urlFile = "/run/secrets/ledger-url";
+            tokenFile = "/run/secrets/forge-serve-token";
+          }};
+        }} ]).systemd.services.forge-serve.serviceConfig"#,
+        repo = repo().display(),
+        pkg = pkg.display(),
+        deploy = deploy.display(),
+    ));
+    let script = unit["ExecStart"].as_str().unwrap();
+    let text = std::fs::read_to_string(script).unwrap();
+    assert!(
+        !text.contains("t0ken-for-tests") && !text.contains("ledger.db"),
+        "{text}"
+    );
+
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Killed(
+        Command::new("sh")
+            .arg(script)
+            .env("CREDENTIALS_DIRECTORY", &creds)
+            .env("NIX_CONFIG", crate::support::NIX_CONFIG)
+            .env_remove("FORGE_LEDGER")
+            .current_dir(tmp.path())
+            .spawn()
+            .unwrap(),
+    );
+    crate::support::wait_for_port(port, "forge serve");
+    let status = |path: &str, token: Option<&str>| {
+        let mut c = Command::new("curl");
+        c.args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+        ]);
+        if let Some(t) = token {
+            c.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        let out = c
+            .arg(format!("http://127.0.0.1:{port}{path}"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(status("/healthz", None), "200");
+    assert_eq!(status("/api/v1/releases", None), "401");
+    assert_eq!(status("/api/v1/releases", Some("t0ken-for-tests")), "200");
+    // The SQLite ledger named by the credential is the one it opened.
+    assert!(tmp.path().join("ledger.db").exists());
+}
