@@ -268,3 +268,88 @@ fn serve_unit_runs_forge_serve_with_its_credentials() {
     // The SQLite ledger named by the credential is the one it opened.
     assert!(tmp.path().join("ledger.db").exists());
 }
+
+/// services.forge.cacheClient's nix.settings, given to real Nix: it
+/// substitutes a closure Forge pushed into a fresh store, checking the
+/// signature with the module's key, and refuses a wrong key.
+#[test]
+fn cache_client_settings_make_nix_substitute() {
+    let flake = crate::support::Flake::basic();
+    let tmp = tempfile::tempdir().unwrap();
+    let (sec, public) = crate::support::nix_keypair(tmp.path(), "forge-module-1");
+    let (_, other) = crate::support::nix_keypair(tmp.path(), "forge-module-other");
+    let cache = format!("file://{}/cache", tmp.path().display());
+    let app = flake.build("app");
+    crate::support::run_ok(crate::support::forge().args([
+        "cache",
+        "push",
+        "--to",
+        &cache,
+        "--signing-key",
+        sec.to_str().unwrap(),
+        &flake.installable("app"),
+    ]));
+    let settings = |key: &str| {
+        let v = eval(&format!(
+            r#"(import {repo}/checks/module-stand-ins.nix {{ inherit lib; }}).eval [ {{
+              services.forge.provision.package = {{ type = "derivation"; name = "p"; outPath = "/p"; }};
+              services.forge.serve.package = {{ type = "derivation"; name = "f"; outPath = "/f"; }};
+              services.forge.cacheClient = {{ enable = true; url = "{cache}"; publicKey = "{key}"; }};
+            }} ]"#,
+            repo = repo().display()
+        ));
+        // nix.conf lines, as NixOS writes them.
+        let mut conf = String::new();
+        for (k, vs) in v["nix"]["settings"].as_object().unwrap() {
+            let words: Vec<&str> = vs
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w.as_str().unwrap())
+                .collect();
+            conf.push_str(&format!("{k} = {}\n", words.join(" ")));
+        }
+        assert!(
+            conf.contains(&format!("extra-substituters = {cache}")),
+            "{conf}"
+        );
+        conf
+    };
+    let realise = |conf: &str| {
+        let store = tempfile::tempdir().unwrap();
+        let out = Command::new("nix")
+            .env(
+                "NIX_CONFIG",
+                format!(
+                    "{}trusted-public-keys =\n{conf}",
+                    crate::support::NIX_CONFIG
+                ),
+            )
+            .args([
+                "build",
+                "--no-link",
+                "--store",
+                store.path().to_str().unwrap(),
+                &app,
+            ])
+            .output()
+            .unwrap();
+        (out, store)
+    };
+    let (out, store) = realise(&settings(&public));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(store
+        .path()
+        .join(app.trim_start_matches('/'))
+        .join("bin/app")
+        .exists());
+
+    let wrong = other.replace("forge-module-other", "forge-module-1");
+    let (out, _) = realise(&settings(&wrong));
+    assert!(!out.status.success(), "substituted with a wrong key");
+    assert!(
+        stderr(&out).contains("is not signed by any of the keys in 'trusted-public-keys'"),
+        "{}",
+        stderr(&out)
+    );
+}
