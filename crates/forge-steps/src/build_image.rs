@@ -16,6 +16,8 @@ use forge_core::oci::descriptor::{Descriptor, Manifest, Platform, CONFIG, MANIFE
 use forge_core::oci::image_config::{self, ImageOptions};
 use forge_core::oci::layer_plan::{plan_layers, TooFewLayers};
 
+use crate::observer::{Event, Observer};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ImageBuildError {
     #[error(transparent)]
@@ -77,6 +79,7 @@ pub async fn build_image(
     options: &ImageBuildOptions,
     cache: Arc<LayerCache>,
     layout: &OciLayout,
+    observer: &dyn Observer,
 ) -> Result<BuiltImage, ImageBuildError> {
     if let Some(bin) = options.image.entrypoint.first() {
         let inside = closure
@@ -102,12 +105,24 @@ pub async fn build_image(
         ));
     }
     let compression = options.compression;
+    let total = work.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let count = |result| {
+        let done = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        observer.event(Event::Counted {
+            what: "layers",
+            done,
+            total,
+        });
+        result
+    };
+    let count = &count;
     let results: Vec<Result<(LayerBlob, bool), ImageBuildError>> =
         futures::stream::iter(work.into_iter().map(|(key, paths)| {
             let (store, cache) = (store.clone(), cache.clone());
             async move {
                 if let Some(hit) = cache.get(&key) {
-                    return Ok((hit, true));
+                    return count(Ok((hit, true)));
                 }
                 let what = match &paths {
                     Some(p) if p.len() == 1 => p[0].to_string(),
@@ -127,7 +142,7 @@ pub async fn build_image(
                 .map_err(|source| ImageBuildError::Layer { what, source })?;
                 let (blob, cache) = blob;
                 cache.put(&key, &blob);
-                Ok((blob, false))
+                count(Ok((blob, false)))
             }
         }))
         .buffered(options.jobs.max(1))

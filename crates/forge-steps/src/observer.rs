@@ -41,6 +41,13 @@ pub enum Event<'a> {
         state: StepState,
         detail: Option<&'a str>,
     },
+    /// The running phase finished `done` of `total` countable things
+    /// (`what`: "layers").
+    Counted {
+        what: &'static str,
+        done: usize,
+        total: usize,
+    },
     /// A deploy or rollback recorded a step's line in its report (the
     /// build's paths, the commit pushed, why the rollout failed).
     Recorded(&'a StepLine),

@@ -105,7 +105,7 @@ pub async fn materialise(
             let built = phase(
                 observer,
                 "compressing layers",
-                build_image(store, &closure, &build_options, cache, layout),
+                build_image(store, &closure, &build_options, cache, layout, observer),
             )
             .await?;
             layout.tag(built.manifest.clone(), tag)?;

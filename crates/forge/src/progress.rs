@@ -392,6 +392,38 @@ impl ProgressView {
         }
     }
 
+    /// `done` of `total` (layers compressed): the bar of the running phase
+    /// becomes a count with an ETA; plain lines once per tick and at the end.
+    fn counted(&self, what: &str, done: usize, total: usize) {
+        self.json(
+            "counted",
+            serde_json::json!({ "what": what, "done": done, "total": total }),
+        );
+        let mut state = self.state();
+        if let Some(bar) = state.phases.last().and_then(|p| p.bar.as_ref()) {
+            if bar.length() != Some(total as u64) {
+                bar.set_length(total as u64);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{spinner} {prefix} {bar:30} {pos}/{len} {msg:.dim} [{elapsed}, ETA {eta}]",
+                    )
+                    .expect("valid template"),
+                );
+            }
+            bar.set_position(done as u64);
+            bar.set_message(what.to_owned());
+            return;
+        }
+        let due = done >= total || state.last_line.is_none_or(|t| t.elapsed() >= TICK);
+        if !due {
+            return;
+        }
+        state.last_line = Some(Instant::now());
+        let name = state.phases.last().map(|p| p.name.clone()).unwrap_or_default();
+        drop(state);
+        self.line(&format!("  {name}: {done}/{total} {what}"));
+    }
+
     fn recorded(&self, line: &StepLine) {
         self.end_push();
         let status = line.status.label();
@@ -458,6 +490,7 @@ impl Observer for ProgressView {
             },
             Event::Step { key, state, detail } => self.step(key.as_str(), state, detail),
             Event::Recorded(line) => self.recorded(line),
+            Event::Counted { what, done, total } => self.counted(what, done, total),
         }
     }
 }

@@ -319,6 +319,10 @@ fn progress_json_is_one_event_per_line_and_quiet_prints_nothing() {
     assert!(events.iter().all(|e| e["schema"] == "forge.event/v1" && e["elapsed_seconds"].is_number()));
     let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert!(kinds.contains(&"started") && kinds.contains(&"finished"), "{kinds:?}");
+    // The image build counts its layers up to the total.
+    let layers: Vec<&Value> = events.iter().filter(|e| e["event"] == "counted").collect();
+    let last = layers.last().expect("counted events");
+    assert_eq!((last["what"].as_str(), last["done"].as_u64()), (Some("layers"), last["total"].as_u64()), "{layers:?}");
     assert!(
         events.iter().any(|e| e["event"] == "step_recorded" && e["step"] == "build" && e["status"] == "done"),
         "{events:#?}"
