@@ -341,3 +341,80 @@ fn flake_apps_name_real_commands() {
         }
     }
 }
+
+/// forge.lib.attic against the Attic test double: `deployCache` is a cache
+/// URL forge pushes to, `netrcLine` writes the netrc from a token file, and
+/// `substituterSettings` (with that netrc) make real Nix substitute what
+/// was pushed into a fresh store, signature checked.
+#[test]
+fn attic_helpers_push_and_substitute() {
+    let double = crate::support::attic_double::AtticDouble::start(&["main"], &[]);
+    let token = double.token(&["main:rw"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let token_file = tmp.path().join("attic token");
+    std::fs::write(&token_file, &token).unwrap();
+    let netrc = tmp.path().join("netrc");
+    let (sec, public) = crate::support::nix_keypair(tmp.path(), "forge-attic-lib-1");
+    let endpoint = double.endpoint();
+    let v = eval(&format!(
+        r#"let a = {{ endpoint = "{endpoint}"; cache = "main"; }}; in {{
+          cache = forge.attic.deployCache a;
+          netrc = forge.attic.netrcLine {{ inherit (a) endpoint; tokenFile = "{token_file}"; }};
+          settings = forge.attic.substituterSettings (a // {{ publicKey = "{public}"; netrcFile = "{netrc}"; }});
+        }}"#,
+        token_file = token_file.display(),
+        netrc = netrc.display(),
+    ));
+    assert_eq!(v["cache"]["token_env"], "ATTIC_TOKEN");
+    let text = v.to_string();
+    assert!(!text.contains(&token), "a token in what the lib rendered");
+
+    let flake = Flake::basic();
+    let app = flake.build("app");
+    run_ok(
+        crate::support::forge()
+            .env("ATTIC_TOKEN", &token)
+            .args(["cache", "push", "--to", v["cache"]["url"].as_str().unwrap()])
+            .args(["--signing-key", sec.to_str().unwrap(), &app]),
+    );
+
+    let line = run_ok(Command::new("sh").args(["-c", v["netrc"].as_str().unwrap()]));
+    std::fs::write(&netrc, &line.stdout).unwrap();
+
+    let mut conf = String::new();
+    for (k, val) in v["settings"].as_object().unwrap() {
+        let words = match val {
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|w| w.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => other.as_str().unwrap().to_owned(),
+        };
+        conf.push_str(&format!("{k} = {words}\n"));
+    }
+    let store = tempfile::tempdir().unwrap();
+    let out = Command::new("nix")
+        .env(
+            "NIX_CONFIG",
+            format!(
+                "{}trusted-public-keys =\n{conf}",
+                crate::support::NIX_CONFIG
+            ),
+        )
+        .args([
+            "build",
+            "--no-link",
+            "--store",
+            store.path().to_str().unwrap(),
+            &app,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{conf}\n{}", stderr(&out));
+    assert!(store
+        .path()
+        .join(app.trim_start_matches('/'))
+        .join("bin/app")
+        .exists());
+}
