@@ -286,6 +286,7 @@ pub async fn publish_images(
                 target: &target,
                 jobs: req.jobs,
                 progress: &progress,
+                observer,
             };
             let report = push_image(to, &layout, &manifest, &tags, &mut known)
                 .await

@@ -11,6 +11,7 @@ use futures::StreamExt as _;
 use forge_adapters::oci::known_blobs::KnownBlobs;
 use forge_adapters::oci::layout::{LayoutError, OciLayout};
 use forge_adapters::registry::{MountOutcome, RegistryClient, RegistryError};
+use crate::observer::{Event, Observer};
 use forge_core::oci::descriptor::{Descriptor, Index, Platform, INDEX};
 use forge_core::oci::tag_scheme::{validate_tag, TagError};
 
@@ -88,13 +89,15 @@ impl PushImageReport {
 }
 
 /// Where blobs go and how: the registry, the repository, transfers at once,
-/// and a counter of bytes sent (for a progress display).
+/// a counter of bytes sent and the observer told of each blob done (for a
+/// progress display).
 #[derive(Clone, Copy)]
 pub struct Upload<'a> {
     pub client: &'a RegistryClient,
     pub target: &'a ImageTarget,
     pub jobs: usize,
     pub progress: &'a Arc<AtomicU64>,
+    pub observer: &'a dyn Observer,
 }
 
 pub async fn push_image(
@@ -109,6 +112,7 @@ pub async fn push_image(
         target,
         jobs,
         progress,
+        observer,
     } = to;
     for t in tags {
         validate_tag(t)?;
@@ -153,6 +157,9 @@ pub async fn push_image(
     }
 
     let known_ref = &*known;
+    let total = blobs.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let done = &done;
     let results: Vec<Result<BlobPush, PushImageError>> =
         futures::stream::iter(blobs.iter().map(|(digest, &size)| async move {
             let status = if client.blob_exists(repo, digest).await? {
@@ -174,6 +181,11 @@ pub async fn push_image(
                     .await?;
                 BlobStatus::Uploaded
             };
+            observer.event(Event::Counted {
+                what: "blobs",
+                done: done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1,
+                total,
+            });
             Ok(BlobPush {
                 digest: digest.clone(),
                 size,
