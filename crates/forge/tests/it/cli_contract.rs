@@ -602,3 +602,41 @@ fn github_actions_annotate_a_failed_build_and_a_failed_cache_push() {
     assert!(std::fs::read_to_string(&summary).unwrap().contains("| cache | FAILED |"));
     assert_eq!(err.matches("::group::").count(), err.matches("::endgroup::").count(), "{err}");
 }
+
+#[test]
+fn release_run_steps_are_shown_as_they_change_in_every_mode() {
+    let fleet = crate::release_local::Fleet::new();
+    let out = fleet
+        .forge_cmd(&["--progress", "plain", "orchestrate-release", "app", "lib", "--env", "dev"])
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for key in ["app/dev/build", "lib/dev/pin"] {
+        let running = err.lines().position(|l| l.ends_with(&format!("{key}: running")));
+        let ended = err
+            .lines()
+            .position(|l| l.contains(&format!("{key}: succeeded in ")));
+        assert!(matches!((running, ended), (Some(r), Some(e)) if r < e), "{key}:\n{err}");
+    }
+
+    // One JSON event per transition.
+    let fleet = crate::release_local::Fleet::new();
+    let out = fleet
+        .forge_cmd(&["--progress", "json", "orchestrate-release", "app", "--env", "dev"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let steps: Vec<Value> = stderr(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "step")
+        .collect();
+    let states: Vec<(&str, &str)> = steps
+        .iter()
+        .filter(|e| e["key"] == "app/dev/build")
+        .map(|e| (e["key"].as_str().unwrap(), e["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("app/dev/build", "running"), ("app/dev/build", "succeeded")], "{steps:#?}");
+}
