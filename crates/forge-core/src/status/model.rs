@@ -110,6 +110,8 @@ pub struct DeployedView {
 }
 
 /// The GitOps branch tip.
+// One per target, a few hundred per report: boxing the big variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum GitView {
@@ -144,6 +146,7 @@ pub struct CommitView {
 }
 
 /// What the cluster says.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ClusterView {

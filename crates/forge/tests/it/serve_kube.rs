@@ -88,4 +88,30 @@ fn the_status_snapshot_follows_the_cluster() {
         ),
         "{metrics}"
     );
+
+    // A cluster that does not answer: unknown, said plainly; the server
+    // itself answers at once.
+    let port = forge_testkit::free_port();
+    let dead = site.dir.path().join("dead-kubeconfig");
+    std::fs::write(
+        &dead,
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: dead\n  cluster:\n    server: https://127.0.0.1:{port}\ncontexts:\n- name: dead\n  context: {{cluster: dead, user: u}}\ncurrent-context: dead\nusers:\n- name: u\n  user: {{token: t}}\n"),
+    )
+    .unwrap();
+    let mut command = forge();
+    command
+        .env("KUBECONFIG", &dead)
+        .args(["serve", "--cluster-timeout", "2s", "--config"])
+        .arg(&config);
+    let blind = Server::spawn(command, None);
+    let (drift, t) = drift_of(&blind);
+    assert_eq!(drift, "unknown", "{t}");
+    assert_eq!(t["cluster"]["state"], "unreachable", "{t}");
+    assert!(
+        t["explanation"]
+            .as_str()
+            .unwrap()
+            .starts_with("cluster unreachable ("),
+        "{t}"
+    );
 }
