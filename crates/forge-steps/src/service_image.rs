@@ -46,6 +46,36 @@ pub fn installable(config: &DeployConfig, raw: &str, base: &Path) -> String {
     }
 }
 
+/// Where the flake's sources are checked out, when it is local: `.`, a
+/// relative or absolute path, `path:DIR`, `git+file://DIR` (relative to
+/// deploy.yaml's directory `base`, as deploy.yaml's flake is). `{gitsha}`
+/// and the Forge-Flake-Rev trailer come from there.
+pub fn flake_checkout(flake: &str, base: &Path) -> Option<PathBuf> {
+    let dir = if let Some(rest) = flake.strip_prefix("path:") {
+        rest
+    } else if let Some(rest) = flake.strip_prefix("git+file://") {
+        rest
+    } else if flake.contains(':') {
+        return None;
+    } else {
+        flake
+    };
+    let dir = dir.split(['?', '#']).next().unwrap_or(dir);
+    let p = Path::new(dir);
+    Some(if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    })
+}
+
+/// The directory whose git checkout names the build: the flake's when it is
+/// local, else deploy.yaml's (a remote flake: FORGE_GIT_SHA or the CI's
+/// variable is the way to name its revision).
+pub fn revision_dir(config: &DeployConfig, base: &Path) -> PathBuf {
+    flake_checkout(&config.flake, base).unwrap_or_else(|| base.to_path_buf())
+}
+
 /// What `forge image push` would be asked for this service (shared with deploy).
 pub fn image_request(
     config: &DeployConfig,
@@ -109,7 +139,7 @@ pub fn image_request(
         jobs: publishing.jobs,
         network: publishing.network,
         out: None,
-        git_dir: base.to_path_buf(),
+        git_dir: revision_dir(config, base),
     }
 }
 
@@ -121,6 +151,19 @@ mod tests {
     fn config(flake: &str) -> DeployConfig {
         let text = format!("flake: {flake}\nregistry: r\nservices: {{app: {{}}}}\n");
         DeployConfig::parse(&text, "deploy.yaml", Arch::Amd64).unwrap()
+    }
+
+    #[test]
+    fn local_flakes_have_a_checkout_remote_ones_do_not() {
+        let base = Path::new("/srv/deploy");
+        assert_eq!(flake_checkout(".", base), Some(base.join(".")));
+        assert_eq!(flake_checkout("../app", base), Some(base.join("../app")));
+        assert_eq!(flake_checkout("path:/src/app", base), Some("/src/app".into()));
+        assert_eq!(
+            flake_checkout("git+file:///src/app?ref=main", base),
+            Some("/src/app".into())
+        );
+        assert_eq!(flake_checkout("github:org/app", base), None);
     }
 
     #[test]

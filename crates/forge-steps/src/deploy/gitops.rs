@@ -100,7 +100,10 @@ pub async fn land(
         service: ctx.target.service.clone(),
         environment: ctx.target.env.clone(),
         image,
-        flake_rev: forge_adapters::git_rev::current_commit(&ctx.base),
+        flake_rev: forge_adapters::git_rev::current_commit(&crate::service_image::revision_dir(
+            &ctx.config,
+            &ctx.base,
+        )),
         release,
         rollback_of,
         step: step_id,

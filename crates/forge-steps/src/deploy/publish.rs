@@ -267,16 +267,25 @@ fn render_tags(
     templates: &[String],
     arch: Option<&str>,
 ) -> anyhow::Result<Vec<String>> {
-    let gitsha = current_commit(&ctx.base);
+    let dir = crate::service_image::revision_dir(&ctx.config, &ctx.base);
+    let gitsha = current_commit(&dir);
     let vars = TagVars {
         arch: arch.map(str::to_owned),
         gitsha: gitsha.clone(),
     };
-    templates
+    let tags: Vec<String> = templates
         .iter()
         .filter(|t| gitsha.is_some() || !t.contains("gitsha"))
         .map(|t| Ok(tag_scheme::render(t, &vars)?))
-        .collect()
+        .collect::<anyhow::Result<_>>()?;
+    if gitsha.is_none() && templates.iter().any(|t| t.contains("gitsha")) {
+        tracing::warn!(
+            "no git revision for the {{gitsha}} tags ({} is not in a git checkout; set FORGE_GIT_SHA): tagging {} instead",
+            dir.display(),
+            tags.first().map_or("latest", String::as_str)
+        );
+    }
+    Ok(tags)
 }
 
 /// `oci:DIR`: the image is written (and tagged) in a local layout.

@@ -14,7 +14,7 @@ use forge_adapters::git_rev::current_commit;
 use forge_adapters::oci::layout::OciLayout;
 use forge_core::oci::tag_scheme::{self, TagVars};
 use forge_steps::publish_image::{materialise, publish_images, Published};
-use forge_steps::service_image::image_request;
+use forge_steps::service_image::{flake_checkout, image_request};
 
 /// Build a configured service's image and push it (the first half of a deploy).
 ///
@@ -133,23 +133,6 @@ pub async fn run(args: PushArgs, global: Global) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where the flake's sources are checked out, when it is local: `.`, a
-/// relative or absolute path, `path:DIR`, `git+file://DIR` (relative to
-/// deploy.yaml's directory, as deploy.yaml's flake is).
-pub fn flake_checkout(flake: &str, base: &Path) -> Option<PathBuf> {
-    let dir = if let Some(rest) = flake.strip_prefix("path:") {
-        rest
-    } else if let Some(rest) = flake.strip_prefix("git+file://") {
-        rest
-    } else if flake.contains(':') {
-        return None;
-    } else {
-        flake
-    };
-    let dir = dir.split(['?', '#']).next().unwrap_or(dir);
-    Some(relative_to(base, dir))
-}
-
 fn relative_to(base: &Path, p: &str) -> PathBuf {
     let p = Path::new(p);
     if p.is_absolute() {
@@ -167,22 +150,4 @@ struct ServicePush<'a> {
     service: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     env: Option<&'a str>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn local_flakes_have_a_checkout_remote_ones_do_not() {
-        let base = Path::new("/srv/deploy");
-        assert_eq!(flake_checkout(".", base), Some(base.join(".")));
-        assert_eq!(flake_checkout("../app", base), Some(base.join("../app")));
-        assert_eq!(flake_checkout("path:/src/app", base), Some("/src/app".into()));
-        assert_eq!(
-            flake_checkout("git+file:///src/app?ref=main", base),
-            Some("/src/app".into())
-        );
-        assert_eq!(flake_checkout("github:org/app", base), None);
-    }
 }
