@@ -16,8 +16,9 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let name = subcommand_path(&matches);
     let global = cli.global();
-    init_logging(cli.verbose, cli.log_format, cli.quiet);
+    // The progress mode first: log lines are drawn through the live view.
     forge::progress::configure(global.progress);
+    init_logging(cli.verbose, cli.log_format, cli.quiet);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -30,7 +30,7 @@ pub fn init_logging(verbose: u8, format: LogFormat, quiet: bool) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::progress::LogWriter)
         .with_target(verbose > 1);
     match format {
         LogFormat::Text => builder

@@ -20,6 +20,35 @@ use crate::global::ProgressMode;
 
 static MODE: OnceLock<ProgressMode> = OnceLock::new();
 
+/// The one live view on the terminal: every [`ProgressView`] in `tty` mode
+/// draws into it, and log lines go through it ([`LogWriter`]) so they scroll
+/// above the bars instead of tearing them.
+fn live() -> &'static MultiProgress {
+    static LIVE: OnceLock<MultiProgress> = OnceLock::new();
+    LIVE.get_or_init(|| {
+        if mode() == ProgressMode::Tty {
+            MultiProgress::with_draw_target(ProgressDrawTarget::stderr())
+        } else {
+            MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
+        }
+    })
+}
+
+/// stderr for log lines, drawn above the live view when there is one.
+pub struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut result = Ok(0);
+        live().suspend(|| result = std::io::stderr().write(buf));
+        result
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// Sets the mode every [`ProgressView`] of this process uses (once, from `main`).
 pub fn configure(mode: ProgressMode) {
     let _ = MODE.set(mode);
@@ -73,7 +102,7 @@ impl ProgressView {
 
     pub fn with_mode(mode: ProgressMode) -> Self {
         let multi = if mode == ProgressMode::Tty {
-            MultiProgress::with_draw_target(ProgressDrawTarget::stderr())
+            live().clone()
         } else {
             MultiProgress::with_draw_target(ProgressDrawTarget::hidden())
         };
