@@ -170,3 +170,44 @@ fn status_says_unknown_when_git_cannot_be_read_and_refuses_bad_names() {
         "{app}"
     );
 }
+
+#[test]
+fn a_later_migration_run_is_the_last_run_and_status_stays_in_sync() {
+    let fleet = Fleet::with_services("  app:\n    migrations:\n      command: [sh, -c, 'true']\n");
+    let (out, release) = fleet.run(&["orchestrate-release", "app", "--env", "dev"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shipped_by = release["run"].as_str().unwrap().to_owned();
+    let (out, migrated) = fleet.run(&["run-migrations", "app", "--env", "dev"]);
+    assert!(out.status.success(), "{}\n{migrated}", stderr(&out));
+    let migration_run = migrated["run"].as_str().unwrap().to_owned();
+    assert_ne!(migration_run, shipped_by);
+
+    let (out, v) = status(&fleet, &["--exit-code"]);
+    assert_eq!(out.status.code(), Some(0), "{}\n{v}", stderr(&out));
+    let app = target(&v, "app");
+    assert_eq!(app["drift"], "in-sync", "{app}");
+    assert_eq!(app["ledger"]["last_run"]["id"], migration_run.as_str());
+    // The migration run published the same image: the digest git pins.
+    assert_eq!(
+        app["ledger"]["deployed"]["digest"],
+        app["git"]["pin"]["digest"]
+    );
+    assert_eq!(
+        app["ledger"]["deployed"]["digest"],
+        release_digest(&fleet, &shipped_by).as_str()
+    );
+}
+
+/// The digest run `run`'s `app` image step published, from `forge release show`.
+fn release_digest(fleet: &Fleet, run: &str) -> String {
+    let (out, shown) = fleet.run(&["release", "show", run]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "app/dev/image")
+        .and_then(|s| s["outputs"]["digest"].as_str())
+        .unwrap_or_else(|| panic!("no image digest in {shown}"))
+        .to_owned()
+}
