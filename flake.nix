@@ -78,12 +78,13 @@
             podman
             go
             curl
-            nixfmt-rfc-style
+            nixpkgs-fmt
           ];
         };
       });
 
-      formatter = forAll (pkgs: pkgs.nixfmt-rfc-style);
+      # The same formatter the tests check with (crates/forge/tests/it/nix_lib.rs).
+      formatter = forAll (pkgs: pkgs.nixpkgs-fmt);
 
       checks = forAll (pkgs: import ./checks { inherit pkgs self; });
 

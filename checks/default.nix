@@ -1,6 +1,6 @@
 # `nix flake check`: the package with its unit tests, clippy and rustfmt
 # over the workspace, the lib/ tests, the module evaluation tests, and the
-# Nix files' formatting.
+# Nix files' formatting (nixpkgs-fmt).
 { pkgs, self }:
 let
   inherit (pkgs) lib;
@@ -17,9 +17,19 @@ let
           exit 1
         ''
     );
+  # The flake's own Nix files, as crates/forge/tests/it/nix_lib.rs checks them.
   nixFiles = lib.fileset.toSource {
     root = ../.;
-    fileset = lib.fileset.fileFilter (f: f.hasExt "nix") ../.;
+    fileset = lib.fileset.intersection (lib.fileset.fileFilter (f: f.hasExt "nix") ../.) (
+      lib.fileset.unions [
+        ../flake.nix
+        ../lib
+        ../modules
+        ../nix
+        ../checks
+        ../templates
+      ]
+    );
   };
 in
 {
@@ -39,16 +49,16 @@ in
     postInstall = "";
   });
 
-  fmt = pkgs.runCommand "forge-fmt" {
-    nativeBuildInputs = [
-      pkgs.cargo
-      pkgs.rustfmt
-    ];
-  } "export HOME=$TMPDIR; cd ${src} && cargo fmt --all --check && touch $out";
+  fmt = pkgs.runCommand "forge-fmt"
+    {
+      nativeBuildInputs = [
+        pkgs.cargo
+        pkgs.rustfmt
+      ];
+    } "export HOME=$TMPDIR; cd ${src} && cargo fmt --all --check && touch $out";
 
-  nix-fmt = pkgs.runCommand "forge-nix-fmt" { nativeBuildInputs = [ pkgs.nixfmt-rfc-style ]; } ''
-    cd ${nixFiles}
-    find . -name '*.nix' -exec nixfmt --check {} +
+  nix-fmt = pkgs.runCommand "forge-nix-fmt" { nativeBuildInputs = [ pkgs.nixpkgs-fmt ]; } ''
+    nixpkgs-fmt --check ${nixFiles}
     touch $out
   '';
 

@@ -200,7 +200,7 @@ lib.runTests {
             "amd64"
             "arm64"
           ];
-          verify = [ { http.url = "http://{service}.{env}.svc/healthz"; } ];
+          verify = [{ http.url = "http://{service}.{env}.svc/healthz"; }];
         };
         services.worker.attr = "worker";
         environments.staging = { };
@@ -215,7 +215,7 @@ lib.runTests {
           "amd64"
           "arm64"
         ];
-        verify = [ { http.url = "http://{service}.{env}.svc/healthz"; } ];
+        verify = [{ http.url = "http://{service}.{env}.svc/healthz"; }];
       };
       services.worker.attr = "worker";
       environments.staging = { };
@@ -223,22 +223,22 @@ lib.runTests {
     };
   };
   testForgeConfigurationPrefersOwnNameOverDefault = {
-    expr = (configure [ { services.api.package = self.packages.x86_64-linux.default; } ]).services.api.attr;
+    expr = (configure [{ services.api.package = self.packages.x86_64-linux.default; }]).services.api.attr;
     expected = "api";
   };
   testForgeConfigurationUnknownOption = {
-    expr = fails (configure [ { services.api.imag = { }; } ]);
+    expr = fails (configure [{ services.api.imag = { }; }]);
     expected = true;
   };
   testForgeConfigurationTypeFromSchema = {
     expr = map fails [
-      (configure [ { services.api.image.max_layers = 1; } ])
-      (configure [ { services.api.image.compression = "xz"; } ])
-      (configure [ { services.api.rollback = "sometimes"; } ])
-      (configure [ { environments.prod.timeouts.rollout = "ten minutes"; } ])
-      (configure [ { cache.token_env = "not a variable"; } ])
-      (configure [ { services.Api = { }; } ])
-      (configure [ { ledger = { path = "l.db"; url_env = "L"; }; } ])
+      (configure [{ services.api.image.max_layers = 1; }])
+      (configure [{ services.api.image.compression = "xz"; }])
+      (configure [{ services.api.rollback = "sometimes"; }])
+      (configure [{ environments.prod.timeouts.rollout = "ten minutes"; }])
+      (configure [{ cache.token_env = "not a variable"; }])
+      (configure [{ services.Api = { }; }])
+      (configure [{ ledger = { path = "l.db"; url_env = "L"; }; }])
     ];
     expected = [
       true
@@ -253,9 +253,9 @@ lib.runTests {
   # A secret written inline is refused (and its value never shown).
   testForgeConfigurationRefusesInlineSecrets = {
     expr = map fails [
-      (configure [ { cache = { url = "attic://a/b"; token = "s3cr3t"; }; } ])
-      (configure [ { gitops = { repo = "https://g/r"; auth.password = "s3cr3t"; }; } ])
-      (configure [ { token = "s3cr3t"; } ])
+      (configure [{ cache = { url = "attic://a/b"; token = "s3cr3t"; }; }])
+      (configure [{ gitops = { repo = "https://g/r"; auth.password = "s3cr3t"; }; }])
+      (configure [{ token = "s3cr3t"; }])
     ];
     expected = [
       true
@@ -266,11 +266,11 @@ lib.runTests {
   testForgeConfigurationPackageChecks = {
     expr = map fails [
       # not a package of this flake
-      (configure [ { services.api.package = drv "elsewhere" "x86_64-linux"; } ])
+      (configure [{ services.api.package = drv "elsewhere" "x86_64-linux"; }])
       # both package and attr
-      (configure [ { services.api = { package = self.packages.x86_64-linux.api; attr = "api"; }; } ])
+      (configure [{ services.api = { package = self.packages.x86_64-linux.api; attr = "api"; }; }])
       # an architecture the flake has no such package for
-      (configure [ { services.worker = { package = self.packages.x86_64-linux.worker; image.arch = "arm64"; }; } ])
+      (configure [{ services.worker = { package = self.packages.x86_64-linux.worker; image.arch = "arm64"; }; }])
     ];
     expected = [
       true

@@ -74,7 +74,7 @@ let
           endpoint = "http://127.0.0.1:8080";
           token_file = "/run/credentials/forge-provision-attic.service/admin";
         };
-        caches = [ { name = "main"; } ];
+        caches = [{ name = "main"; }];
         tokens = [
           {
             subject = "ci";

@@ -32,10 +32,9 @@ rec {
     Plain HTTP endpoints give attic+http:// URLs.
   */
   deployCache =
-    {
-      endpoint,
-      cache,
-      tokenEnv ? "ATTIC_TOKEN",
+    { endpoint
+    , cache
+    , tokenEnv ? "ATTIC_TOKEN"
     }:
     let
       e = parseEndpoint "deployCache" endpoint;
@@ -52,22 +51,22 @@ rec {
     (a path on the machine, written outside the store; see netrcLine).
   */
   substituterSettings =
-    {
-      endpoint,
-      cache,
-      publicKey,
-      netrcFile ? null,
+    { endpoint
+    , cache
+    , publicKey
+    , netrcFile ? null
     }:
     let
       e = parseEndpoint "substituterSettings" endpoint;
     in
     assert
-      netrcFile == null || lib.hasPrefix "/" (toString netrcFile) && !lib.hasPrefix builtins.storeDir (toString netrcFile)
-      || throw "forge.lib.attic.substituterSettings: netrcFile must be an absolute path outside the Nix store (it holds the token), got ${builtins.toJSON netrcFile}";
-    (import ./substituters.nix { inherit lib; }).substituterSettings {
-      url = "${e.scheme}://${e.host}/${checkCache "substituterSettings" cache}";
-      inherit publicKey;
-    }
+    netrcFile == null || lib.hasPrefix "/" (toString netrcFile) && !lib.hasPrefix builtins.storeDir (toString netrcFile)
+    || throw "forge.lib.attic.substituterSettings: netrcFile must be an absolute path outside the Nix store (it holds the token), got ${builtins.toJSON netrcFile}";
+    (import ./substituters.nix { inherit lib; }).substituterSettings
+      {
+        url = "${e.scheme}://${e.host}/${checkCache "substituterSettings" cache}";
+        inherit publicKey;
+      }
     // lib.optionalAttrs (netrcFile != null) { netrc-file = toString netrcFile; };
 
   /*

@@ -11,11 +11,10 @@
 { lib }:
 {
   configurationCheck =
-    {
-      pkgs,
-      forge,
-      configuration,
-      name ? "forge-configuration",
+    { pkgs
+    , forge
+    , configuration
+    , name ? "forge-configuration"
     }:
     let
       # JSON is YAML; `flake` is set so that Forge does not look for one.

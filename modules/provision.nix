@@ -5,11 +5,10 @@
 # *_file = "${credentialsDirectory}/NAME". With mode = "check" nothing is
 # changed and drift is reported by the exit status (4) and, with
 # metrics.textfileDirectory, a Prometheus textfile-collector metric.
-{
-  config,
-  lib,
-  pkgs,
-  ...
+{ config
+, lib
+, pkgs
+, ...
 }:
 let
   top = config.services.forge.provision;
@@ -30,11 +29,14 @@ let
   findKeys =
     pred: path: v:
     if builtins.isAttrs v then
-      lib.concatLists (
-        lib.mapAttrsToList (
-          k: x: lib.optional (pred k x) "${path}.${k}" ++ findKeys pred "${path}.${k}" x
-        ) v
-      )
+      lib.concatLists
+        (
+          lib.mapAttrsToList
+            (
+              k: x: lib.optional (pred k x) "${path}.${k}" ++ findKeys pred "${path}.${k}" x
+            )
+            v
+        )
     else if builtins.isList v then
       lib.concatLists (lib.imap0 (i: x: findKeys pred "${path}[${toString i}]" x) v)
     else
@@ -257,52 +259,60 @@ in
 
   config = lib.mkIf (enabled != { }) {
     assertions = lib.concatLists (
-      lib.mapAttrsToList (
-        target: t:
-        let
-          opt = "services.forge.provision.${target}";
-          inline = findKeys (k: _: builtins.elem k inlineSecretKeys) "${opt}.settings" t.settings;
-          inStore = findKeys (
-            k: v: lib.hasSuffix "_file" k && k != "output_file" && builtins.isString v && lib.hasPrefix builtins.storeDir v
-          ) "${opt}.settings" t.settings;
-          badCredentials = lib.filterAttrs (
-            n: p: builtins.match "[A-Za-z0-9_.-]+" n == null || lib.hasPrefix builtins.storeDir p || !lib.hasPrefix "/" p
-          ) t.credentials;
-        in
-        [
-          {
-            assertion = t.settings != { };
-            message = "${opt}.enable is set but ${opt}.settings is empty: write the spec forge-provision should converge to (see examples/provision/${target}.yaml).";
-          }
-          {
-            assertion = inline == [ ];
-            message = "${builtins.head inline}: secrets are never written in the spec (it is in the world-readable Nix store); use ${lib.last (lib.splitString "." (builtins.head inline))}_file = \"${t.credentialsDirectory}/NAME\" and ${opt}.credentials.NAME = \"/path/to/secret\".";
-          }
-          {
-            assertion = inStore == [ ];
-            message = "${builtins.head inStore} points into the Nix store, where every user can read it: put the secret in a file outside the store, list it in ${opt}.credentials and point to ${t.credentialsDirectory}/NAME.";
-          }
-          {
-            assertion = badCredentials == { };
-            message = "${opt}.credentials: ${lib.concatStringsSep ", " (builtins.attrNames badCredentials)}: names must be [A-Za-z0-9_.-]+ and files absolute paths outside the Nix store.";
-          }
-        ]
-      ) enabled
+      lib.mapAttrsToList
+        (
+          target: t:
+            let
+              opt = "services.forge.provision.${target}";
+              inline = findKeys (k: _: builtins.elem k inlineSecretKeys) "${opt}.settings" t.settings;
+              inStore = findKeys
+                (
+                  k: v: lib.hasSuffix "_file" k && k != "output_file" && builtins.isString v && lib.hasPrefix builtins.storeDir v
+                ) "${opt}.settings"
+                t.settings;
+              badCredentials = lib.filterAttrs
+                (
+                  n: p: builtins.match "[A-Za-z0-9_.-]+" n == null || lib.hasPrefix builtins.storeDir p || !lib.hasPrefix "/" p
+                )
+                t.credentials;
+            in
+            [
+              {
+                assertion = t.settings != { };
+                message = "${opt}.enable is set but ${opt}.settings is empty: write the spec forge-provision should converge to (see examples/provision/${target}.yaml).";
+              }
+              {
+                assertion = inline == [ ];
+                message = "${builtins.head inline}: secrets are never written in the spec (it is in the world-readable Nix store); use ${lib.last (lib.splitString "." (builtins.head inline))}_file = \"${t.credentialsDirectory}/NAME\" and ${opt}.credentials.NAME = \"/path/to/secret\".";
+              }
+              {
+                assertion = inStore == [ ];
+                message = "${builtins.head inStore} points into the Nix store, where every user can read it: put the secret in a file outside the store, list it in ${opt}.credentials and point to ${t.credentialsDirectory}/NAME.";
+              }
+              {
+                assertion = badCredentials == { };
+                message = "${opt}.credentials: ${lib.concatStringsSep ", " (builtins.attrNames badCredentials)}: names must be [A-Za-z0-9_.-]+ and files absolute paths outside the Nix store.";
+              }
+            ]
+        )
+        enabled
     );
 
     systemd.services = lib.mapAttrs' (target: t: lib.nameValuePair (unitName target) (unit target t)) enabled;
 
-    systemd.timers = lib.mapAttrs' (
-      target: t:
-      lib.nameValuePair (unitName target) {
-        description = "Forge: converge ${target} on a schedule";
-        wantedBy = [ "timers.target" ];
-        timerConfig = {
-          OnCalendar = t.startAt;
-          RandomizedDelaySec = t.randomizedDelaySec;
-          Persistent = t.persistent;
-        };
-      }
-    ) enabled;
+    systemd.timers = lib.mapAttrs'
+      (
+        target: t:
+          lib.nameValuePair (unitName target) {
+            description = "Forge: converge ${target} on a schedule";
+            wantedBy = [ "timers.target" ];
+            timerConfig = {
+              OnCalendar = t.startAt;
+              RandomizedDelaySec = t.randomizedDelaySec;
+              Persistent = t.persistent;
+            };
+          }
+      )
+      enabled;
   };
 }

@@ -3,11 +3,10 @@
 # a password) and the API's bearer token come from credential files, read
 # when the service starts and never written to the store; an SQLite ledger
 # is named by its path.
-{
-  config,
-  lib,
-  pkgs,
-  ...
+{ config
+, lib
+, pkgs
+, ...
 }:
 let
   cfg = config.services.forge.serve;

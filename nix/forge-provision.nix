@@ -1,9 +1,8 @@
 # forge-provision: converges PostgreSQL and Attic from YAML. Built on its own
 # so that hosts running it (services.forge.provision) do not carry the CLI's
 # closure (kube, git2, OCI).
-{
-  lib,
-  rustPlatform,
+{ lib
+, rustPlatform
 }:
 
 rustPlatform.buildRustPackage {

@@ -1,15 +1,14 @@
 # forge: the CLI. Its unit tests run in the build (`checks` runs it); the
 # integration tests need Nix, nginx and PostgreSQL at run time and run in CI
 # (scripts/test).
-{
-  lib,
-  stdenv,
-  rustPlatform,
-  pkg-config,
-  installShellFiles,
-  sqlite,
-  openssl,
-  zlib,
+{ lib
+, stdenv
+, rustPlatform
+, pkg-config
+, installShellFiles
+, sqlite
+, openssl
+, zlib
 }:
 
 rustPlatform.buildRustPackage {

@@ -80,13 +80,12 @@ rec {
     documentation and for reading values back.
   */
   evalForgeConfiguration =
-    {
-      modules,
-      self ? null,
-      specialArgs ? { },
+    { modules
+    , self ? null
+    , specialArgs ? { }
     }:
     lib.evalModules {
-      modules = [ { options = generated.options { service = [ serviceModule ]; }; } ] ++ modules;
+      modules = [{ options = generated.options { service = [ serviceModule ]; }; }] ++ modules;
       # forgeLib: this library (forgeLib.attic.deployCache, …) in the modules.
       specialArgs = { inherit self forgeLib; } // specialArgs;
     };

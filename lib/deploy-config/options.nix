@@ -133,12 +133,12 @@ let
       else
         types.submoduleWith {
           shorthandOnlyDefinesConfig = true;
-          modules = [ { options = optionsOf extra path s // secretTraps s; } ] ++ (extra.${s._def or ""} or [ ]);
+          modules = [{ options = optionsOf extra path s // secretTraps s; }] ++ (extra.${s._def or ""} or [ ]);
           description = "Forge ${at path} settings";
         }
     else if s.type or null == "object" && builtins.isAttrs (s.additionalProperties or null) then
-      # Names are checked when rendering (render.nix): the module system
-      # rebuilds attrsOf-of-submodule types, dropping an added check.
+    # Names are checked when rendering (render.nix): the module system
+    # rebuilds attrsOf-of-submodule types, dropping an added check.
       types.attrsOf (typeOf extra (path ++ [ "<name>" ]) s.additionalProperties)
     else
       unsupported path "type ${builtins.toJSON (s.type or null)}";

@@ -1,12 +1,11 @@
 # A forge configuration's values as deploy.yaml would hold them: only what
 # was set (Forge applies the defaults), walked along the schema so that the
 # module system's own attributes and Nix-only options stay out.
-{
-  lib,
-  schema,
-  deref,
-  regex,
-  secretKeys,
+{ lib
+, schema
+, deref
+, regex
+, secretKeys
 }:
 let
   at = path: lib.concatStringsSep "." path;
@@ -48,18 +47,19 @@ let
         inline = builtins.filter (k: !(s.properties ? ${k}) && (v.${k} or null) != null) secretKeys;
       in
       if inline != [ ] then
-        # The value is not shown: it is a secret.
+      # The value is not shown: it is a secret.
         throw "forge configuration: ${at (path ++ [ (builtins.head inline) ])}: secrets are never written inline (they would be in the world-readable Nix store): name an environment variable with *_env or a file with *_file"
       else if s ? maxProperties && count > s.maxProperties || s ? minProperties && count < s.minProperties then
-        throw (
-          "forge configuration: ${at path}: "
-          + (
-            if (s.minProperties or null) == 1 && (s.maxProperties or null) == 1 then
-              "set exactly one of ${keys}"
-            else
-              "set between ${toString (s.minProperties or 0)} and ${toString (s.maxProperties or count)} of ${keys}"
+        throw
+          (
+            "forge configuration: ${at path}: "
+            + (
+              if (s.minProperties or null) == 1 && (s.maxProperties or null) == 1 then
+                "set exactly one of ${keys}"
+              else
+                "set between ${toString (s.minProperties or 0)} and ${toString (s.maxProperties or count)} of ${keys}"
+            )
           )
-        )
       else
         hook path v out
     else if s.type or null == "object" then

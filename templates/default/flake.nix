@@ -8,10 +8,9 @@
   };
 
   outputs =
-    {
-      self,
-      nixpkgs,
-      forge,
+    { self
+    , nixpkgs
+    , forge
     }:
     let
       forAll = nixpkgs.lib.genAttrs forge.lib.platform.systems;

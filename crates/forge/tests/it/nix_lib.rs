@@ -418,3 +418,29 @@ fn attic_helpers_push_and_substitute() {
         .join("bin/app")
         .exists());
 }
+
+/// The flake's Nix files are formatted as its formatter (`nix fmt`,
+/// nixpkgs-fmt) has them. `FORGE_NIX_FMT=write` rewrites them in place.
+#[test]
+fn nix_files_are_formatted() {
+    let mut files = vec![repo().join("flake.nix")];
+    for dir in ["lib", "modules", "nix", "checks", "templates"] {
+        collect_nix(&repo().join(dir), &mut files);
+    }
+    let write = std::env::var("FORGE_NIX_FMT").as_deref() == Ok("write");
+    let mut unformatted = vec![];
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let formatted = nixpkgs_fmt::reformat_string(&text);
+        if formatted != text {
+            if write {
+                std::fs::write(file, &formatted).unwrap();
+            }
+            unformatted.push(file.strip_prefix(repo()).unwrap().display().to_string());
+        }
+    }
+    assert!(
+        write || unformatted.is_empty(),
+        "not formatted (run `nix fmt`, or FORGE_NIX_FMT=write cargo test -- nix_files_are_formatted): {unformatted:?}"
+    );
+}
