@@ -59,8 +59,14 @@ pub async fn run(args: ServeArgs, _global: Global) -> anyhow::Result<u8> {
             network: args.network.network(),
         }),
     };
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+    // Ctrl-C, or SIGTERM from systemd: finish the requests in flight, stop.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
     };
     let served = serve(options, ledger.clone(), shutdown).await;
     ledger.close().await;

@@ -67,6 +67,24 @@ impl Server {
         server
     }
 
+    /// SIGTERM (as systemd stops it); the exit status within 10 s.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "forge serve ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -286,7 +304,9 @@ fn a_crashed_run_shows_the_step_it_waits_on() {
     assert!(
         metrics.contains("forge_steps_running{action=\"pin\"} 1\n"),
         "{metrics}"
-    );
+    ); // Stopped as systemd stops it: at once, and successfully.
+    let mut server = server;
+    assert!(server.terminate().success(), "{}", server.log_text());
 }
 
 #[test]
