@@ -263,6 +263,21 @@ lib.runTests {
       true
     ];
   };
+  # A schema keyword the translation does not know is an error, not dropped.
+  testSchemaKeywordsAreNeverDropped =
+    let
+      optionsOf = schema: (import ../lib/deploy-config/options.nix { inherit lib schema; }).options { };
+      typeOf = p: (optionsOf { type = "object"; properties.x = p; }).x.type.description;
+    in
+    {
+      expr = map (p: fails (typeOf p)) [
+        { type = "string"; format = "uri"; }
+        { type = "string"; pattern = "abc"; }
+        { type = "array"; items.type = "string"; minItems = 2; }
+        { type = "string"; }
+      ];
+      expected = [ true true true false ];
+    };
   testForgeConfigurationPackageChecks = {
     expr = map fails [
       # not a package of this flake
