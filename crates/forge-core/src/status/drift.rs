@@ -181,7 +181,8 @@ pub fn classify(
             return (
                 Drift::LedgerStale,
                 format!(
-                    "git pins {reference} ({}), but the ledger has no succeeded run here",
+                    "git pins {} ({}), but the ledger has no succeeded run here",
+                    short_image(reference),
                     commit_line(pin_commit)
                 ),
             )
@@ -191,7 +192,8 @@ pub fn classify(
             return (
                 Drift::LedgerStale,
                 format!(
-                    "git pins {reference} ({}), but the ledger's last run {} shipped {}: git changed outside Forge",
+                    "git pins {} ({}), but the ledger's last run {} shipped {}: git changed outside Forge",
+                    short_image(reference),
                     commit_line(pin_commit),
                     d.run,
                     short_digest(&d.digest)
