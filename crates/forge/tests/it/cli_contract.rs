@@ -1,13 +1,12 @@
-//! The everyday contract of the CLI: one exit-status table, the `--json`
-//! documents (`schema`, snake_case, the `forge.error/v1` error object),
-//! progress that arrives while a command runs (plain lines, JSON events, a
-//! live view under a pseudo-terminal), and GitHub Actions (`::group::`,
-//! `::error::` with file and line, `$GITHUB_OUTPUT`, the job summary).
+//! The everyday contract of the CLI: one exit-status table (2 for bad flags
+//! and configuration everywhere), the `--json` documents (`schema`,
+//! snake_case, the `forge.error/v1` error object), `forge push` with an
+//! `oci:` repository and the flake's revision, registry names that do not
+//! resolve, and the GitHub Actions example. Progress and GitHub Actions
+//! output are in `cli_progress`.
 
-use std::io::{BufRead as _, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -15,17 +14,17 @@ use serde_json::Value;
 use crate::support::git::git;
 use crate::support::{forge, stderr, stdout, Flake};
 
-const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+pub(crate) const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
 /// deploy.yaml for one service `app` (a `file://` cache unless `cache` is
 /// given, an oci: layout registry, a bare GitOps repository, no cluster).
-struct Setup {
-    tmp: tempfile::TempDir,
-    flake: Flake,
+pub(crate) struct Setup {
+    pub(crate) tmp: tempfile::TempDir,
+    pub(crate) flake: Flake,
 }
 
 impl Setup {
-    fn new(cache: Option<&str>) -> Self {
+    pub(crate) fn new(cache: Option<&str>) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let flake = Flake::basic();
         let bare = tmp.path().join("gitops.git");
@@ -50,11 +49,11 @@ impl Setup {
         Self { tmp, flake }
     }
 
-    fn path(&self, p: &str) -> PathBuf {
+    pub(crate) fn path(&self, p: &str) -> PathBuf {
         self.tmp.path().join(p)
     }
 
-    fn forge(&self, args: &[&str]) -> Command {
+    pub(crate) fn forge(&self, args: &[&str]) -> Command {
         let mut c = forge();
         c.args(args)
             .arg("--config")
@@ -68,13 +67,13 @@ impl Setup {
 }
 
 /// `forge` outside any GitHub Actions job.
-fn plain_forge() -> Command {
+pub(crate) fn plain_forge() -> Command {
     let mut c = forge();
     c.env_remove("GITHUB_ACTIONS").env_remove("FORGE_PROGRESS");
     c
 }
 
-fn json(out: &Output) -> Value {
+pub(crate) fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", stdout(out)))
 }
@@ -148,244 +147,6 @@ fn usage_errors_are_2_and_every_help_carries_the_table() {
             assert!(help.contains(line), "{args:?} lacks {line:?}:\n{help}");
         }
     }
-}
-
-#[test]
-fn github_actions_get_an_annotation_outputs_and_a_summary_when_the_config_fails() {
-    let tmp = tempfile::tempdir().unwrap();
-    let bad = tmp.path().join("deploy.yaml");
-    std::fs::write(&bad, "registry: r\nservices:\n  app: {imag: {}}\n").unwrap();
-    let (output, summary) = (tmp.path().join("output"), tmp.path().join("summary"));
-    let out = forge()
-        .args(["deploy", "app", "--env", "dev", "--config"])
-        .arg(&bad)
-        .env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_OUTPUT", &output)
-        .env("GITHUB_STEP_SUMMARY", &summary)
-        .env_remove("FORGE_PROGRESS")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let err = stderr(&out);
-    let annotation = format!(
-        "::error file={},line=3,col=",
-        bad.to_str().unwrap().replace(':', "%3A")
-    );
-    assert!(err.contains(&annotation), "{err}");
-    assert!(err.contains("title=forge deploy::"), "{err}");
-    let outputs = std::fs::read_to_string(&output).unwrap();
-    assert!(outputs.contains("result=usage_error\n") && outputs.contains("exit_code=2\n"), "{outputs}");
-    let summary = std::fs::read_to_string(&summary).unwrap();
-    assert!(summary.contains("forge deploy") && summary.contains("imag"), "{summary}");
-}
-
-/// GITHUB_* variables for a temp dir; returns (outputs file, summary file).
-fn github(cmd: &mut Command, dir: &Path) -> (PathBuf, PathBuf) {
-    let (output, summary) = (dir.join("gh-output"), dir.join("gh-summary"));
-    cmd.env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_OUTPUT", &output)
-        .env("GITHUB_STEP_SUMMARY", &summary);
-    (output, summary)
-}
-
-/// `name=value` lines of `$GITHUB_OUTPUT`.
-fn outputs(file: &Path) -> std::collections::BTreeMap<String, String> {
-    std::fs::read_to_string(file)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
-#[test]
-fn a_deploy_in_github_actions_groups_its_steps_and_writes_its_outputs() {
-    let s = Setup::new(None);
-    let mut cmd = s.forge(&["--json", "deploy", "app", "--env", "dev"]);
-    let (output, summary) = github(&mut cmd, s.tmp.path());
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report = json(&out);
-    assert_eq!(report["schema"], "forge.deploy/v1", "{report}");
-    let err = stderr(&out);
-    let opened = err.matches("::group::").count();
-    assert!(opened >= 2, "{err}");
-    assert_eq!(opened, err.matches("::endgroup::").count(), "{err}");
-    assert!(!err.contains("::error"), "{err}");
-    let o = outputs(&output);
-    assert_eq!(o["result"], "deployed", "{o:?}");
-    assert_eq!(o["exit_code"], "0");
-    assert_eq!(o["image"], report["image"].as_str().unwrap());
-    assert!(o["digest"].starts_with("sha256:") && o["image"].ends_with(&o["digest"]), "{o:?}");
-    assert!(o["tag"].ends_with(&SHA[..7]) && o["image"].contains(&o["tag"]), "{o:?}");
-    assert_eq!(o["commit"], report["commit"].as_str().unwrap());
-    assert!(std::fs::read_to_string(&summary).unwrap().contains("deployed"));
-
-    // A failing step: an annotation, result=failed, still a summary.
-    let yaml = std::fs::read_to_string(s.path("deploy.yaml"))
-        .unwrap()
-        .replace("repo: ./gitops.git", "repo: ./missing.git")
-        .replace("clone_dir: ./clone", "clone_dir: ./clone-missing");
-    std::fs::write(s.path("deploy.yaml"), yaml).unwrap();
-    std::fs::remove_file(&output).unwrap();
-    let mut cmd = s.forge(&["deploy", "app", "--env", "dev"]);
-    github(&mut cmd, s.tmp.path());
-    let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(err.contains("::error title=forge deploy app to dev::"), "{err}");
-    assert!(err.contains("missing.git"), "{err}");
-    let o = outputs(&output);
-    assert_eq!((o["result"].as_str(), o["exit_code"].as_str()), ("failed", "1"), "{o:?}");
-    assert!(std::fs::read_to_string(&summary).unwrap().contains("**failed**"));
-}
-
-/// A cache that accepts connections and never answers until dropped, so a
-/// deploy stops at its cache step for as long as the test wants.
-struct SilentCache {
-    port: u16,
-    stop: std::sync::mpsc::Sender<()>,
-}
-
-impl SilentCache {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        listener.set_nonblocking(true).unwrap();
-        let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        std::thread::spawn(move || {
-            let mut held = Vec::new();
-            while stopped.try_recv().is_err() {
-                if let Ok((conn, _)) = listener.accept() {
-                    held.push(conn);
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        });
-        Self { port, stop }
-    }
-}
-
-#[test]
-fn without_a_terminal_each_step_is_printed_while_the_deploy_runs() {
-    let cache = SilentCache::start();
-    let s = Setup::new(Some(&format!("http://127.0.0.1:{}/c", cache.port)));
-    let mut child = s
-        .forge(&["deploy", "app", "--env", "dev", "--attempts", "1", "--idle-timeout", "60s"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut seen = Vec::new();
-    // The build's line arrives while the deploy waits on the cache.
-    loop {
-        assert!(Instant::now() < deadline, "no build line: {seen:#?}");
-        let line = lines.next().expect("stderr open").unwrap();
-        seen.push(line.clone());
-        if line.contains("build") && line.contains("done") {
-            break;
-        }
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(child.try_wait().unwrap().is_none(), "the deploy ended already: {seen:#?}");
-    let stamped = |l: &&String| {
-        l.len() > 9 && l.as_bytes()[2] == b':' && l.as_bytes()[5] == b':' && l.as_bytes()[8] == b' '
-    };
-    let started: Vec<&String> = seen.iter().filter(|l| l.contains("started: building")).collect();
-    assert!(!started.is_empty() && started.iter().all(stamped), "{seen:#?}");
-    drop(cache.stop);
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
-#[test]
-fn progress_json_is_one_event_per_line_and_quiet_prints_nothing() {
-    let s = Setup::new(None);
-    let out = s
-        .forge(&["--progress", "json", "--json", "deploy", "app", "--env", "dev", "--dry-run"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let report = json(&out);
-    assert_eq!(report["schema"], "forge.deploy/v1");
-    assert_eq!(report["result"], "planned");
-    let events: Vec<Value> = stderr(&out)
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect();
-    assert!(events.iter().all(|e| e["schema"] == "forge.event/v1" && e["elapsed_seconds"].is_number()));
-    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"started") && kinds.contains(&"finished"), "{kinds:?}");
-    // The image build counts its layers up to the total.
-    let layers: Vec<&Value> = events.iter().filter(|e| e["event"] == "counted").collect();
-    let last = layers.last().expect("counted events");
-    assert_eq!((last["what"].as_str(), last["done"].as_u64()), (Some("layers"), last["total"].as_u64()), "{layers:?}");
-    assert!(
-        events.iter().any(|e| e["event"] == "step_recorded" && e["step"] == "build" && e["status"] == "done"),
-        "{events:#?}"
-    );
-
-    let out = s
-        .forge(&["-q", "deploy", "app", "--env", "dev", "--dry-run"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stderr(&out), "", "-q");
-    assert!(stdout(&out).contains("result: dry run"));
-}
-
-#[test]
-fn under_a_pseudo_terminal_the_live_view_draws_in_place() {
-    let s = Setup::new(None);
-    let command = format!(
-        "{} deploy app --env dev --dry-run --config {} 2>&1",
-        env!("CARGO_BIN_EXE_forge"),
-        s.path("deploy.yaml").display()
-    );
-    let out = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("FORGE_GIT_SHA", SHA)
-        .env("FORGE_CACHE_DIR", s.path("layers"))
-        .env("NIX_CONFIG", crate::support::NIX_CONFIG)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("FORGE_PROGRESS")
-        .env("TERM", "xterm")
-        .output()
-        .unwrap();
-    let text = stdout(&out);
-    assert!(out.status.success(), "{text}");
-    // Spinners redraw in place (erase line), step lines scroll above them;
-    // no plain "started:" lines.
-    assert!(text.contains("\u{1b}[2K"), "{text:?}");
-    assert!(text.contains("build ") && text.contains("result: dry run"), "{text}");
-    assert!(!text.contains("started: building"), "{text}");
-}
-
-#[test]
-fn log_lines_follow_no_color_and_clicolor_force() {
-    let tmp = tempfile::tempdir().unwrap();
-    let empty = tmp.path().join("empty.yaml");
-    std::fs::write(&empty, "").unwrap();
-    let run = |no_color: Option<&str>| {
-        let mut c = plain_forge();
-        c.args(["health", "--allow-empty", "--file"])
-            .arg(&empty)
-            .env("CLICOLOR_FORCE", "1");
-        match no_color {
-            Some(v) => c.env("NO_COLOR", v),
-            None => c.env_remove("NO_COLOR"),
-        };
-        let out = c.output().unwrap();
-        assert!(out.status.success(), "{}", stderr(&out));
-        stderr(&out)
-    };
-    let coloured = run(None);
-    assert!(coloured.contains("no objects") && coloured.contains("\u{1b}["), "{coloured:?}");
-    let plain = run(Some("1"));
-    assert!(plain.contains("no objects") && !plain.contains('\u{1b}'), "{plain:?}");
 }
 
 #[test]
@@ -567,76 +328,4 @@ fn every_json_document_has_a_schema_and_snake_case_keys() {
         assert_eq!(v["schema"], schema, "{cmd:?}: {v}");
         assert_snake_case(&v, schema);
     }
-}
-
-#[test]
-fn github_actions_annotate_a_failed_build_and_a_failed_cache_push() {
-    // The build: an attribute whose evaluation fails.
-    let s = Setup::new(None);
-    let yaml = std::fs::read_to_string(s.path("deploy.yaml"))
-        .unwrap()
-        .replace("  app: {}\n", "  app:\n    attr: evalerror\n");
-    std::fs::write(s.path("deploy.yaml"), yaml).unwrap();
-    let mut cmd = s.forge(&["deploy", "app", "--env", "dev"]);
-    let (output, summary) = github(&mut cmd, s.tmp.path());
-    let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(err.contains("::error title=forge deploy app to dev::"), "{err}");
-    assert!(err.contains("deliberate evaluation error"), "{err}");
-    assert_eq!(outputs(&output)["result"], "failed");
-    let md = std::fs::read_to_string(&summary).unwrap();
-    assert!(md.contains("| build | FAILED |"), "{md}");
-
-    // The cache: a server that accepts and never answers, one attempt of 2 s.
-    let cache = SilentCache::start();
-    let s = Setup::new(Some(&format!("http://127.0.0.1:{}/c", cache.port)));
-    let mut cmd = s.forge(&["deploy", "app", "--env", "dev", "--attempts", "1", "--idle-timeout", "2s"]);
-    let (output, summary) = github(&mut cmd, s.tmp.path());
-    let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert!(err.contains("::error title=forge deploy app to dev::") && err.contains("no answer from 127.0.0.1"), "{err}");
-    let o = outputs(&output);
-    assert_eq!((o["result"].as_str(), o.get("image")), ("failed", None), "{o:?}");
-    assert!(std::fs::read_to_string(&summary).unwrap().contains("| cache | FAILED |"));
-    assert_eq!(err.matches("::group::").count(), err.matches("::endgroup::").count(), "{err}");
-}
-
-#[test]
-fn release_run_steps_are_shown_as_they_change_in_every_mode() {
-    let fleet = crate::release_local::Fleet::new();
-    let out = fleet
-        .forge_cmd(&["--progress", "plain", "orchestrate-release", "app", "lib", "--env", "dev"])
-        .env_remove("GITHUB_ACTIONS")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let err = stderr(&out);
-    for key in ["app/dev/build", "lib/dev/pin"] {
-        let running = err.lines().position(|l| l.ends_with(&format!("{key}: running")));
-        let ended = err
-            .lines()
-            .position(|l| l.contains(&format!("{key}: succeeded in ")));
-        assert!(matches!((running, ended), (Some(r), Some(e)) if r < e), "{key}:\n{err}");
-    }
-
-    // One JSON event per transition.
-    let fleet = crate::release_local::Fleet::new();
-    let out = fleet
-        .forge_cmd(&["--progress", "json", "orchestrate-release", "app", "--env", "dev"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let steps: Vec<Value> = stderr(&out)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["event"] == "step")
-        .collect();
-    let states: Vec<(&str, &str)> = steps
-        .iter()
-        .filter(|e| e["key"] == "app/dev/build")
-        .map(|e| (e["key"].as_str().unwrap(), e["state"].as_str().unwrap()))
-        .collect();
-    assert_eq!(states, [("app/dev/build", "running"), ("app/dev/build", "succeeded")], "{steps:#?}");
 }

@@ -11,6 +11,7 @@ mod cache_push_attic;
 mod cache_push_file;
 mod cache_push_http;
 mod cli_contract;
+mod cli_progress;
 mod deploy_local;
 mod gitops_git;
 mod gitops_https;
