@@ -15,11 +15,17 @@ use crate::commands::status::StatusSources;
 use crate::flags::{ConfigArg, NetworkFlags};
 use crate::global::Global;
 
-/// Serve a read-only HTTP API over the ledger and the status of every
-/// service × environment, refreshed in the background: /healthz, /readyz,
-/// /api/v1/{status,releases,releases/ID,runs/ID,audit}, /metrics
-/// (Prometheus) and a dashboard page at /. Listens on loopback unless
-/// given --token-file.
+/// A read-only HTTP API, metrics and a dashboard over the ledger and status.
+///
+/// Serves /healthz, /readyz, /api/v1/status, /api/v1/releases[/ID],
+/// /api/v1/runs/ID, /api/v1/audit, /metrics (Prometheus) and a dashboard
+/// at /, from a status snapshot gathered again every --refresh (requests
+/// never wait on a cluster). Loopback only unless given --token-file.
+///
+/// Examples:
+///   forge serve
+///   forge serve --listen 0.0.0.0:8475 --token-file /run/secrets/token
+///   forge serve --webhook https://hooks.slack.com/services/…
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct ServeArgs {

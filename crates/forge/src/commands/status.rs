@@ -14,12 +14,18 @@ use crate::flags::ConfigArg;
 use crate::global::Global;
 use crate::output::print_json;
 
-/// Show what runs where: for every service × environment the ledger's last
-/// run, the GitOps pin at the branch tip and what the cluster runs, and
-/// their drift: in-sync, git-ahead (Flux has not applied the commit yet),
-/// cluster-drift (the running digest differs from git), ledger-stale (git
-/// changed outside Forge), failed, unknown (git or the cluster could not
-/// be read).
+/// What is deployed where, and whether the ledger, git and the cluster agree.
+///
+/// For every service × environment: the ledger's last run, the GitOps pin
+/// at the branch tip and what the cluster runs, classified as in-sync,
+/// git-ahead (Flux has not applied the commit yet), cluster-drift (the
+/// running digest differs from git), ledger-stale (git changed outside
+/// Forge), failed, or unknown (git or the cluster could not be read).
+///
+/// Examples:
+///   forge status
+///   forge status --env prod --json
+///   forge status --exit-code     # 0 in sync, 1 drift, 2 unknown
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct StatusArgs {
