@@ -22,7 +22,7 @@ pub enum Command {
     ///
     /// The server: the spec's `connection:`, else DATABASE_URL; what neither
     /// sets comes from the libpq variables PGHOST, PGPORT, PGUSER, PGDATABASE,
-    /// PGSSLMODE and PGPASSWORD, as for psql.
+    /// PGSSLMODE and PGPASSWORD (and a PGSERVICE section), as for psql.
     ///
     /// Examples:
     ///   forge-provision postgres plan --config db.yaml

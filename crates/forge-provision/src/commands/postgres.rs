@@ -102,7 +102,7 @@ pub async fn run(args: PostgresArgs) -> Result<Outcome, PostgresCommandError> {
     let settings = Settings::resolve(
         spec.connection.as_ref(),
         std::env::var("DATABASE_URL").ok().as_deref(),
-        &LibpqEnv::from_process(),
+        &LibpqEnv::from_process()?,
         Duration::from_secs(args.wait),
         Duration::from_secs(args.idle_timeout),
     )?;

@@ -1,6 +1,8 @@
 //! The libpq environment variables `psql` honours (PGHOST, PGPORT, PGUSER,
-//! PGDATABASE, PGSSLMODE, PGPASSWORD), read once from the process and applied
-//! below what the spec or `DATABASE_URL` say, as libpq does.
+//! PGDATABASE, PGSSLMODE, PGPASSWORD) and `PGSERVICE` (a section of
+//! `PGSERVICEFILE`, `~/.pg_service.conf` or `$PGSYSCONFDIR/pg_service.conf`,
+//! whose settings come before the variables', as in libpq), read once from the
+//! process and applied below what the spec or `DATABASE_URL` say.
 
 use super::PostgresError;
 use forge_core::secret::Secret;
@@ -19,20 +21,31 @@ pub struct LibpqEnv {
 }
 
 impl LibpqEnv {
-    pub fn from_process() -> Self {
+    pub fn from_process() -> Result<Self, PostgresError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, PostgresError> {
         let get = |name: &str| get(name).filter(|v| !v.is_empty());
-        Self {
-            host: get("PGHOST"),
-            port: get("PGPORT"),
-            user: get("PGUSER"),
-            database: get("PGDATABASE"),
-            sslmode: get("PGSSLMODE"),
-            password: get("PGPASSWORD").map(Secret::new),
-        }
+        let service = match get("PGSERVICE") {
+            Some(name) => service_section(&name, &get)?,
+            None => Vec::new(),
+        };
+        let pick = |key: &str, var: &str| {
+            service
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| v.clone())
+                .or_else(|| get(var))
+        };
+        Ok(Self {
+            host: pick("host", "PGHOST"),
+            port: pick("port", "PGPORT"),
+            user: pick("user", "PGUSER"),
+            database: pick("dbname", "PGDATABASE"),
+            sslmode: pick("sslmode", "PGSSLMODE"),
+            password: pick("password", "PGPASSWORD").map(Secret::new),
+        })
     }
 
     /// Whether any variable names a server (a password alone does not).
@@ -101,6 +114,57 @@ impl LibpqEnv {
     }
 }
 
+/// The `key=value` lines of `[name]` in the first service file that has it.
+fn service_section(
+    name: &str,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, String)>, PostgresError> {
+    let mut files = Vec::new();
+    if let Some(f) = get("PGSERVICEFILE") {
+        files.push(std::path::PathBuf::from(f));
+    } else if let Some(home) = get("HOME") {
+        files.push(std::path::Path::new(&home).join(".pg_service.conf"));
+    }
+    files.push(
+        std::path::Path::new(&get("PGSYSCONFDIR").unwrap_or_else(|| "/etc/postgresql-common".into()))
+            .join("pg_service.conf"),
+    );
+    for file in &files {
+        let Ok(text) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        let mut in_section = false;
+        let mut found = None::<Vec<(String, String)>>;
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                in_section = section == name;
+                if in_section {
+                    found.get_or_insert_with(Vec::new);
+                }
+            } else if in_section {
+                if let Some((k, v)) = line.split_once('=') {
+                    let list = found.get_or_insert_with(Vec::new);
+                    list.push((k.trim().to_owned(), v.trim().to_owned()));
+                }
+            }
+        }
+        if let Some(list) = found {
+            return Ok(list);
+        }
+    }
+    Err(PostgresError::Settings(format!(
+        "PGSERVICE={name:?}: no [{name}] in {}",
+        files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +175,36 @@ mod tests {
         LibpqEnv::from_lookup(move |name| {
             pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_service_section_comes_before_the_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("services.conf");
+        std::fs::write(
+            &file,
+            "# comment\n[other]\nhost=elsewhere\n[app]\nhost = db.internal\nport=6543\ndbname=app\n",
+        )
+        .unwrap();
+        let file = file.display().to_string();
+        let e = env(&[
+            ("PGSERVICE", "app"),
+            ("PGSERVICEFILE", &file),
+            ("PGHOST", "ignored"),
+            ("PGUSER", "admin"),
+        ]);
+        assert_eq!(e.host.as_deref(), Some("db.internal"));
+        assert_eq!(e.port.as_deref(), Some("6543"));
+        assert_eq!(e.database.as_deref(), Some("app"));
+        assert_eq!(e.user.as_deref(), Some("admin"));
+        let missing = LibpqEnv::from_lookup(|n| match n {
+            "PGSERVICE" => Some("nope".into()),
+            "PGSERVICEFILE" => Some(file.clone()),
+            _ => None,
+        })
+        .unwrap_err();
+        assert!(missing.to_string().contains("no [nope] in"), "{missing}");
     }
 
     #[test]
