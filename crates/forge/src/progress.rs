@@ -40,6 +40,14 @@ pub struct LogWriter;
 
 impl std::io::Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // In a GitHub Actions job a warning is also an annotation.
+        if mode() == ProgressMode::Github {
+            let text = String::from_utf8_lossy(buf);
+            if let Some(message) = text.trim_start().strip_prefix("WARN ") {
+                let line = format!("::warning::{}\n", escape_data(message.trim_end()));
+                std::io::stderr().write_all(line.as_bytes())?;
+            }
+        }
         let mut result = Ok(0);
         live().suspend(|| result = std::io::stderr().write(buf));
         result

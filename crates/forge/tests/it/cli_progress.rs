@@ -324,3 +324,25 @@ fn release_run_steps_are_shown_as_they_change_in_every_mode() {
         .collect();
     assert_eq!(states, [("app/dev/build", "running"), ("app/dev/build", "succeeded")], "{steps:#?}");
 }
+
+#[test]
+fn warnings_are_annotations_in_github_actions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty.yaml");
+    std::fs::write(&empty, "").unwrap();
+    let out = forge()
+        .args(["health", "--allow-empty", "--file"])
+        .arg(&empty)
+        .env("GITHUB_ACTIONS", "true")
+        .env_remove("FORGE_PROGRESS")
+        .env_remove("CLICOLOR_FORCE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let annotation = format!("::warning::{}: no objects", empty.display());
+    assert!(err.lines().any(|l| l == annotation), "{err}");
+    // Outside a job the same warning is a log line only.
+    let out = plain_forge().args(["health", "--allow-empty", "--file"]).arg(&empty).output().unwrap();
+    assert!(!stderr(&out).contains("::warning::"), "{}", stderr(&out));
+}
