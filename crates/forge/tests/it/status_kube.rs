@@ -2,7 +2,8 @@
 //! class produced for real: a release whose commit Flux has not applied
 //! (git-ahead), the same applied and rolled out (in-sync), a hand `kubectl
 //! set image` (cluster-drift), a commit pushed by hand to the GitOps branch
-//! (ledger-stale), and a cluster that does not answer (unknown).
+//! (ledger-stale), a cluster that does not answer (unknown), and a release
+//! whose pods crash (failed).
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -76,12 +77,17 @@ impl Site {
 
     /// deploy.yaml for environment `e2e`; `cluster: false` leaves Flux alone.
     pub(crate) fn config(&self, name: &str, cluster: bool) -> PathBuf {
+        self.config_for(name, cluster, "registry.forge.test/app")
+    }
+
+    /// As [`Self::config`], with the image written to the layout `oci:<repository>`.
+    pub(crate) fn config_for(&self, name: &str, cluster: bool, repository: &str) -> PathBuf {
         let n = &self.ns.name;
         let path = self.dir.path().join(name);
         std::fs::write(
             &path,
             format!(
-                "flake: path:{flake}\ncache:\n  url: file://./cache\ngitops:\n  repo: {url}\n  branch: {branch}\n  clone_dir: ./clone\nledger:\n  path: ./ledger.db\nenvironments:\n  e2e:\n    cluster: {cluster}\n    kustomization: apps/{{service}}/kustomization.yaml\n    flux:\n      namespace: {n}\n      source: gitops\n      kustomization: app\n    kube:\n      namespace: {n}\n    timeouts:\n      reconcile: 2m\n      rollout: 2m\nservices:\n  app:\n    image:\n      repository: oci:registry.forge.test/app\n      name: app\n",
+                "flake: path:{flake}\ncache:\n  url: file://./cache\ngitops:\n  repo: {url}\n  branch: {branch}\n  clone_dir: ./clone\nledger:\n  path: ./ledger.db\nenvironments:\n  e2e:\n    cluster: {cluster}\n    kustomization: apps/{{service}}/kustomization.yaml\n    flux:\n      namespace: {n}\n      source: gitops\n      kustomization: app\n    kube:\n      namespace: {n}\n    timeouts:\n      reconcile: 2m\n      rollout: 2m\nservices:\n  app:\n    image:\n      repository: oci:{repository}\n      name: app\n",
                 flake = self.flake.dir.path().display(),
                 url = self.url,
                 branch = self.branch,
@@ -273,4 +279,28 @@ fn each_drift_class_for_real_on_kubernetes_and_flux() {
     assert!(why(t).starts_with("cluster unreachable ("), "{t}");
     assert!(!out.stdout.windows(18).any(|w| w == b"secret-token-value"));
     assert!(took < Duration::from_secs(15), "took {took:?}");
+}
+
+#[test]
+fn a_release_whose_rollout_fails_is_failed_with_the_reason() {
+    let Some(site) = Site::new("statusfail") else {
+        return;
+    };
+    // Pods that crash: the rollout fails fast, nothing rolls back (manual).
+    let config = site.config_for("crash.yaml", true, "scenario.forge.test/crashloop");
+    let (out, v) = site.forge(&config, &["orchestrate-release", "app", "--env", "e2e"]);
+    assert!(!out.status.success(), "{v}");
+    assert_eq!(v["state"], "failed", "{v}");
+    let run = v["run"].as_str().unwrap().to_owned();
+    let (t, code) = site.status(&config);
+    assert_eq!(t["drift"], "failed", "{t}");
+    assert_eq!(code, Some(1));
+    assert_eq!(t["ledger"]["last_run"]["state"], "failed");
+    assert_eq!(t["ledger"]["last_run"]["failed_step"], "rollout", "{t}");
+    let why = why(&t);
+    assert!(
+        why.starts_with(&format!("run {run} failed at rollout: "))
+            && why.contains("CrashLoopBackOff"),
+        "{why}"
+    );
 }
