@@ -124,6 +124,30 @@ impl ConfigSource {
     }
 }
 
+/// `config` as it can be found again from anywhere (what a release run
+/// records to resume): a file's canonical path, a local flake's absolute
+/// path (`flake:/abs#NAME`), a remote flake as given.
+pub fn absolute(config: &Path) -> std::io::Result<PathBuf> {
+    let source = ConfigSource::of(config);
+    match &source {
+        ConfigSource::File(file) => std::fs::canonicalize(file),
+        ConfigSource::Flake { flake, name } => {
+            let flake = match source.base_dir() {
+                Some(dir) => {
+                    let scheme = if flake.starts_with("path:") {
+                        "path:"
+                    } else {
+                        ""
+                    };
+                    format!("{scheme}{}", std::fs::canonicalize(dir)?.display())
+                }
+                None => flake.clone(),
+            };
+            Ok(PathBuf::from(format!("{FLAKE_PREFIX}{flake}#{name}")))
+        }
+    }
+}
+
 /// Reads and resolves the configuration `config` names (a deploy.yaml file or
 /// `flake:REF#NAME`); images without `arch` are for this machine's architecture.
 pub fn load(config: &Path) -> Result<DeployConfig, ConfigFileError> {
@@ -324,6 +348,20 @@ mod tests {
             ConfigSource::of(Path::new("deploy.yaml")).base_dir(),
             Some(".".into())
         );
+    }
+
+    #[test]
+    fn absolute_configs_are_found_from_anywhere() {
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(
+            absolute(Path::new("flake:.#prod")).unwrap(),
+            PathBuf::from(format!("flake:{}#prod", here.display()))
+        );
+        assert_eq!(
+            absolute(Path::new("flake:github:org/repo")).unwrap(),
+            PathBuf::from("flake:github:org/repo#default")
+        );
+        assert!(absolute(Path::new("no-such-deploy.yaml")).is_err());
     }
 
     #[test]
