@@ -321,6 +321,27 @@ fn every_json_document_has_a_schema_and_snake_case_keys() {
             c
         }),
         ("forge.error/v1", s.forge(&["--json", "deploy", "nope", "--env", "dev"])),
+        ("forge.image-build/v1", {
+            let mut c = plain_forge();
+            c.args(["--json", "image", "build", &app, "--out"])
+                .arg(format!("oci:{}:t", s.path("built").display()))
+                .env("FORGE_CACHE_DIR", s.path("layers"));
+            c
+        }),
+        ("forge.kustomize-set-image/v1", {
+            std::fs::write(s.path("k.yaml"), "images:\n- name: app\n  newTag: v1\n").unwrap();
+            let mut c = plain_forge();
+            c.args(["--json", "kustomize", "set-image"])
+                .arg(s.path("k.yaml"))
+                .args(["app", "--tag", "v2", "--dry-run"]);
+            c
+        }),
+        ("forge.cache-keygen/v1", {
+            let mut c = plain_forge();
+            c.args(["--json", "cache", "keygen", "--name", "test-1", "--out"])
+                .arg(s.path("key.sec"));
+            c
+        }),
     ];
     for (schema, mut cmd) in runs {
         let out = cmd.output().unwrap();
