@@ -31,6 +31,7 @@ fn push_skips_present_blobs_mounts_across_repositories_and_skopeo_copies() {
         ))
     };
     let first = push("team/app");
+    assert_eq!(first["schema"], "forge.image-push/v1", "{first}");
     assert_eq!(
         first["tags"],
         serde_json::json!(["amd64-0123456", "amd64-latest"])
