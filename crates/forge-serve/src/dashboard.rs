@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use forge_core::release::StepState;
 use forge_core::status::{Drift, StatusReport, TargetStatus};
-use forge_ledger::{RunRecord, StepRecord};
+use forge_ledger::{ReleaseRecord, RunRecord, StepRecord};
 
 use crate::snapshot::Snapshot;
 
@@ -210,7 +210,7 @@ fn runs(body: &mut String, recent: &[(RunRecord, Vec<StepRecord>)]) {
             .as_ref()
             .map(|r| {
                 format!(
-                    "<a href=\"/api/v1/releases/{id}\">{id}</a>",
+                    "<a href=\"/releases/{id}\">{id}</a>",
                     id = escape(r.as_str())
                 )
             })
@@ -253,6 +253,13 @@ pub fn run_page(run: &RunRecord, steps: &[StepRecord]) -> String {
         start = time(run.created_at),
         upd = time(run.updated_at),
     );
+    if let Some(release) = &run.release {
+        let _ = writeln!(
+            body,
+            "<p>Ships <a href=\"/releases/{id}\">{id}</a>.</p>",
+            id = escape(release.as_str())
+        );
+    }
     let waiting: Vec<&StepRecord> = steps
         .iter()
         .filter(|s| s.state == StepState::Running)
@@ -288,6 +295,54 @@ pub fn run_page(run: &RunRecord, steps: &[StepRecord]) -> String {
     }
     body.push_str("</table>\n");
     page(&format!("Run {}", run.id), None, &body)
+}
+
+/// `/releases/{id}`: what ships (per service the pinned digest, image and
+/// store paths) and the runs that shipped it.
+pub fn release_page(record: &ReleaseRecord, runs: &[RunRecord]) -> String {
+    let r = &record.release;
+    let mut body = format!(
+        "<p><a href=\"/\">← dashboard</a></p>\n<h1>Release {id}</h1>\n<p>{flake} at {rev} · recorded {at} · <a href=\"/api/v1/releases/{id}\">JSON</a></p>\n",
+        id = escape(record.id.as_str()),
+        flake = escape(&r.flake),
+        rev = escape(r.revision.as_deref().unwrap_or("no revision")),
+        at = time(record.created_at),
+    );
+    body.push_str("<table id=\"services\"><tr><th>service</th><th>pinned digest</th><th>image</th><th>store paths</th></tr>\n");
+    for (name, a) in &r.services {
+        let paths: Vec<String> = a
+            .store_paths
+            .iter()
+            .map(|(arch, p)| format!("{}: <code>{}</code>", escape(arch), escape(p)))
+            .collect();
+        let _ = writeln!(
+            body,
+            "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>",
+            escape(name),
+            escape(&a.pinned_digest),
+            escape(&a.image),
+            paths.join("<br>")
+        );
+    }
+    body.push_str("</table>\n<h2>Runs</h2>\n");
+    if runs.is_empty() {
+        body.push_str("<p>No run shipped it yet.</p>\n");
+    } else {
+        body.push_str("<ul id=\"runs\">\n");
+        for run in runs {
+            let _ = writeln!(
+                body,
+                "<li><a href=\"/runs/{id}\">{id}</a> {state} · {env} · by {actor} · {at}</li>",
+                id = escape(run.id.as_str()),
+                state = run.state.as_str(),
+                env = escape(&run.environment),
+                actor = escape(&run.actor),
+                at = time(run.updated_at)
+            );
+        }
+        body.push_str("</ul>\n");
+    }
+    page(&format!("Release {}", record.id), None, &body)
 }
 
 pub fn not_found(what: &str) -> String {

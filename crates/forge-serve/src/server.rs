@@ -111,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/", get(index))
         .route("/runs/{id}", get(run_page))
+        .route("/releases/{id}", get(release_page))
         .route("/metrics", get(metrics_text))
         .route("/api/v1/status", get(api::status))
         .route("/api/v1/releases", get(api::releases))
@@ -184,6 +185,32 @@ async fn run_page(State(app): State<AppState>, Path(id): Path<String>) -> Respon
         (Ok(None), _) => (
             StatusCode::NOT_FOUND,
             Html(dashboard::not_found(&format!("no run {run} in the ledger"))),
+        )
+            .into_response(),
+        (Err(e), _) | (_, Err(e)) => ApiError::from(e).into_response(),
+    }
+}
+
+async fn release_page(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+    let Ok(release) = forge_core::release::ReleaseId::parse(&id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Html(dashboard::not_found(&format!("`{id}` is not a release id"))),
+        )
+            .into_response();
+    };
+    match (
+        app.ledger.release_record(&release).await,
+        app.ledger.runs_of_release(&release).await,
+    ) {
+        (Ok(Some(record)), Ok(runs)) => {
+            Html(dashboard::release_page(&record, &runs)).into_response()
+        }
+        (Ok(None), _) => (
+            StatusCode::NOT_FOUND,
+            Html(dashboard::not_found(&format!(
+                "no release {release} in the ledger"
+            ))),
         )
             .into_response(),
         (Err(e), _) | (_, Err(e)) => ApiError::from(e).into_response(),

@@ -274,6 +274,17 @@ fn the_api_serves_status_releases_runs_audit_metrics_and_pages() {
     );
     let (status, _) = server.get("/runs/run-0123-abcd").unwrap();
     assert_eq!(status, 404);
+    assert!(
+        page.contains(&format!("href=\"/releases/{release}\"")),
+        "{page}"
+    );
+    let (status, rel) = server.get(&format!("/releases/{release}")).unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        rel.contains(&format!("href=\"/runs/{run}\"")) && rel.contains("sha256:"),
+        "{rel}"
+    );
+    assert_eq!(server.get("/releases/rel-0000").unwrap().0, 404);
 }
 
 #[test]
