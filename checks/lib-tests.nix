@@ -271,12 +271,15 @@ lib.runTests {
     in
     {
       expr = map (p: fails (typeOf p)) [
-        { type = "string"; format = "uri"; }
+        { type = "string"; minLength = 1; }
         { type = "string"; pattern = "abc"; }
         { type = "array"; items.type = "string"; minItems = 2; }
         { type = "string"; }
+        { type = "string"; format = "uri"; "$comment" = "an annotation"; }
+        { const = "v1"; }
+        { oneOf = [{ type = "string"; } { type = "integer"; }]; }
       ];
-      expected = [ true true true false ];
+      expected = [ true true true false false false false ];
     };
   testForgeConfigurationPackageChecks = {
     expr = map fails [

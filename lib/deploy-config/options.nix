@@ -32,6 +32,13 @@ let
     "minProperties"
     "maxProperties"
     "default"
+    "const"
+    "oneOf"
+    # Annotations: nothing to check.
+    "$comment"
+    "examples"
+    "deprecated"
+    "format"
   ];
   at = path: if path == [ ] then "the top level" else lib.concatStringsSep "." path;
   unsupported = path: what: throw "forge.lib deploy configuration: the schema's ${what} at ${at path} has no Nix translation yet (lib/deploy-config/options.nix)";
@@ -83,9 +90,13 @@ let
   typeOf =
     extra: path: s0:
     let
-      s = checkKeywords path (deref s0);
+      s' = checkKeywords path (deref s0);
+      # For the types here, oneOf (exactly one branch) is anyOf: the branches never overlap.
+      s = if s' ? oneOf then removeAttrs s' [ "oneOf" ] // { anyOf = s'.oneOf; } else s';
     in
-    if s ? anyOf then
+    if s ? const then
+      types.enum [ s.const ]
+    else if s ? anyOf then
       let
         branches = builtins.filter (b: !isNullSchema b) s.anyOf;
         nullable = builtins.length branches != builtins.length s.anyOf;

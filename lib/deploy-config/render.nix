@@ -32,9 +32,9 @@ let
     in
     if v == null then
       null
-    else if s ? anyOf then
+    else if s ? anyOf || s ? oneOf then
       let
-        branch = lib.findFirst (b: schemaKind b == kind v) (throw "forge configuration: ${at path}: no schema branch for a ${kind v}") s.anyOf;
+        branch = lib.findFirst (b: schemaKind b == kind v) (throw "forge configuration: ${at path}: no schema branch for a ${kind v}") (s.anyOf or s.oneOf);
       in
       render hooks path branch v
     else if s.type or null == "object" && s ? properties then

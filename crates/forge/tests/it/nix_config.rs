@@ -317,7 +317,7 @@ fn options_match_the_schema_both_ways() {
 /// entries, `*` for list items), with the schema node each one is.
 fn walk(root: &Value, s: &Value, at: &str, out: &mut BTreeMap<String, Value>) {
     let s = deref(root, s);
-    if let Some(branches) = s["anyOf"].as_array() {
+    if let Some(branches) = s["anyOf"].as_array().or(s["oneOf"].as_array()) {
         let branches: Vec<Value> = branches
             .iter()
             .map(|b| deref(root, b))
