@@ -8,7 +8,7 @@
 //!
 //! GitRepository (source-controller v1), in order:
 //! - `spec.suspend` → suspended; being deleted → failed.
-//! - token not handled yet → waiting.
+//! - token not handled yet (neither ours nor a later one) → waiting.
 //! - `Stalled=True` → failed with its message.
 //! - `Ready` from an older generation → waiting.
 //! - `Ready=True` and `status.artifact.revision` carries the commit (or an
@@ -184,7 +184,7 @@ pub fn source_progress(source: &Value, token: &str, wanted: &Wanted) -> SourcePr
             message: BEING_DELETED.to_owned(),
         };
     }
-    if str_at(status, "lastHandledReconcileAt") != token {
+    if !handled(status, token) {
         return waiting(format!("handle our reconcile request and fetch {target}"));
     }
     if let Some(c) = stalled(status) {
@@ -257,7 +257,7 @@ pub fn kustomization_progress(
             message: BEING_DELETED.to_owned(),
         };
     }
-    if str_at(status, "lastHandledReconcileAt") != token {
+    if !handled(status, token) {
         return waiting("handle our reconcile request and apply");
     }
     if let Some(c) = stalled(status) {
@@ -298,6 +298,18 @@ pub fn revision_hash(revision: &str) -> &str {
 /// A hash abbreviated for progress lines.
 pub fn short(hash: &str) -> &str {
     hash.get(..7).unwrap_or(hash)
+}
+
+/// Whether the controller handled our request: the status carries our
+/// token, or a later one in the same RFC 3339 UTC form (another deploy asked
+/// after us, so the run that handled it started after our commit was
+/// pushed: it saw at least what we did, and the revision checks decide).
+/// Without this, deploys reconciling one object at once overwrite each
+/// other's tokens and all but the last wait forever.
+fn handled(status: &Value, token: &str) -> bool {
+    let seen = str_at(status, "lastHandledReconcileAt");
+    let comparable = |t: &str| t.len() == token.len() && t.ends_with('Z') && t.as_bytes().get(4) == Some(&b'-');
+    seen == token || (comparable(seen) && comparable(token) && seen > token)
 }
 
 /// `hash` (full) is `commit`, which may be abbreviated (7+ hex digits).

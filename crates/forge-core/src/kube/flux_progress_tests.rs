@@ -118,6 +118,36 @@ fn waits_for_the_source_to_handle_our_token() {
 }
 
 #[test]
+fn a_later_request_handled_covers_ours_and_an_earlier_one_does_not() {
+    // Another deploy asked after us (its token is later): its run fetched
+    // at least our commit, so ours counts as handled; the revision decides.
+    let later = "2026-11-23T22:02:45.000000001Z";
+    let ready = json!([cond("Ready", "True", "Succeeded", "stored artifact", 1)]);
+    let s = source(later, &rev(CHILD), ready.clone());
+    let descendant = |h: &str| h == CHILD;
+    let wanted = Wanted {
+        commit: Some(OURS),
+        accept: &descendant,
+    };
+    let k = kustomization(
+        later,
+        &rev(CHILD),
+        &rev(CHILD),
+        json!([cond("Ready", "True", "ReconciliationSucceeded", "Applied revision", 2)]),
+    );
+    assert!(
+        matches!(progress(&s, &k, TOKEN, &wanted), FluxProgress::Applied { .. }),
+        "{:?}",
+        progress(&s, &k, TOKEN, &wanted)
+    );
+    // An earlier token, or one in another form, is not ours.
+    let earlier = source("2026-11-23T22:02:43.999999999Z", &rev(OURS), ready.clone());
+    assert!(matches!(progress(&earlier, &ks_ready(OURS), TOKEN, &ours()), FluxProgress::WaitingForSource { .. }));
+    let other = source("zzzz", &rev(OURS), ready);
+    assert!(matches!(progress(&other, &ks_ready(OURS), TOKEN, &ours()), FluxProgress::WaitingForSource { .. }));
+}
+
+#[test]
 fn waits_while_the_source_has_an_older_commit() {
     let p = progress(&source_ready(OLD), &ks_ready(OLD), TOKEN, &ours());
     assert_eq!(

@@ -267,3 +267,41 @@ fn a_failing_verification_rolls_back_and_fails_the_run() {
         (p.image_of("web") == web_before).then_some(())
     });
 }
+
+#[test]
+fn independent_services_reconcile_and_roll_out_at_the_same_time() {
+    let Some(p) = Product::new("relpar") else {
+        return;
+    };
+    // No depends_on: api and web change the environment in parallel, and
+    // both reconcile the same Flux objects at once (each request may be
+    // superseded by the other's: both must still see their commit applied).
+    let config = p.config("deploy.yaml", "api, migrate", "true");
+    let yaml = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("    depends_on: [api]\n", "")
+        .replace("    migrations:\n      command: [api, migrate]\n      timeout: 2m\n", "");
+    std::fs::write(&config, yaml).unwrap();
+    let (out, v) = p.release(&config, None);
+    assert!(out.status.success(), "{}\n{v}", stderr(&out));
+    let run = v["run"].as_str().unwrap();
+    let shown = p.forge(&config, &["release", "show", run]).output().unwrap();
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let span = |key: &str| {
+        let s = shown["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .unwrap_or_else(|| panic!("no {key}"));
+        (s["started_at"].as_i64().unwrap(), s["finished_at"].as_i64().unwrap())
+    };
+    // Both pin, reconcile and roll out at once.
+    let (api_start, api_end) = (span("api/e2e/pin").0, span("api/e2e/rollout").1);
+    let (web_start, web_end) = (span("web/e2e/pin").0, span("web/e2e/rollout").1);
+    assert!(
+        web_start < api_end && api_start < web_end,
+        "api {api_start}..{api_end} and web {web_start}..{web_end} should overlap"
+    );
+    assert!(p.image_of("api").contains("@sha256:") && p.image_of("web").contains("@sha256:"));
+}
