@@ -54,10 +54,11 @@ impl DeployContext {
     ) -> anyhow::Result<Self> {
         let target = config.target(service, env)?.clone();
         let service = config.service(service)?.clone();
-        let base = file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
+        // deploy.yaml's directory, or a local flake's (a remote flake's
+        // configuration starts relative paths here).
+        let base = crate::config_file::ConfigSource::of(file)
+            .base_dir()
+            .unwrap_or_else(|| Path::new(".").to_path_buf());
         let base = base
             .canonicalize()
             .with_context(|| format!("resolving {}", base.display()))?;

@@ -665,5 +665,5 @@ fn summary(report: &DeployReport) -> serde_json::Value {
 
 /// deploy.yaml as an absolute path (a resumed run may start elsewhere).
 pub fn absolute(config: &Path) -> anyhow::Result<PathBuf> {
-    std::fs::canonicalize(config).with_context(|| format!("reading {}", config.display()))
+    crate::config_file::absolute(config).with_context(|| format!("reading {}", config.display()))
 }

@@ -53,13 +53,9 @@ pub async fn run(args: PushArgs, global: Global) -> anyhow::Result<()> {
     if let Some(env) = &args.env {
         config.target(&service.name, env)?;
     }
-    let base = args
-        .config
-        .config
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let base = forge_steps::config_file::ConfigSource::of(&args.config.config)
+        .base_dir()
+        .unwrap_or_else(|| Path::new(".").to_path_buf());
     let mut request = image_request(&config, service, &base, &args.publish.publishing());
     let checkout = flake_checkout(&config.flake, &base);
     let gitsha = checkout.as_deref().and_then(current_commit);

@@ -386,7 +386,12 @@ fn run_options(publish: &PublishFlags, cluster: &ClusterFlags, ledger: &LedgerFl
 pub(crate) async fn open_ledger(flags: &LedgerFlags, config: &ConfigArg) -> anyhow::Result<Ledger> {
     let location = match &flags.ledger {
         Some(text) => text.parse::<LedgerLocation>()?,
-        None => match config.config.exists().then(|| config.load()).transpose()? {
+        // A deploy.yaml that is not there means the default ledger; a flake
+        // configuration is always read.
+        None => match (config.config.exists() || is_flake(&config.config))
+            .then(|| config.load())
+            .transpose()?
+        {
             Some(c) => match c.ledger {
                 Some(l) => configured_ledger(&l, &config.config)?,
                 None => LedgerLocation::from_env_or_default()?,
@@ -397,6 +402,13 @@ pub(crate) async fn open_ledger(flags: &LedgerFlags, config: &ConfigArg) -> anyh
     Ok(Ledger::open(&location).await?)
 }
 
+fn is_flake(config: &std::path::Path) -> bool {
+    matches!(
+        forge_steps::config_file::ConfigSource::of(config),
+        forge_steps::config_file::ConfigSource::Flake { .. }
+    )
+}
+
 /// deploy.yaml's `ledger:`: a path relative to the file, or a variable
 /// holding a `postgres://` URL.
 fn configured_ledger(
@@ -404,11 +416,13 @@ fn configured_ledger(
     file: &std::path::Path,
 ) -> anyhow::Result<LedgerLocation> {
     match ledger {
+        LedgerConfig::Path(p) if std::path::Path::new(p).is_absolute() => {
+            Ok(LedgerLocation::Sqlite(p.into()))
+        }
         LedgerConfig::Path(p) => {
-            let base = file
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
+            let base = forge_steps::config_file::ConfigSource::of(file)
+                .base_dir()
+                .context("ledger.path: a remote flake's configuration has no directory for a relative path; give an absolute path")?;
             Ok(LedgerLocation::Sqlite(base.join(p)))
         }
         LedgerConfig::UrlEnv(var) => {

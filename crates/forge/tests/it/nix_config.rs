@@ -445,3 +445,41 @@ fn forge_command_env(c: &mut std::process::Command) -> &mut std::process::Comman
         .env_remove("ATTIC_TOKEN")
         .env_remove("RUST_LOG")
 }
+
+/// Release commands take the flake configuration too: its plan, and its
+/// `ledger:` (a path relative to the flake) rather than the default ledger.
+#[test]
+fn release_commands_read_a_flake_configuration_and_its_ledger() {
+    let flake = TestFlake::new();
+    let out = run_ok(forge().current_dir(flake.app()).args([
+        "--json",
+        "release",
+        "plan",
+        "api",
+        "worker",
+        "--env",
+        "staging",
+        "--config",
+        "flake:.#default",
+    ]));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&str> = plan["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
+    assert!(keys.contains(&"api/staging/migrate-before"), "{keys:?}");
+    assert!(keys.contains(&"worker/staging/pin"), "{keys:?}");
+    let out = run_ok(
+        forge()
+            .current_dir(flake.app())
+            .env_remove("FORGE_LEDGER")
+            .args(["release", "list", "--config", "flake:.#default"]),
+    );
+    assert!(out.status.success());
+    assert!(
+        flake.app().join("forge-ledger.db").exists(),
+        "the configuration's ledger.path, relative to the flake"
+    );
+}
