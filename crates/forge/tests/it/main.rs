@@ -30,6 +30,7 @@ mod network_faults;
 mod nix_config;
 mod nix_lib;
 mod nix_modules;
+mod release_history;
 mod release_leases;
 mod release_local;
 mod release_migrations;
