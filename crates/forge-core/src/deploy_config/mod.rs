@@ -10,6 +10,7 @@
 
 pub mod parse;
 pub mod pattern;
+mod products;
 pub mod resolve;
 pub mod resolved;
 pub mod summary;
@@ -21,7 +22,9 @@ mod schema_tests;
 mod tests;
 
 pub use parse::ConfigError;
-pub use resolved::{Check, DeployConfig, Environment, LedgerConfig, Probe, Service, Target};
+pub use resolved::{
+    Check, DeployConfig, Environment, Gate, LedgerConfig, Probe, Product, Service, Target,
+};
 
 /// JSON Schema (draft 2020-12) of `deploy.yaml`, for editors.
 pub const SCHEMA: &str = include_str!("deploy.schema.json");

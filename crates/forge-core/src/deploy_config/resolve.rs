@@ -445,7 +445,15 @@ pub(super) fn resolve(
             ))
         }
     };
+    let products = super::products::resolve_products(
+        raw.products,
+        &services,
+        &environments,
+        text,
+        file,
+    )?;
     Ok(DeployConfig {
+        products,
         file: file.to_owned(),
         flake,
         cache,

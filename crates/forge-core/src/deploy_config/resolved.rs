@@ -32,8 +32,42 @@ pub struct DeployConfig {
     pub services: BTreeMap<String, Service>,
     /// Every service in every environment.
     pub targets: Vec<Target>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub products: BTreeMap<String, Product>,
     #[serde(skip)]
     pub(super) text: String,
+}
+
+/// A product: services released together, promoted through environments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Product {
+    pub name: String,
+    pub services: Vec<String>,
+    /// In promotion order.
+    pub environments: Vec<String>,
+    /// Gate before each environment after the first (defaults: none).
+    pub gates: BTreeMap<String, Gate>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Gate {
+    /// Seconds the release must have been healthy upstream.
+    pub soak: u64,
+    /// Approvals from distinct identities.
+    pub approvals: u32,
+}
+
+impl Product {
+    /// The gate before `env` (an empty one when none is configured).
+    pub fn gate(&self, env: &str) -> Gate {
+        self.gates.get(env).cloned().unwrap_or_default()
+    }
+
+    /// The environment before `env` in promotion order.
+    pub fn upstream(&self, env: &str) -> Option<&str> {
+        let i = self.environments.iter().position(|e| e == env)?;
+        i.checked_sub(1).map(|u| self.environments[u].as_str())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -233,6 +267,22 @@ impl DeployConfig {
             self.error(
                 &["environments"],
                 format!("no environment `{name}` in environments: ({listed})"),
+                closest(name, known.iter().copied()),
+            )
+        })
+    }
+
+    pub fn product(&self, name: &str) -> Result<&Product, ConfigError> {
+        self.products.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.products.keys().map(String::as_str).collect();
+            let listed = if known.is_empty() {
+                "none are defined".to_owned()
+            } else {
+                format!("known: {}", known.join(", "))
+            };
+            self.error(
+                &["products"],
+                format!("no product `{name}` in products: ({listed})"),
                 closest(name, known.iter().copied()),
             )
         })

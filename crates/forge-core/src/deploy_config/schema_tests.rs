@@ -202,6 +202,8 @@ fn schema_and_types_have_the_same_keys() {
             format!("{svc}/verify/items/properties/http"),
         ),
         (serde_keys::<MigrationSpec>(), "/$defs/migration".into()),
+        (serde_keys::<ProductSpec>(), "/$defs/product".into()),
+        (serde_keys::<GateSpec>(), "/$defs/gate".into()),
         (
             serde_keys::<EnvFromSpec>(),
             "/$defs/migration/properties/env_from".into(),

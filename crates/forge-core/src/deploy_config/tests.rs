@@ -317,3 +317,29 @@ fn migrations_take_one_mapping_or_a_list_with_unique_names() {
     let e = error("registry: r\nservices:\n  api:\n    migrations: {comand: x}\n");
     assert!(e.contains("did you mean `command`"), "{e}");
 }
+
+#[test]
+fn products_name_known_services_and_environments_with_gates_after_the_first() {
+    let base = "registry: r\nenvironments: {staging: {}, production: {}}\nservices:\n  api: {}\n  web: {depends_on: [api]}\n";
+    let c = parse(&format!(
+        "{base}products:\n  shop:\n    services: [api, web]\n    environments: [staging, production]\n    gates:\n      production: {{soak: 10m, approvals: 2}}\n"
+    ))
+    .unwrap();
+    let p = c.product("shop").unwrap();
+    assert_eq!(p.environments, ["staging", "production"]);
+    assert_eq!(p.gate("production").soak, 600);
+    assert_eq!(p.gate("production").approvals, 2);
+    assert_eq!(p.gate("staging").approvals, 0);
+    assert_eq!(p.upstream("production"), Some("staging"));
+    assert!(c.product("shpo").unwrap_err().to_string().contains("did you mean `shop`"));
+
+    let e = error(&format!("{base}products:\n  shop:\n    services: [api, webb]\n    environments: [staging]\n"));
+    assert!(e.starts_with("deploy.yaml:8:"), "{e}");
+    assert!(e.contains("unknown service `webb`") && e.contains("did you mean `web`?"), "{e}");
+    let e = error(&format!("{base}products:\n  shop:\n    services: [api]\n    environments: [staging, prod]\n"));
+    assert!(e.contains("unknown environment `prod`"), "{e}");
+    let e = error(&format!("{base}products:\n  shop:\n    services: [api]\n    environments: [staging, production]\n    gates:\n      staging: {{approvals: 1}}\n"));
+    assert!(e.contains("is the first environment"), "{e}");
+    let e = error(&format!("{base}products:\n  shop:\n    services: [api]\n    environments: [staging, production]\n    gates:\n      production: {{aprovals: 1}}\n"));
+    assert!(e.contains("did you mean `approvals`"), "{e}");
+}

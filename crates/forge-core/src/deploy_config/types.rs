@@ -26,6 +26,30 @@ pub struct DeployFile {
     #[serde(default)]
     pub services: UniqueMap<Key, Option<ServiceSpec>>,
     pub ledger: Option<LedgerSpec>,
+    /// Services released together through environments in promotion order.
+    #[serde(default)]
+    pub products: UniqueMap<Key, ProductSpec>,
+}
+
+/// `products.<name>`: services released as one unit, the environments in
+/// promotion order, and the gates before each environment after the first.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductSpec {
+    pub services: Vec<Key>,
+    pub environments: Vec<Key>,
+    #[serde(default)]
+    pub gates: UniqueMap<Key, GateSpec>,
+}
+
+/// What must hold before a release enters an environment.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSpec {
+    /// How long the release must have been healthy in the environment before.
+    pub soak: Option<Duration>,
+    /// Approvals from distinct identities (`forge release approve`).
+    pub approvals: Option<u32>,
 }
 
 /// `ledger:`: where release runs are recorded (default: an SQLite file in

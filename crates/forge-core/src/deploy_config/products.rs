@@ -1,0 +1,99 @@
+//! `products:`: each names services and environments that exist, in an
+//! order, with gates only before environments that have one upstream.
+
+use std::collections::BTreeMap;
+
+use super::parse::{error_at, ConfigError};
+use super::resolved::{Environment, Gate, Product, Service};
+use super::types::{Key, ProductSpec, UniqueMap};
+use crate::yaml_error::closest;
+
+pub(super) fn resolve_products(
+    specs: UniqueMap<Key, ProductSpec>,
+    services: &BTreeMap<String, Service>,
+    environments: &BTreeMap<String, Environment>,
+    text: &str,
+    file: &str,
+) -> Result<BTreeMap<String, Product>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (Key(name), spec) in specs.0 {
+        let at = |path: &[&str], message: String, hint: Option<String>| {
+            let mut full = vec!["products", name.as_str()];
+            full.extend_from_slice(path);
+            error_at(text, file, &full, message, hint)
+        };
+        if spec.services.is_empty() {
+            return Err(at(&["services"], "a product needs at least one service".into(), None));
+        }
+        if spec.environments.is_empty() {
+            return Err(at(&["environments"], "a product needs at least one environment".into(), None));
+        }
+        for (i, Key(s)) in spec.services.iter().enumerate() {
+            let index = i.to_string();
+            if !services.contains_key(s) {
+                let hint = closest(s, services.keys().map(String::as_str));
+                return Err(at(
+                    &["services", index.as_str()],
+                    format!("unknown service `{s}`"),
+                    hint,
+                ));
+            }
+            if spec.services[..i].iter().any(|k| &k.0 == s) {
+                return Err(at(&["services", index.as_str()], format!("`{s}` is listed twice"), None));
+            }
+        }
+        for (i, Key(e)) in spec.environments.iter().enumerate() {
+            let index = i.to_string();
+            if !environments.contains_key(e) {
+                let hint = closest(e, environments.keys().map(String::as_str));
+                return Err(at(
+                    &["environments", index.as_str()],
+                    format!("unknown environment `{e}`"),
+                    hint,
+                ));
+            }
+            if spec.environments[..i].iter().any(|k| &k.0 == e) {
+                return Err(at(&["environments", index.as_str()], format!("`{e}` is listed twice"), None));
+            }
+        }
+        let envs: Vec<String> = spec.environments.into_iter().map(|k| k.0).collect();
+        let mut gates = BTreeMap::new();
+        for (Key(env), g) in spec.gates.0 {
+            match envs.iter().position(|e| *e == env) {
+                None => {
+                    let hint = closest(&env, envs.iter().map(String::as_str));
+                    return Err(at(
+                        &["gates", env.as_str()],
+                        format!("`{env}` is not one of this product's environments"),
+                        hint,
+                    ));
+                }
+                Some(0) => {
+                    return Err(at(
+                        &["gates", env.as_str()],
+                        format!("`{env}` is the first environment: a gate stands between an environment and the one before it"),
+                        None,
+                    ))
+                }
+                Some(_) => {}
+            }
+            gates.insert(
+                env,
+                Gate {
+                    soak: g.soak.map_or(0, |d| d.0),
+                    approvals: g.approvals.unwrap_or(0),
+                },
+            );
+        }
+        out.insert(
+            name.clone(),
+            Product {
+                services: spec.services.into_iter().map(|k| k.0).collect(),
+                environments: envs,
+                gates,
+                name,
+            },
+        );
+    }
+    Ok(out)
+}
