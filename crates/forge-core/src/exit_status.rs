@@ -82,7 +82,10 @@ mod tests {
         let lines: Vec<&str> = TABLE.lines().skip(1).collect();
         assert_eq!(lines.len(), ExitStatus::ALL.len());
         for (line, status) in lines.iter().zip(ExitStatus::ALL) {
-            assert_eq!(line.trim(), format!("{}  {}", status.code(), status.meaning()));
+            assert_eq!(
+                line.trim(),
+                format!("{}  {}", status.code(), status.meaning())
+            );
             assert_eq!(ExitStatus::from_code(status.code()), Some(status));
         }
         assert_eq!(ExitStatus::from_code(5), None);

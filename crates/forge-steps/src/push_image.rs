@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use futures::StreamExt as _;
 
+use crate::observer::{Event, Observer};
 use forge_adapters::oci::known_blobs::KnownBlobs;
 use forge_adapters::oci::layout::{LayoutError, OciLayout};
 use forge_adapters::registry::{MountOutcome, RegistryClient, RegistryError};
-use crate::observer::{Event, Observer};
 use forge_core::oci::descriptor::{Descriptor, Index, Platform, INDEX};
 use forge_core::oci::tag_scheme::{validate_tag, TagError};
 

@@ -158,7 +158,10 @@ mod tests {
         let base = Path::new("/srv/deploy");
         assert_eq!(flake_checkout(".", base), Some(base.join(".")));
         assert_eq!(flake_checkout("../app", base), Some(base.join("../app")));
-        assert_eq!(flake_checkout("path:/src/app", base), Some("/src/app".into()));
+        assert_eq!(
+            flake_checkout("path:/src/app", base),
+            Some("/src/app".into())
+        );
         assert_eq!(
             flake_checkout("git+file:///src/app?ref=main", base),
             Some("/src/app".into())

@@ -43,7 +43,13 @@ pub struct Cli {
     /// Progress on stderr: auto (a live view on a terminal, timestamped
     /// lines otherwise, workflow commands under GitHub Actions), tty, plain,
     /// json (one event per line), github, none.
-    #[arg(long, global = true, value_enum, default_value_t, env = "FORGE_PROGRESS")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "FORGE_PROGRESS"
+    )]
     pub progress: ProgressMode,
 
     #[command(subcommand)]

@@ -177,7 +177,10 @@ mod tests {
             classify(&anyhow::Error::new(timed_out).context("reconciling")),
             ExitStatus::InProgress
         );
-        assert_eq!(classify(&anyhow::anyhow!("connection refused")), ExitStatus::Failed);
+        assert_eq!(
+            classify(&anyhow::anyhow!("connection refused")),
+            ExitStatus::Failed
+        );
         assert_eq!(
             classify(&anyhow::Error::new(Reported(ExitStatus::InProgress))),
             ExitStatus::InProgress

@@ -52,7 +52,11 @@ pub fn write_outputs(pairs: &[(&str, String)]) {
 
 /// Appends Markdown to the job summary.
 pub fn append_summary(markdown: &str) {
-    append("GITHUB_STEP_SUMMARY", "the job summary", &format!("{markdown}\n"));
+    append(
+        "GITHUB_STEP_SUMMARY",
+        "the job summary",
+        &format!("{markdown}\n"),
+    );
 }
 
 fn append(variable: &str, what: &str, text: &str) {

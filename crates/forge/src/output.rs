@@ -33,10 +33,7 @@ pub fn init_logging(verbose: u8, format: LogFormat, quiet: bool) {
         .with_writer(|| crate::progress::LogWriter)
         .with_target(verbose > 1);
     match format {
-        LogFormat::Text => builder
-            .without_time()
-            .with_ansi(colour_enabled())
-            .init(),
+        LogFormat::Text => builder.without_time().with_ansi(colour_enabled()).init(),
         LogFormat::Json => builder.json().with_ansi(false).init(),
     }
 }

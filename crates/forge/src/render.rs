@@ -34,7 +34,10 @@ fn print_report(report: &DeployReport, global: Global) {
     github::append_summary(&report.render_markdown());
     github::write_outputs(&deploy_outputs(report));
     if global.github_actions {
-        let title = format!("forge {} {} to {}", report.action, report.service, report.env);
+        let title = format!(
+            "forge {} {} to {}",
+            report.action, report.service, report.env
+        );
         match &report.outcome {
             Outcome::Failed { reason } => github::annotate("error", &title, reason, None),
             Outcome::RolledBack { reason, to } => github::annotate(

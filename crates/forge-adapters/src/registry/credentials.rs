@@ -21,7 +21,9 @@ pub enum Credential {
 }
 
 pub fn lookup(registry: &str) -> Result<Option<Credential>, RegistryError> {
-    lookup_in(registry, &|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    lookup_in(registry, &|name| {
+        std::env::var(name).ok().filter(|v| !v.is_empty())
+    })
 }
 
 /// [`lookup`] with the environment given (tests).
@@ -91,7 +93,9 @@ fn basic_from_entry(entry: &serde_json::Value, path: &Path) -> Result<Credential
             user: user.into(),
             password: Secret::new(pass),
         }),
-        Some((user, _)) if !user.is_empty() => Err(format!("{file}: token missing for user {user}")),
+        Some((user, _)) if !user.is_empty() => {
+            Err(format!("{file}: token missing for user {user}"))
+        }
         _ => Err(format!("{file}: \"auth\" is not user:password")),
     }
 }
@@ -184,7 +188,12 @@ mod tests {
     use super::*;
 
     fn env<'a>(pairs: &'a [(&'a str, String)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     fn user(c: Option<Credential>) -> Option<String> {
@@ -208,26 +217,60 @@ mod tests {
             let p = dir.path().join(rel);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
             let auth = BASE64.encode(format!("{user}:pw"));
-            std::fs::write(&p, format!(r#"{{"auths":{{"r.example":{{"auth":"{auth}"}}}}}}"#)).unwrap();
+            std::fs::write(
+                &p,
+                format!(r#"{{"auths":{{"r.example":{{"auth":"{auth}"}}}}}}"#),
+            )
+            .unwrap();
             p
         };
         let docker = write("home/.docker/config.json", "docker");
         let home = dir.path().join("home").display().to_string();
         let vars = vec![("HOME", home.clone())];
-        assert_eq!(user(lookup_in("r.example", &env(&vars)).unwrap()), Some("docker".into()));
+        assert_eq!(
+            user(lookup_in("r.example", &env(&vars)).unwrap()),
+            Some("docker".into())
+        );
         write("home/.config/containers/auth.json", "config");
-        assert_eq!(user(lookup_in("r.example", &env(&vars)).unwrap()), Some("config".into()));
+        assert_eq!(
+            user(lookup_in("r.example", &env(&vars)).unwrap()),
+            Some("config".into())
+        );
         write("run/containers/auth.json", "runtime");
-        let vars = vec![("HOME", home.clone()), ("XDG_RUNTIME_DIR", dir.path().join("run").display().to_string())];
-        assert_eq!(user(lookup_in("r.example", &env(&vars)).unwrap()), Some("runtime".into()));
+        let vars = vec![
+            ("HOME", home.clone()),
+            (
+                "XDG_RUNTIME_DIR",
+                dir.path().join("run").display().to_string(),
+            ),
+        ];
+        assert_eq!(
+            user(lookup_in("r.example", &env(&vars)).unwrap()),
+            Some("runtime".into())
+        );
         let named = write("named.json", "named");
         let mut vars = vars;
         vars.push(("REGISTRY_AUTH_FILE", named.display().to_string()));
-        assert_eq!(user(lookup_in("r.example", &env(&vars)).unwrap()), Some("named".into()));
+        assert_eq!(
+            user(lookup_in("r.example", &env(&vars)).unwrap()),
+            Some("named".into())
+        );
         assert_eq!(user(lookup_in("other.example", &env(&vars)).unwrap()), None);
         // A user without a password in a file is named, with the file.
-        std::fs::write(&docker, format!(r#"{{"auths":{{"half.example":{{"auth":"{}"}}}}}}"#, BASE64.encode("ci:"))).unwrap();
-        let err = lookup_in("half.example", &env(&vars)).unwrap_err().to_string();
-        assert!(err.contains("token missing for user ci") && err.contains("config.json"), "{err}");
+        std::fs::write(
+            &docker,
+            format!(
+                r#"{{"auths":{{"half.example":{{"auth":"{}"}}}}}}"#,
+                BASE64.encode("ci:")
+            ),
+        )
+        .unwrap();
+        let err = lookup_in("half.example", &env(&vars))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("token missing for user ci") && err.contains("config.json"),
+            "{err}"
+        );
     }
 }

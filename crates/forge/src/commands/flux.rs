@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 
+use crate::exit::usage;
 use crate::flags::ConfigArg;
 use crate::global::Global;
-use crate::exit::usage;
 use crate::output::{print_document, ProgressView};
 use forge_adapters::kube::connect;
 use forge_core::deploy_config::resolved::{DeployConfig, ObjectRef, Target};
@@ -101,11 +101,14 @@ async fn reconcile(args: &FluxReconcileArgs, global: Global) -> anyhow::Result<(
     .await;
     let report = result?;
     if global.json {
-        print_document("flux-reconcile", &Applied {
-            source: request.source.to_string(),
-            kustomization: request.kustomization.to_string(),
-            report: &report,
-        });
+        print_document(
+            "flux-reconcile",
+            &Applied {
+                source: request.source.to_string(),
+                kustomization: request.kustomization.to_string(),
+                report: &report,
+            },
+        );
     } else {
         println!(
             "Kustomization {} applied {} in {:.1} s",

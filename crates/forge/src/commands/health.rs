@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
 
-use crate::global::Global;
 use crate::exit::usage;
+use crate::global::Global;
 use crate::output::print_document;
 use forge_core::exit_status::ExitStatus;
 use forge_core::kube::pod_failure::{PodRules, DEFAULT_CRASHLOOP_RESTARTS};

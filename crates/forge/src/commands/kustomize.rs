@@ -90,7 +90,9 @@ fn set_image_cmd(args: SetImageArgs, global: Global) -> anyhow::Result<()> {
     let file = &args.file;
     let reading = || format!("reading {}", file.display());
     // A missing file is reported as before, not as a lock beside it.
-    std::fs::metadata(file).with_context(reading).map_err(usage)?;
+    std::fs::metadata(file)
+        .with_context(reading)
+        .map_err(usage)?;
     // Read, edit and write as one step against other runs on the file, or one
     // run writes over the other's edit. A dry run only reads.
     let lock = (!args.dry_run)
@@ -121,14 +123,17 @@ fn set_image_cmd(args: SetImageArgs, global: Global) -> anyhow::Result<()> {
     }
     drop(lock);
     if global.json {
-        print_document("kustomize-set-image", &SetImageReport {
-            file: file.clone(),
-            changed: outcome.changed(),
-            action: outcome.action,
-            written: write,
-            diff,
-            notes: outcome.notes,
-        });
+        print_document(
+            "kustomize-set-image",
+            &SetImageReport {
+                file: file.clone(),
+                changed: outcome.changed(),
+                action: outcome.action,
+                written: write,
+                diff,
+                notes: outcome.notes,
+            },
+        );
         return Ok(());
     }
     for note in &outcome.notes {

@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 
+use crate::exit::usage;
 use crate::flags::ConfigArg;
 use crate::global::Global;
-use crate::exit::usage;
 use crate::output::{print_document, ProgressView};
-use forge_core::exit_status::ExitStatus;
 use forge_adapters::kube::connect;
 use forge_core::deploy_config::types::Duration as ConfigDuration;
+use forge_core::exit_status::ExitStatus;
 use forge_core::kube::pod_failure::{PodRules, DEFAULT_CRASHLOOP_RESTARTS};
 use forge_steps::observer::{phase, Event, Observer as _};
 use forge_steps::watch_rollout::{

@@ -74,14 +74,22 @@ impl ProgressView {
         });
     }
 
-    pub(super) fn push_planned(&self, paths: usize, total: u64, bytes: &forge_adapters::cache::ByteProgress) {
+    pub(super) fn push_planned(
+        &self,
+        paths: usize,
+        total: u64,
+        bytes: &forge_adapters::cache::ByteProgress,
+    ) {
         {
             let mut state = self.state();
             state.push_paths = paths;
             state.push_bytes = total;
             state.last_line = Some(Instant::now());
         }
-        self.line(&format!("to upload: {paths} path(s), {} of NAR", human_bytes(total)));
+        self.line(&format!(
+            "to upload: {paths} path(s), {} of NAR",
+            human_bytes(total)
+        ));
         self.json(
             "push_planned",
             serde_json::json!({ "paths": paths, "nar_bytes": total }),
@@ -167,9 +175,12 @@ impl ProgressView {
             return;
         }
         state.last_line = Some(Instant::now());
-        let name = state.phases.last().map(|p| p.name.clone()).unwrap_or_default();
+        let name = state
+            .phases
+            .last()
+            .map(|p| p.name.clone())
+            .unwrap_or_default();
         drop(state);
         self.line(&format!("  {name}: {done}/{total} {what}"));
     }
-
 }

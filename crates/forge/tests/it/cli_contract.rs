@@ -28,7 +28,10 @@ impl Setup {
         let tmp = tempfile::tempdir().unwrap();
         let flake = Flake::basic();
         let bare = tmp.path().join("gitops.git");
-        git(tmp.path(), &["init", "-q", "--bare", bare.to_str().unwrap()]);
+        git(
+            tmp.path(),
+            &["init", "-q", "--bare", bare.to_str().unwrap()],
+        );
         let seed = tmp.path().join("seed");
         std::fs::create_dir_all(seed.join("apps/app")).unwrap();
         git(&seed, &["init", "-q"]);
@@ -39,7 +42,10 @@ impl Setup {
         .unwrap();
         git(&seed, &["add", "-A"]);
         git(&seed, &["commit", "-q", "-m", "seed"]);
-        git(&seed, &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"]);
+        git(
+            &seed,
+            &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
+        );
         let cache = cache.map_or("file://./cache".to_owned(), str::to_owned);
         let yaml = format!(
             "flake: path:{}\ncache:\n  url: {cache}\nregistry: oci:./images\ngitops:\n  repo: ./gitops.git\n  clone_dir: ./clone\nenvironments:\n  dev:\n    cluster: false\n    kustomization: apps/{{service}}/kustomization.yaml\nservices:\n  app: {{}}\n",
@@ -103,8 +109,14 @@ fn a_missing_or_invalid_deploy_yaml_is_status_2_with_a_json_error_everywhere() {
         assert_eq!(v["schema"], "forge.error/v1", "{args:?}: {v}");
         assert_eq!(v["exit_code"], 2, "{v}");
         assert_eq!(v["result"], "usage_error", "{v}");
-        assert_eq!(v["command"], args[..if args[0] == "config" { 2 } else { 1 }].join(" "));
-        assert!(v["message"].as_str().unwrap().contains("missing.yaml"), "{v}");
+        assert_eq!(
+            v["command"],
+            args[..if args[0] == "config" { 2 } else { 1 }].join(" ")
+        );
+        assert!(
+            v["message"].as_str().unwrap().contains("missing.yaml"),
+            "{v}"
+        );
         assert!(!v["causes"].as_array().unwrap().is_empty(), "{v}");
         assert!(stderr(&out).contains("error: reading"), "{}", stderr(&out));
     }
@@ -119,9 +131,16 @@ fn a_missing_or_invalid_deploy_yaml_is_status_2_with_a_json_error_everywhere() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let v = json(&out);
-    assert_eq!((v["line"].as_u64(), v["column"].as_u64()), (Some(4), Some(1)), "{v}");
+    assert_eq!(
+        (v["line"].as_u64(), v["column"].as_u64()),
+        (Some(4), Some(1)),
+        "{v}"
+    );
     assert_eq!(v["file"], bad.to_str().unwrap(), "{v}");
-    assert!(v["message"].as_str().unwrap().contains("environments"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("environments"),
+        "{v}"
+    );
 
     // Without --json nothing is on stdout.
     let out = plain_forge()
@@ -135,11 +154,18 @@ fn a_missing_or_invalid_deploy_yaml_is_status_2_with_a_json_error_everywhere() {
 #[test]
 fn usage_errors_are_2_and_every_help_carries_the_table() {
     // clap's own usage errors, and ours after parsing.
-    let out = plain_forge().args(["deploy", "--no-such-flag"]).output().unwrap();
+    let out = plain_forge()
+        .args(["deploy", "--no-such-flag"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = plain_forge().args(["flux-reconcile"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    for args in [&["--help"][..], &["deploy", "--help"], &["release", "resume", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["deploy", "--help"],
+        &["release", "resume", "--help"],
+    ] {
         let out = plain_forge().args(args).output().unwrap();
         assert!(out.status.success());
         let help = stdout(&out);
@@ -159,7 +185,10 @@ fn push_takes_the_oci_repository_deploy_takes_and_the_flakes_revision() {
     let tag = v["tag"].as_str().unwrap();
     assert!(tag.ends_with(&SHA[..7]), "{v}");
     let inspect = Command::new("skopeo")
-        .args(["inspect", &format!("oci:{}:{tag}", v["layout"].as_str().unwrap())])
+        .args([
+            "inspect",
+            &format!("oci:{}:{tag}", v["layout"].as_str().unwrap()),
+        ])
         .output()
         .unwrap();
     assert!(inspect.status.success(), "{}", stderr(&inspect));
@@ -177,7 +206,10 @@ fn push_takes_the_oci_repository_deploy_takes_and_the_flakes_revision() {
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("FORGE_GIT_SHA") && err.contains("not in a git checkout"), "{err}");
+    assert!(
+        err.contains("FORGE_GIT_SHA") && err.contains("not in a git checkout"),
+        "{err}"
+    );
 
     // deploy.yaml's directory and the flake are different repositories: the
     // flake's commit names the image.
@@ -208,7 +240,10 @@ fn every_documented_code_is_a_known_status_and_in_each_help() {
     // forge-provision's --help is checked in its own suite.
     for line in forge_core::exit_status::TABLE.lines().skip(1) {
         let code: u8 = line.trim().split(' ').next().unwrap().parse().unwrap();
-        assert!(forge_core::exit_status::ExitStatus::from_code(code).is_some(), "{line}");
+        assert!(
+            forge_core::exit_status::ExitStatus::from_code(code).is_some(),
+            "{line}"
+        );
         assert!(stdout(&out).contains(line), "{line}");
     }
 }
@@ -219,18 +254,36 @@ fn a_registry_name_that_does_not_resolve_is_not_retried() {
     let out = s.forge(&["--json", "push", "app"]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let v = json(&out);
-    let source = format!("oci:{}:{}", v["layout"].as_str().unwrap(), v["tag"].as_str().unwrap());
+    let source = format!(
+        "oci:{}:{}",
+        v["layout"].as_str().unwrap(),
+        v["tag"].as_str().unwrap()
+    );
     let started = Instant::now();
     let out = plain_forge()
-        .args(["image", "push", &source, "--repo", "registry.nonexistent.invalid/app"])
+        .args([
+            "image",
+            "push",
+            &source,
+            "--repo",
+            "registry.nonexistent.invalid/app",
+        ])
         .args(["--attempts", "6", "--tag", "t"])
         .output()
         .unwrap();
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     // Six attempts with backoff took about 10 s; one takes milliseconds.
-    assert!(took < Duration::from_secs(3), "took {took:?}: {}", stderr(&out));
-    assert!(stderr(&out).contains("registry.nonexistent.invalid"), "{}", stderr(&out));
+    assert!(
+        took < Duration::from_secs(3),
+        "took {took:?}: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("registry.nonexistent.invalid"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// The example workflow is one a team can copy: Forge pinned to a commit,
@@ -239,33 +292,65 @@ fn a_registry_name_that_does_not_resolve_is_not_retried() {
 /// accepts it when it is installed (`go install github.com/rhysd/actionlint/cmd/actionlint`).
 #[test]
 fn the_github_actions_example_is_pinned_and_uses_the_outputs_forge_writes() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/github-actions/deploy.yml");
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/github-actions/deploy.yml");
     let text = std::fs::read_to_string(&file).unwrap();
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     let forge_ref = doc["env"]["FORGE"].as_str().unwrap();
-    let rev = forge_ref.split('#').next().unwrap().rsplit('/').next().unwrap();
-    assert!(rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit()), "{forge_ref}");
-    assert!(doc["concurrency"]["group"].as_str().unwrap().contains("environment"));
+    let rev = forge_ref
+        .split('#')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    assert!(
+        rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit()),
+        "{forge_ref}"
+    );
+    assert!(doc["concurrency"]["group"]
+        .as_str()
+        .unwrap()
+        .contains("environment"));
     let steps = doc["jobs"]["deploy"]["steps"].as_sequence().unwrap();
-    let deploy = steps.iter().find(|s| s["id"] == "deploy").expect("a step with id: deploy");
+    let deploy = steps
+        .iter()
+        .find(|s| s["id"] == "deploy")
+        .expect("a step with id: deploy");
     assert!(deploy["run"].as_str().unwrap().contains("\"$FORGE\""));
     // Every output read is one Forge writes for a deploy.
-    let written = ["image", "tag", "digest", "commit", "result", "exit_code", "service", "env"];
+    let written = [
+        "image",
+        "tag",
+        "digest",
+        "commit",
+        "result",
+        "exit_code",
+        "service",
+        "env",
+    ];
     let mut read = 0;
     for (i, _) in text.match_indices("steps.deploy.outputs.") {
         let name: String = text[i + "steps.deploy.outputs.".len()..]
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect();
-        assert!(written.contains(&name.as_str()), "{name} is not an output of forge deploy");
+        assert!(
+            written.contains(&name.as_str()),
+            "{name} is not an output of forge deploy"
+        );
         read += 1;
     }
     assert!(read >= 4, "{read}");
-    let actionlint = std::env::var_os("FORGE_ACTIONLINT").map(PathBuf::from).or_else(|| {
-        std::env::var_os("PATH").and_then(|p| {
-            std::env::split_paths(&p).map(|d| d.join("actionlint")).find(|f| f.is_file())
-        })
-    });
+    let actionlint = std::env::var_os("FORGE_ACTIONLINT")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|p| {
+                std::env::split_paths(&p)
+                    .map(|d| d.join("actionlint"))
+                    .find(|f| f.is_file())
+            })
+        });
     if let Some(bin) = actionlint {
         let out = Command::new(bin)
             .args(["-shellcheck=", "-pyflakes="])
@@ -279,18 +364,29 @@ fn the_github_actions_example_is_pinned_and_uses_the_outputs_forge_writes() {
 /// Every key Forge chose is snake_case: everything but maps keyed by the
 /// user's or another format's names (`outputs`, OCI `manifest`, labels, env).
 fn assert_snake_case(v: &Value, at: &str) {
-    const FOREIGN: [&str; 6] = ["outputs", "manifest", "labels", "env", "installables", "annotations"];
+    const FOREIGN: [&str; 6] = [
+        "outputs",
+        "manifest",
+        "labels",
+        "env",
+        "installables",
+        "annotations",
+    ];
     match v {
         Value::Object(map) => {
             for (k, child) in map {
-                let ok = k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                let ok = k
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
                 assert!(ok, "{at}.{k} is not snake_case");
                 if !FOREIGN.contains(&k.as_str()) {
                     assert_snake_case(child, &format!("{at}.{k}"));
                 }
             }
         }
-        Value::Array(items) => items.iter().for_each(|i| assert_snake_case(i, &format!("{at}[]"))),
+        Value::Array(items) => items
+            .iter()
+            .for_each(|i| assert_snake_case(i, &format!("{at}[]"))),
         _ => {}
     }
 }
@@ -300,7 +396,8 @@ fn every_json_document_has_a_schema_and_snake_case_keys() {
     let s = Setup::new(None);
     let app = s.flake.build("app");
     let cache = format!("file://{}/c2", s.tmp.path().display());
-    let health = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rollout/deployment.yaml");
+    let health =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rollout/deployment.yaml");
     let runs: Vec<(&str, Command)> = vec![
         ("forge.build/v1", {
             let mut c = plain_forge();
@@ -312,15 +409,24 @@ fn every_json_document_has_a_schema_and_snake_case_keys() {
             c.args(["--json", "cache", "push", "--dry-run", "--to", &cache, &app]);
             c
         }),
-        ("forge.config/v1", s.forge(&["--json", "config", "validate"])),
-        ("forge.deploy/v1", s.forge(&["--json", "deploy", "app", "--env", "dev", "--dry-run"])),
+        (
+            "forge.config/v1",
+            s.forge(&["--json", "config", "validate"]),
+        ),
+        (
+            "forge.deploy/v1",
+            s.forge(&["--json", "deploy", "app", "--env", "dev", "--dry-run"]),
+        ),
         ("forge.push/v1", s.forge(&["--json", "push", "app"])),
         ("forge.health/v1", {
             let mut c = plain_forge();
             c.args(["--json", "health", "--file"]).arg(&health);
             c
         }),
-        ("forge.error/v1", s.forge(&["--json", "deploy", "nope", "--env", "dev"])),
+        (
+            "forge.error/v1",
+            s.forge(&["--json", "deploy", "nope", "--env", "dev"]),
+        ),
         ("forge.image-build/v1", {
             let mut c = plain_forge();
             c.args(["--json", "image", "build", &app, "--out"])

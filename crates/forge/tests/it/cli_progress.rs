@@ -39,9 +39,15 @@ fn github_actions_get_an_annotation_outputs_and_a_summary_when_the_config_fails(
     assert!(err.contains(&annotation), "{err}");
     assert!(err.contains("title=forge deploy::"), "{err}");
     let outputs = std::fs::read_to_string(&output).unwrap();
-    assert!(outputs.contains("result=usage_error\n") && outputs.contains("exit_code=2\n"), "{outputs}");
+    assert!(
+        outputs.contains("result=usage_error\n") && outputs.contains("exit_code=2\n"),
+        "{outputs}"
+    );
     let summary = std::fs::read_to_string(&summary).unwrap();
-    assert!(summary.contains("forge deploy") && summary.contains("imag"), "{summary}");
+    assert!(
+        summary.contains("forge deploy") && summary.contains("imag"),
+        "{summary}"
+    );
 }
 
 /// GITHUB_* variables for a temp dir; returns (outputs file, summary file).
@@ -81,10 +87,18 @@ fn a_deploy_in_github_actions_groups_its_steps_and_writes_its_outputs() {
     assert_eq!(o["result"], "deployed", "{o:?}");
     assert_eq!(o["exit_code"], "0");
     assert_eq!(o["image"], report["image"].as_str().unwrap());
-    assert!(o["digest"].starts_with("sha256:") && o["image"].ends_with(&o["digest"]), "{o:?}");
-    assert!(o["tag"].ends_with(&SHA[..7]) && o["image"].contains(&o["tag"]), "{o:?}");
+    assert!(
+        o["digest"].starts_with("sha256:") && o["image"].ends_with(&o["digest"]),
+        "{o:?}"
+    );
+    assert!(
+        o["tag"].ends_with(&SHA[..7]) && o["image"].contains(&o["tag"]),
+        "{o:?}"
+    );
     assert_eq!(o["commit"], report["commit"].as_str().unwrap());
-    assert!(std::fs::read_to_string(&summary).unwrap().contains("deployed"));
+    assert!(std::fs::read_to_string(&summary)
+        .unwrap()
+        .contains("deployed"));
 
     // A failing step: an annotation, result=failed, still a summary.
     let yaml = std::fs::read_to_string(s.path("deploy.yaml"))
@@ -98,11 +112,20 @@ fn a_deploy_in_github_actions_groups_its_steps_and_writes_its_outputs() {
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("::error title=forge deploy app to dev::"), "{err}");
+    assert!(
+        err.contains("::error title=forge deploy app to dev::"),
+        "{err}"
+    );
     assert!(err.contains("missing.git"), "{err}");
     let o = outputs(&output);
-    assert_eq!((o["result"].as_str(), o["exit_code"].as_str()), ("failed", "1"), "{o:?}");
-    assert!(std::fs::read_to_string(&summary).unwrap().contains("**failed**"));
+    assert_eq!(
+        (o["result"].as_str(), o["exit_code"].as_str()),
+        ("failed", "1"),
+        "{o:?}"
+    );
+    assert!(std::fs::read_to_string(&summary)
+        .unwrap()
+        .contains("**failed**"));
 }
 
 /// A cache that accepts connections and never answers until dropped, so a
@@ -136,7 +159,16 @@ fn without_a_terminal_each_step_is_printed_while_the_deploy_runs() {
     let cache = SilentCache::start();
     let s = Setup::new(Some(&format!("http://127.0.0.1:{}/c", cache.port)));
     let mut child = s
-        .forge(&["deploy", "app", "--env", "dev", "--attempts", "1", "--idle-timeout", "60s"])
+        .forge(&[
+            "deploy",
+            "app",
+            "--env",
+            "dev",
+            "--attempts",
+            "1",
+            "--idle-timeout",
+            "60s",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -154,12 +186,21 @@ fn without_a_terminal_each_step_is_printed_while_the_deploy_runs() {
         }
     }
     std::thread::sleep(Duration::from_millis(300));
-    assert!(child.try_wait().unwrap().is_none(), "the deploy ended already: {seen:#?}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the deploy ended already: {seen:#?}"
+    );
     let stamped = |l: &&String| {
         l.len() > 9 && l.as_bytes()[2] == b':' && l.as_bytes()[5] == b':' && l.as_bytes()[8] == b' '
     };
-    let started: Vec<&String> = seen.iter().filter(|l| l.contains("started: building")).collect();
-    assert!(!started.is_empty() && started.iter().all(stamped), "{seen:#?}");
+    let started: Vec<&String> = seen
+        .iter()
+        .filter(|l| l.contains("started: building"))
+        .collect();
+    assert!(
+        !started.is_empty() && started.iter().all(stamped),
+        "{seen:#?}"
+    );
     drop(cache.stop);
     child.kill().unwrap();
     child.wait().unwrap();
@@ -169,7 +210,16 @@ fn without_a_terminal_each_step_is_printed_while_the_deploy_runs() {
 fn progress_json_is_one_event_per_line_and_quiet_prints_nothing() {
     let s = Setup::new(None);
     let out = s
-        .forge(&["--progress", "json", "--json", "deploy", "app", "--env", "dev", "--dry-run"])
+        .forge(&[
+            "--progress",
+            "json",
+            "--json",
+            "deploy",
+            "app",
+            "--env",
+            "dev",
+            "--dry-run",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -181,15 +231,29 @@ fn progress_json_is_one_event_per_line_and_quiet_prints_nothing() {
         .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
         .collect();
-    assert!(events.iter().all(|e| e["schema"] == "forge.event/v1" && e["elapsed_seconds"].is_number()));
-    let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    assert!(kinds.contains(&"started") && kinds.contains(&"finished"), "{kinds:?}");
+    assert!(events
+        .iter()
+        .all(|e| e["schema"] == "forge.event/v1" && e["elapsed_seconds"].is_number()));
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"started") && kinds.contains(&"finished"),
+        "{kinds:?}"
+    );
     // The image build counts its layers up to the total.
     let layers: Vec<&Value> = events.iter().filter(|e| e["event"] == "counted").collect();
     let last = layers.last().expect("counted events");
-    assert_eq!((last["what"].as_str(), last["done"].as_u64()), (Some("layers"), last["total"].as_u64()), "{layers:?}");
+    assert_eq!(
+        (last["what"].as_str(), last["done"].as_u64()),
+        (Some("layers"), last["total"].as_u64()),
+        "{layers:?}"
+    );
     assert!(
-        events.iter().any(|e| e["event"] == "step_recorded" && e["step"] == "build" && e["status"] == "done"),
+        events.iter().any(|e| e["event"] == "step_recorded"
+            && e["step"] == "build"
+            && e["status"] == "done"),
         "{events:#?}"
     );
 
@@ -225,7 +289,10 @@ fn under_a_pseudo_terminal_the_live_view_draws_in_place() {
     // Spinners redraw in place (erase line), step lines scroll above them;
     // no plain "started:" lines.
     assert!(text.contains("\u{1b}[2K"), "{text:?}");
-    assert!(text.contains("build ") && text.contains("result: dry run"), "{text}");
+    assert!(
+        text.contains("build ") && text.contains("result: dry run"),
+        "{text}"
+    );
     assert!(!text.contains("started: building"), "{text}");
 }
 
@@ -248,9 +315,15 @@ fn log_lines_follow_no_color_and_clicolor_force() {
         stderr(&out)
     };
     let coloured = run(None);
-    assert!(coloured.contains("no objects") && coloured.contains("\u{1b}["), "{coloured:?}");
+    assert!(
+        coloured.contains("no objects") && coloured.contains("\u{1b}["),
+        "{coloured:?}"
+    );
     let plain = run(Some("1"));
-    assert!(plain.contains("no objects") && !plain.contains('\u{1b}'), "{plain:?}");
+    assert!(
+        plain.contains("no objects") && !plain.contains('\u{1b}'),
+        "{plain:?}"
+    );
 }
 
 #[test]
@@ -266,7 +339,10 @@ fn github_actions_annotate_a_failed_build_and_a_failed_cache_push() {
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("::error title=forge deploy app to dev::"), "{err}");
+    assert!(
+        err.contains("::error title=forge deploy app to dev::"),
+        "{err}"
+    );
     assert!(err.contains("deliberate evaluation error"), "{err}");
     assert_eq!(outputs(&output)["result"], "failed");
     let md = std::fs::read_to_string(&summary).unwrap();
@@ -275,40 +351,83 @@ fn github_actions_annotate_a_failed_build_and_a_failed_cache_push() {
     // The cache: a server that accepts and never answers, one attempt of 2 s.
     let cache = SilentCache::start();
     let s = Setup::new(Some(&format!("http://127.0.0.1:{}/c", cache.port)));
-    let mut cmd = s.forge(&["deploy", "app", "--env", "dev", "--attempts", "1", "--idle-timeout", "2s"]);
+    let mut cmd = s.forge(&[
+        "deploy",
+        "app",
+        "--env",
+        "dev",
+        "--attempts",
+        "1",
+        "--idle-timeout",
+        "2s",
+    ]);
     let (output, summary) = github(&mut cmd, s.tmp.path());
     let out = cmd.output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("::error title=forge deploy app to dev::") && err.contains("no answer from 127.0.0.1"), "{err}");
+    assert!(
+        err.contains("::error title=forge deploy app to dev::")
+            && err.contains("no answer from 127.0.0.1"),
+        "{err}"
+    );
     let o = outputs(&output);
-    assert_eq!((o["result"].as_str(), o.get("image")), ("failed", None), "{o:?}");
-    assert!(std::fs::read_to_string(&summary).unwrap().contains("| cache | FAILED |"));
-    assert_eq!(err.matches("::group::").count(), err.matches("::endgroup::").count(), "{err}");
+    assert_eq!(
+        (o["result"].as_str(), o.get("image")),
+        ("failed", None),
+        "{o:?}"
+    );
+    assert!(std::fs::read_to_string(&summary)
+        .unwrap()
+        .contains("| cache | FAILED |"));
+    assert_eq!(
+        err.matches("::group::").count(),
+        err.matches("::endgroup::").count(),
+        "{err}"
+    );
 }
 
 #[test]
 fn release_run_steps_are_shown_as_they_change_in_every_mode() {
     let fleet = crate::release_local::Fleet::new();
     let out = fleet
-        .forge_cmd(&["--progress", "plain", "orchestrate-release", "app", "lib", "--env", "dev"])
+        .forge_cmd(&[
+            "--progress",
+            "plain",
+            "orchestrate-release",
+            "app",
+            "lib",
+            "--env",
+            "dev",
+        ])
         .env_remove("GITHUB_ACTIONS")
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
     for key in ["app/dev/build", "lib/dev/pin"] {
-        let running = err.lines().position(|l| l.ends_with(&format!("{key}: running")));
+        let running = err
+            .lines()
+            .position(|l| l.ends_with(&format!("{key}: running")));
         let ended = err
             .lines()
             .position(|l| l.contains(&format!("{key}: succeeded in ")));
-        assert!(matches!((running, ended), (Some(r), Some(e)) if r < e), "{key}:\n{err}");
+        assert!(
+            matches!((running, ended), (Some(r), Some(e)) if r < e),
+            "{key}:\n{err}"
+        );
     }
 
     // One JSON event per transition.
     let fleet = crate::release_local::Fleet::new();
     let out = fleet
-        .forge_cmd(&["--progress", "json", "orchestrate-release", "app", "--env", "dev"])
+        .forge_cmd(&[
+            "--progress",
+            "json",
+            "orchestrate-release",
+            "app",
+            "--env",
+            "dev",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -322,7 +441,11 @@ fn release_run_steps_are_shown_as_they_change_in_every_mode() {
         .filter(|e| e["key"] == "app/dev/build")
         .map(|e| (e["key"].as_str().unwrap(), e["state"].as_str().unwrap()))
         .collect();
-    assert_eq!(states, [("app/dev/build", "running"), ("app/dev/build", "succeeded")], "{steps:#?}");
+    assert_eq!(
+        states,
+        [("app/dev/build", "running"), ("app/dev/build", "succeeded")],
+        "{steps:#?}"
+    );
 }
 
 #[test]
@@ -343,6 +466,10 @@ fn warnings_are_annotations_in_github_actions() {
     let annotation = format!("::warning::{}: no objects", empty.display());
     assert!(err.lines().any(|l| l == annotation), "{err}");
     // Outside a job the same warning is a log line only.
-    let out = plain_forge().args(["health", "--allow-empty", "--file"]).arg(&empty).output().unwrap();
+    let out = plain_forge()
+        .args(["health", "--allow-empty", "--file"])
+        .arg(&empty)
+        .output()
+        .unwrap();
     assert!(!stderr(&out).contains("::warning::"), "{}", stderr(&out));
 }

@@ -50,10 +50,7 @@ impl LibpqEnv {
 
     /// Whether any variable names a server (a password alone does not).
     pub fn names_a_server(&self) -> bool {
-        self.host.is_some()
-            || self.port.is_some()
-            || self.user.is_some()
-            || self.database.is_some()
+        self.host.is_some() || self.port.is_some() || self.user.is_some() || self.database.is_some()
     }
 
     /// Fills what `config` does not set yet. `sslmode_set`: the spec or URL
@@ -126,8 +123,10 @@ fn service_section(
         files.push(std::path::Path::new(&home).join(".pg_service.conf"));
     }
     files.push(
-        std::path::Path::new(&get("PGSYSCONFDIR").unwrap_or_else(|| "/etc/postgresql-common".into()))
-            .join("pg_service.conf"),
+        std::path::Path::new(
+            &get("PGSYSCONFDIR").unwrap_or_else(|| "/etc/postgresql-common".into()),
+        )
+        .join("pg_service.conf"),
     );
     for file in &files {
         let Ok(text) = std::fs::read_to_string(file) else {
@@ -170,10 +169,15 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> LibpqEnv {
-        let pairs: Vec<(String, String)> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         LibpqEnv::from_lookup(move |name| {
-            pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
         })
         .unwrap()
     }
@@ -233,9 +237,13 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
-        let err = env(&[("PGPORT", "five")]).fill(&mut Config::new(), false).unwrap_err();
+        let err = env(&[("PGPORT", "five")])
+            .fill(&mut Config::new(), false)
+            .unwrap_err();
         assert!(err.to_string().contains("PGPORT=\"five\""), "{err}");
-        let err = env(&[("PGSSLMODE", "on")]).fill(&mut Config::new(), false).unwrap_err();
+        let err = env(&[("PGSSLMODE", "on")])
+            .fill(&mut Config::new(), false)
+            .unwrap_err();
         assert!(err.to_string().contains("PGSSLMODE"), "{err}");
     }
 }
