@@ -7,6 +7,7 @@
 //! - [`oci`]: image configuration, layer plans, descriptors, tag schemes.
 //! - [`gitops`]: the style-preserving kustomization edit, image pins in git
 //!   history, SSH commit signatures.
+//! - [`host`]: NixOS hosts: the pin file, the agent's state and decisions, health verdicts.
 //! - [`kube`]: rollout verdicts, rollout and Flux progress rules, kubelet failures.
 //! - [`deploy_config`]: deploy.yaml: parsing, validation, resolution, schema.
 //! - [`deploy_report`]: what a deploy did, for JSON and Markdown.
@@ -28,6 +29,7 @@ pub mod deploy_config;
 pub mod deploy_report;
 pub mod exit_status;
 pub mod gitops;
+pub mod host;
 pub mod kube;
 pub mod nix;
 pub mod oci;

@@ -5,9 +5,11 @@
 //! - [`parse`]: errors with file, line, column and "did you mean".
 //! - [`resolve`]: the defaults, and patterns expanded.
 //! - [`resolved`]: the result, one [`Target`] per service and environment.
+//! - [`hosts`]: `hosts:`, NixOS machines that pull their deploys.
 //! - [`summary`]: the text `forge config validate` prints.
 //! - [`SCHEMA`]: the JSON Schema `forge config schema` prints.
 
+pub mod hosts;
 pub mod parse;
 pub mod pattern;
 mod products;

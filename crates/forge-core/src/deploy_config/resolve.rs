@@ -452,7 +452,16 @@ pub(super) fn resolve(
         text,
         file,
     )?;
+    let hosts = super::hosts::resolve_hosts(
+        raw.hosts,
+        &flake,
+        &environments,
+        &services,
+        text,
+        file,
+    )?;
     Ok(DeployConfig {
+        hosts,
         products,
         file: file.to_owned(),
         flake,
@@ -468,7 +477,7 @@ pub(super) fn resolve(
 }
 
 /// A check before `{service}`/`{env}` are expanded.
-struct CheckTemplate {
+pub(super) struct CheckTemplate {
     name: String,
     http: Option<(Pattern<TargetVars>, u16, Option<String>)>,
     command: Option<Vec<String>>,
@@ -479,7 +488,7 @@ struct CheckTemplate {
 }
 
 impl CheckTemplate {
-    fn for_target(&self, vars: &[(&str, &str)]) -> Check {
+    pub(super) fn for_target(&self, vars: &[(&str, &str)]) -> Check {
         let probe = match (&self.http, &self.command) {
             (Some((url, status, body)), _) => Probe::Http {
                 url: url.expand(vars),
@@ -507,6 +516,17 @@ fn resolve_checks(
     text: &str,
     file: &str,
 ) -> Result<Vec<CheckTemplate>, ConfigError> {
+    resolve_checks_in(specs, "services", service, text, file)
+}
+
+/// The checks of `<section>.<name>.verify` (services and hosts alike).
+pub(super) fn resolve_checks_in(
+    specs: &[crate::deploy_config::types::VerifySpec],
+    section: &str,
+    service: &str,
+    text: &str,
+    file: &str,
+) -> Result<Vec<CheckTemplate>, ConfigError> {
     let mut out = Vec::new();
     for (i, spec) in specs.iter().enumerate() {
         let index = i.to_string();
@@ -514,7 +534,7 @@ fn resolve_checks(
             error_at(
                 text,
                 file,
-                &["services", service, "verify", index.as_str()],
+                &[section, service, "verify", index.as_str()],
                 message,
                 None,
             )

@@ -34,6 +34,9 @@ pub struct DeployConfig {
     pub targets: Vec<Target>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub products: BTreeMap<String, Product>,
+    /// NixOS hosts, by name.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub hosts: BTreeMap<String, super::hosts::Host>,
     #[serde(skip)]
     pub(super) text: String,
 }
@@ -215,7 +218,7 @@ pub struct Target {
 }
 
 /// A verification check as a release runs it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Check {
     pub name: String,
     pub probe: Probe,
@@ -227,7 +230,7 @@ pub struct Check {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Probe {
     Http {

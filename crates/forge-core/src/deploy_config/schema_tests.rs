@@ -199,7 +199,11 @@ fn schema_and_types_have_the_same_keys() {
         (serde_keys::<VerifySpec>(), format!("{svc}/verify/items")),
         (
             serde_keys::<HttpCheckSpec>(),
-            format!("{svc}/verify/items/properties/http"),
+            "/$defs/check/properties/http".into(),
+        ),
+        (
+            serde_keys::<super::hosts::HostSpec>(),
+            "/$defs/host".into(),
         ),
         (serde_keys::<MigrationSpec>(), "/$defs/migration".into()),
         (serde_keys::<ProductSpec>(), "/$defs/product".into()),

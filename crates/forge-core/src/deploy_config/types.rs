@@ -29,6 +29,9 @@ pub struct DeployFile {
     /// Services released together through environments in promotion order.
     #[serde(default)]
     pub products: UniqueMap<Key, ProductSpec>,
+    /// NixOS machines that pull their deploys (see `hosts.rs`).
+    #[serde(default)]
+    pub hosts: UniqueMap<Key, Option<super::hosts::HostSpec>>,
 }
 
 /// `products.<name>`: services released as one unit, the environments in
