@@ -10,6 +10,8 @@
 //! - [`git`]: the GitOps clone: fetch, edit, commit, push with rebase-retry.
 //! - [`git_rev`]: the commit of the checkout around a path.
 //! - [`kube`]: Kubernetes and Flux objects (kube-rs).
+//! - [`system_profile`]: a NixOS host's system profile, switch-to-configuration, failed units.
+//! - [`signed_substitution`]: a store path from a cache only with a trusted signature.
 //! - [`probe`]: what verification checks ask: an HTTP GET, a command.
 
 pub mod cache;
@@ -20,4 +22,6 @@ pub mod nix;
 pub mod oci;
 pub mod probe;
 pub mod registry;
+pub mod signed_substitution;
 pub mod store;
+pub mod system_profile;

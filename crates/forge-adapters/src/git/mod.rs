@@ -27,6 +27,7 @@ use forge_core::secret::Secret;
 
 mod history;
 mod tip;
+mod upsert;
 pub use history::FileVersion;
 pub use tip::{CommitInfo, FileAtTip, TipSnapshot};
 
