@@ -64,6 +64,7 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
             return *status;
         }
         if cause.is::<UsageError>()
+            || cause.is::<Located>()
             || cause.is::<ConfigFileError>()
             || cause.is::<ConfigError>()
             || cause.is::<clap::Error>()
@@ -84,6 +85,24 @@ pub fn classify(err: &anyhow::Error) -> ExitStatus {
     ExitStatus::Failed
 }
 
+/// An error at a place in a file the user named (`file:line:column: message`,
+/// as compilers print it): a usage error whose place reaches `--json` and
+/// GitHub annotations.
+#[derive(Debug)]
+pub struct Located {
+    pub at: Location,
+    pub message: String,
+}
+
+impl fmt::Display for Located {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Location { file, line, column } = &self.at;
+        write!(f, "{file}:{line}:{column}: {}", self.message)
+    }
+}
+
+impl StdError for Located {}
+
 /// Where in a file the error is, when it says.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Location {
@@ -94,6 +113,9 @@ pub struct Location {
 
 pub fn location(err: &anyhow::Error) -> Option<Location> {
     causes(err).into_iter().find_map(|cause| {
+        if let Some(Located { at, .. }) = cause.downcast_ref::<Located>() {
+            return Some(at.clone());
+        }
         let config = cause.downcast_ref::<ConfigError>().or_else(|| {
             match cause.downcast_ref::<ConfigFileError>() {
                 Some(ConfigFileError::Invalid(e)) => Some(e),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context as _};
 
-use crate::exit::usage;
+use crate::exit::{usage, Located, Location};
 use crate::global::Global;
 use crate::output::print_document;
 use forge_core::exit_status::ExitStatus;
@@ -82,7 +82,14 @@ fn evaluate(args: &HealthArgs) -> anyhow::Result<Vec<ObjectVerdict>> {
     for file in &args.files {
         let bytes = read_manifest(file).with_context(|| format!("reading {}", file.display()))?;
         let objects = objects_from_bytes(&bytes).map_err(|e| match e.location {
-            Some(_) => anyhow!("{}:{e}", file.display()),
+            Some((line, column)) => anyhow::Error::new(Located {
+                at: Location {
+                    file: file.display().to_string(),
+                    line,
+                    column,
+                },
+                message: e.message,
+            }),
             None => anyhow!("{}: {e}", file.display()),
         })?;
         if objects.is_empty() {

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Context as _};
 use forge_io::atomic_file::{self, FileMode};
 use forge_io::file_lock::FileLock;
 
-use crate::exit::usage;
+use crate::exit::{usage, Located, Location};
 use crate::global::Global;
 use crate::output::print_document;
 use forge_core::gitops::kustomize_edit::{
@@ -101,11 +101,20 @@ fn set_image_cmd(args: SetImageArgs, global: Global) -> anyhow::Result<()> {
     let bytes = std::fs::read(file).with_context(reading)?;
     // `file:line:column: message`, as compilers print it.
     // The file or the flags are wrong: a usage error (exit status 2).
-    let located = |e: EditError| {
-        usage(match e {
-            EditError::At { .. } => anyhow!("{}:{e}", file.display()),
-            _ => anyhow!("{}: {e}", file.display()),
-        })
+    let located = |e: EditError| match e {
+        EditError::At {
+            line,
+            column,
+            message,
+        } => anyhow::Error::new(Located {
+            at: Location {
+                file: file.display().to_string(),
+                line,
+                column,
+            },
+            message,
+        }),
+        _ => usage(anyhow!("{}: {e}", file.display())),
     };
     let text = decode(&bytes).map_err(located)?;
     let edit = ImageEdit {

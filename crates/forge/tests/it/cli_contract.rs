@@ -456,3 +456,44 @@ fn every_json_document_has_a_schema_and_snake_case_keys() {
         assert_snake_case(&v, schema);
     }
 }
+
+#[test]
+fn errors_at_a_place_in_a_named_file_carry_it_into_json_and_annotations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let k = tmp.path().join("kustomization.yaml");
+    std::fs::write(&k, "kind: Kustomization\n# caf\u{e9}\nimages: [\n").unwrap();
+    let out = plain_forge()
+        .args(["--json", "kustomize", "set-image"])
+        .arg(&k)
+        .args(["app", "--tag", "v2"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let v = json(&out);
+    assert_eq!(v["file"], k.to_str().unwrap(), "{v}");
+    assert!(
+        v["line"].as_u64().is_some() && v["column"].as_u64().is_some(),
+        "{v}"
+    );
+    assert!(
+        stderr(&out).contains(&format!("{}:{}:{}:", k.display(), v["line"], v["column"])),
+        "{}",
+        stderr(&out)
+    );
+
+    let bad = tmp.path().join("bad.yaml");
+    std::fs::write(&bad, "kind: [unclosed\n").unwrap();
+    let out = forge()
+        .args(["health", "--file"])
+        .arg(&bad)
+        .env("GITHUB_ACTIONS", "true")
+        .env_remove("FORGE_PROGRESS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("::error file={},line=", bad.display())),
+        "{err}"
+    );
+}
