@@ -94,7 +94,10 @@ pub struct BuildArgs {
 /// {gitsha7} and latest (or --tag).
 ///
 /// Credentials: FORGE_REGISTRY_USER + FORGE_REGISTRY_TOKEN, GHCR_TOKEN (ghcr.io),
-/// or ~/.docker/config.json (auths, credHelpers, credsStore).
+/// then REGISTRY_AUTH_FILE, ${XDG_RUNTIME_DIR}/containers/auth.json,
+/// ~/.config/containers/auth.json (podman, skopeo) and ~/.docker/config.json
+/// (auths, credHelpers, credsStore). A registry name that does not resolve
+/// is not retried.
 ///
 /// Examples:
 ///   forge image push .#app --repo ghcr.io/org/app
