@@ -76,9 +76,10 @@ pub fn report_error(err: &anyhow::Error) {
 }
 
 /// Reports the error `command` ended with, everywhere it belongs: stderr,
-/// the `forge.error/v1` document on stdout under `--json`, and in a GitHub
+/// the `forge.error/v1` document on stdout under `--json`, in a GitHub
 /// Actions job an `::error::` annotation (at the file and line when the
-/// error has them), `result`/`exit_code` outputs and the job summary.
+/// error has them), and `result`/`exit_code` outputs and the job summary
+/// wherever their variables are set.
 /// Returns the exit status.
 pub fn report_failure(command: &str, err: &anyhow::Error, global: Global) -> ExitStatus {
     let status = classify(err);
@@ -96,18 +97,18 @@ pub fn report_failure(command: &str, err: &anyhow::Error, global: Global) -> Exi
         github::annotate("error", &title, &format!("{err:#}"), at.as_ref());
     }
     // Written wherever a CI sets the variables (no-ops otherwise).
-    {
-        github::write_outputs(&[
-            ("result", status.as_str().to_owned()),
-            ("exit_code", status.code().to_string()),
-        ]);
-        let mut summary = format!("### {title}: **{}**\n\n", status.as_str());
-        summary.push_str(&format!("```\nerror: {err}\n"));
-        for cause in err.chain().skip(1) {
-            summary.push_str(&format!("  caused by: {cause}\n"));
-        }
-        summary.push_str("```\n");
-        github::append_summary(&summary);
+    github::write_outputs(&[
+        ("result", status.as_str().to_owned()),
+        ("exit_code", status.code().to_string()),
+    ]);
+    let mut summary = format!(
+        "### {title}: **{}**\n\n```\nerror: {err}\n",
+        status.as_str()
+    );
+    for cause in err.chain().skip(1) {
+        summary.push_str(&format!("  caused by: {cause}\n"));
     }
+    summary.push_str("```\n");
+    github::append_summary(&summary);
     status
 }
