@@ -143,7 +143,8 @@ impl SilentCache {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
             let mut held = Vec::new();
-            while stopped.try_recv().is_err() {
+            // Until the test drops `stop` (or sends on it).
+            while let Err(std::sync::mpsc::TryRecvError::Empty) = stopped.try_recv() {
                 if let Ok((conn, _)) = listener.accept() {
                     held.push(conn);
                 }
