@@ -11,6 +11,7 @@
 //!   workload rolls out (or fails fast).
 //! - [`deploy`]: the deploy and rollback pipelines that chain all of the above.
 //! - [`release`]: durable release runs over the ledger: run, resume.
+//! - [`host`]: NixOS hosts: `forge deploy <host>` and the agent that switches them.
 //! - [`status`]: what is deployed where (ledger, git, cluster) and its drift.
 //! - [`config_file`]: deploy.yaml and signing keys, read and checked.
 
@@ -19,6 +20,7 @@ pub mod build_output;
 pub mod config_file;
 pub mod deploy;
 pub mod flux_reconcile;
+pub mod host;
 pub mod observer;
 pub mod publish_image;
 pub mod push_closure;

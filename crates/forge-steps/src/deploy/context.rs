@@ -71,24 +71,22 @@ impl DeployContext {
         })
     }
 
+    /// deploy.yaml and the directory its relative paths start from.
+    pub fn root(&self) -> ConfigRoot<'_> {
+        ConfigRoot {
+            config: &self.config,
+            base: &self.base,
+        }
+    }
+
     /// A path from deploy.yaml, relative to the file's directory.
     pub fn path(&self, p: &str) -> PathBuf {
-        let p = expand_home(p);
-        if p.is_absolute() {
-            p
-        } else {
-            self.base.join(p)
-        }
+        self.root().path(p)
     }
 
     /// The cache URL with a relative `file://` path made absolute.
     pub fn cache_url(&self, url: &str) -> String {
-        match url.strip_prefix("file://") {
-            Some(rest) if !rest.starts_with('/') => {
-                format!("file://{}", self.path(rest).display())
-            }
-            _ => url.to_owned(),
-        }
+        self.root().cache_url(url)
     }
 
     /// The image layout directory when the repository is `oci:DIR` (a local
@@ -115,6 +113,49 @@ impl DeployContext {
     pub fn new_name(&self) -> Option<String> {
         let pull = self.pull_name();
         (pull != self.service.image_name).then_some(pull)
+    }
+
+    /// The GitOps remote, or `None` when deploy.yaml has no `gitops:`.
+    pub fn git_remote(&self) -> anyhow::Result<Option<GitRemote>> {
+        self.root().git_remote()
+    }
+}
+
+impl DeployContext {
+    /// Reads a secret from the environment variable or file deploy.yaml names.
+    /// Errors name the variable or file, never the value.
+    pub fn secret(&self, r: &SecretRef, key: &str) -> anyhow::Result<Secret> {
+        read_secret(r, key, &self.base)
+    }
+}
+
+/// deploy.yaml with the directory its relative paths start from: what
+/// service deploys and host deploys share.
+#[derive(Clone, Copy)]
+pub struct ConfigRoot<'a> {
+    pub config: &'a DeployConfig,
+    pub base: &'a Path,
+}
+
+impl ConfigRoot<'_> {
+    /// A path from deploy.yaml, relative to the file's directory.
+    pub fn path(&self, p: &str) -> PathBuf {
+        let p = expand_home(p);
+        if p.is_absolute() {
+            p
+        } else {
+            self.base.join(p)
+        }
+    }
+
+    /// The cache URL with a relative `file://` path made absolute.
+    pub fn cache_url(&self, url: &str) -> String {
+        match url.strip_prefix("file://") {
+            Some(rest) if !rest.starts_with('/') => {
+                format!("file://{}", self.path(rest).display())
+            }
+            _ => url.to_owned(),
+        }
     }
 
     /// The GitOps remote, or `None` when deploy.yaml has no `gitops:`.
@@ -162,13 +203,10 @@ impl DeployContext {
             self.path(repo).display().to_string()
         }
     }
-}
 
-impl DeployContext {
     /// Reads a secret from the environment variable or file deploy.yaml names.
-    /// Errors name the variable or file, never the value.
     pub fn secret(&self, r: &SecretRef, key: &str) -> anyhow::Result<Secret> {
-        read_secret(r, key, &self.base)
+        read_secret(r, key, self.base)
     }
 }
 

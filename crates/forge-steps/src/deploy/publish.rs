@@ -168,6 +168,20 @@ pub(crate) async fn push_closure(
     roots: &[(String, Vec<StorePath>)],
     report: &mut DeployReport,
 ) -> anyhow::Result<()> {
+    let all: Vec<StorePath> = roots.iter().flat_map(|(_, r)| r.clone()).collect();
+    push_closure_at(ctx.root(), &*ctx.observer, opts, &all, report).await
+}
+
+/// The closure of `all` to deploy.yaml's cache (signed with its key), recorded
+/// as the report's cache step; service and host deploys alike.
+pub(crate) async fn push_closure_at(
+    root: super::context::ConfigRoot<'_>,
+    observer: &dyn crate::observer::Observer,
+    opts: &PublishOptions,
+    all: &[StorePath],
+    report: &mut DeployReport,
+) -> anyhow::Result<()> {
+    let ctx = root;
     let Some(cache) = &ctx.config.cache else {
         report.record(
             Step::Cache,
@@ -196,15 +210,14 @@ pub(crate) async fn push_closure(
     )?;
     let nix = NixCli::default();
     let store = Arc::new(LocalStore::default());
-    let all: Vec<StorePath> = roots.iter().flat_map(|(_, r)| r.clone()).collect();
-    let closure = query_closure(&store, &nix, &all, ClosureSource::Auto).await?;
+    let closure = query_closure(&store, &nix, all, ClosureSource::Auto).await?;
     let options = PushOptions {
         signing_key,
         dry_run: opts.dry_run,
         retry: opts.publishing.network.retry,
         ..PushOptions::default()
     };
-    let result = push_to_cache(&any, store, options, closure, &*ctx.observer)
+    let result = push_to_cache(&any, store, options, closure, observer)
         .await
         .with_context(|| format!("pushing to {}", any.display_url()));
     let r = match result {

@@ -1,0 +1,15 @@
+//! NixOS hosts that pull their deploys.
+//!
+//! - [`deploy`]: `forge deploy <host>`: build the system, push its closure,
+//!   commit the host's pin.
+//! - [`agent`]: `forge agent`: watch the pin, switch, check, confirm or roll back.
+//! - [`agent_switch`]: one switch: substitute, profile, `test`, checks, `boot` or back.
+//! - [`agent_files`]: the agent's state file and Prometheus textfile metrics.
+
+pub mod agent;
+pub mod agent_files;
+pub mod agent_switch;
+pub mod deploy;
+
+pub use agent::{Agent, AgentConfig};
+pub use deploy::{deploy_host, HostDeployRequest};
