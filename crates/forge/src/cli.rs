@@ -79,6 +79,7 @@ pub enum Command {
     Rollout(commands::rollout::RolloutArgs),
     OrchestrateRelease(commands::release::OrchestrateArgs),
     RunMigrations(commands::release::RunMigrationsArgs),
+    ProductRelease(commands::release::ProductReleaseArgs),
     /// Release runs in the ledger: plan, list, show, resume, cancel, audit.
     #[command(subcommand)]
     Release(commands::release::ReleaseCommand),
@@ -115,6 +116,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Rollout(args) => rollout::run(args, global).await,
         Command::OrchestrateRelease(args) => release::orchestrate_release(args, global).await,
         Command::RunMigrations(args) => release::run_migrations(args, global).await,
+        Command::ProductRelease(args) => release::product_release(args, global).await,
         Command::Release(cmd) => release::run(cmd, global).await,
         Command::Status(args) => status::run(args, global).await,
         Command::Serve(args) => serve::run(args, global).await,

@@ -8,10 +8,12 @@
 //! - [`run`]: a run's state, derived from its steps.
 //! - [`lease`]: who may write a service × environment, and fencing.
 //! - [`audit`]: the hash-chained audit log.
+//! - [`gate`]: whether a release may enter an environment (soak, approvals).
 //! - [`analysis`]: when verification attempts have said enough.
 
 pub mod analysis;
 pub mod audit;
+pub mod gate;
 pub mod id;
 pub mod lease;
 pub mod plan;

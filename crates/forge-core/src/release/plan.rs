@@ -31,6 +31,8 @@ pub enum StepKind {
     MigrateAfter,
     /// The service's verification checks.
     Verify,
+    /// A product's promotion gate before an environment (soak, approvals).
+    Gate,
     /// A whole `forge deploy`, recorded as the one step of its run.
     Deploy,
     /// A whole `forge rollback`, recorded as the one step of its run.
@@ -50,6 +52,7 @@ impl StepKind {
             StepKind::Rollout => "rollout",
             StepKind::MigrateAfter => "migrate-after",
             StepKind::Verify => "verify",
+            StepKind::Gate => "gate",
             StepKind::Deploy => "deploy",
             StepKind::Rollback => "rollback",
         }
@@ -114,6 +117,77 @@ impl ReleasePlan {
         services: &[ServiceShape],
     ) -> Result<Self, PlanError> {
         Self::of(environment, services, Scope::Migrations)
+    }
+
+    /// The plan of a product release: every service published once (in the
+    /// first environment's steps), then each environment in promotion order,
+    /// the ones after the first behind a gate that waits for every service
+    /// to have finished in the environment before. The same digests go
+    /// everywhere: later environments have no build, cache or image steps.
+    pub fn product(product: &str, environments: &[(String, Vec<ServiceShape>)]) -> Result<Self, PlanError> {
+        let mut steps: Vec<PlannedStep> = Vec::new();
+        let mut upstream_last: Vec<StepKey> = Vec::new();
+        for (i, (env, shapes)) in environments.iter().enumerate() {
+            let one = Self::of(env, shapes, Scope::Release)?;
+            let gate = (i > 0).then(|| StepKey::new(product, env, StepKind::Gate.action()));
+            if let Some(g) = &gate {
+                steps.push(PlannedStep {
+                    key: g.clone(),
+                    kind: StepKind::Gate,
+                    after: upstream_last.clone(),
+                });
+            }
+            let first_env = &environments[0].0;
+            let mut last_of: BTreeMap<String, StepKey> = BTreeMap::new();
+            for mut step in one.steps {
+                if i > 0 && !step.kind.touches_environment() {
+                    continue;
+                }
+                // Publishing happened in the first environment's steps.
+                for a in &mut step.after {
+                    if i > 0 && !is_env_step(a) {
+                        *a = StepKey::new(a.service(), first_env, a.action());
+                    }
+                }
+                if let Some(g) = &gate {
+                    if step.after.iter().all(|a| a.environment() != env.as_str() || !is_env_step(a)) {
+                        step.after.push(g.clone());
+                    }
+                }
+                last_of.insert(step.key.service().to_owned(), step.key.clone());
+                steps.push(step);
+            }
+            upstream_last = last_of.into_values().collect();
+        }
+        Ok(Self {
+            environment: environments
+                .iter()
+                .map(|(e, _)| e.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            steps,
+        })
+    }
+
+    /// The environments the plan changes, in plan order.
+    pub fn environments(&self) -> Vec<&str> {
+        let mut seen = BTreeSet::new();
+        self.steps
+            .iter()
+            .map(|s| s.key.environment())
+            .filter(|e| seen.insert(*e))
+            .collect()
+    }
+
+    /// Every service × environment the plan writes (gates write nothing).
+    pub fn targets(&self) -> Vec<(&str, &str)> {
+        let mut seen = BTreeSet::new();
+        self.steps
+            .iter()
+            .filter(|s| s.kind != StepKind::Gate)
+            .map(|s| (s.key.service(), s.key.environment()))
+            .filter(|t| seen.insert(*t))
+            .collect()
     }
 
     /// The plan of a command recorded as one step (`forge deploy`, `forge rollback`).
@@ -204,6 +278,7 @@ impl ReleasePlan {
         let mut seen = BTreeSet::new();
         self.steps
             .iter()
+            .filter(|s| s.kind != StepKind::Gate)
             .map(|s| s.key.service())
             .filter(|s| seen.insert(*s))
             .collect()
@@ -377,6 +452,30 @@ mod tests {
         );
         let after: Vec<&str> = plan.steps[7].after.iter().map(StepKey::as_str).collect();
         assert_eq!(after, ["web/s/image", "api/s/migrate-before"]);
+    }
+
+    #[test]
+    fn a_product_publishes_once_and_promotes_behind_a_gate() {
+        let envs = vec![
+            ("staging".to_owned(), vec![shape("web", &["api"]), shape("api", &[])]),
+            ("production".to_owned(), vec![shape("web", &["api"]), shape("api", &[])]),
+        ];
+        let plan = ReleasePlan::product("shop", &envs).unwrap();
+        let keys: Vec<&str> = plan.steps.iter().map(|s| s.key.as_str()).collect();
+        assert!(!keys.iter().any(|k| k.starts_with("api/production/build") || k.ends_with("production/image")), "{keys:?}");
+        let gate = plan.step(&StepKey::parse("shop/production/gate").unwrap()).unwrap();
+        let after: Vec<&str> = gate.after.iter().map(StepKey::as_str).collect();
+        assert_eq!(after, ["api/staging/verify", "web/staging/verify"]);
+        let pin = plan.step(&StepKey::parse("api/production/migrate-before").unwrap()).unwrap();
+        let after: Vec<&str> = pin.after.iter().map(StepKey::as_str).collect();
+        assert_eq!(after, ["api/staging/image", "shop/production/gate"]);
+        let web = plan.step(&StepKey::parse("web/production/pin").unwrap()).unwrap();
+        let after: Vec<&str> = web.after.iter().map(StepKey::as_str).collect();
+        // Behind the gate through api, which it waits for.
+        assert_eq!(after, ["web/staging/image", "api/production/verify"]);
+        assert_eq!(plan.environments(), ["staging", "production"]);
+        assert_eq!(plan.services(), ["api", "web"]);
+        assert_eq!(plan.targets().len(), 4);
     }
 
     #[test]

@@ -46,6 +46,9 @@ impl std::fmt::Display for RunId {
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
     Running,
+    /// Stopped at a gate (soak, approvals); `forge release resume` or
+    /// `approve` continues it.
+    Waiting,
     Succeeded,
     Failed,
     Cancelled,
@@ -55,6 +58,7 @@ impl RunState {
     pub fn as_str(self) -> &'static str {
         match self {
             RunState::Running => "running",
+            RunState::Waiting => "waiting",
             RunState::Succeeded => "succeeded",
             RunState::Failed => "failed",
             RunState::Cancelled => "cancelled",
@@ -64,6 +68,7 @@ impl RunState {
     pub fn parse(text: &str) -> Result<Self, String> {
         Ok(match text {
             "running" => RunState::Running,
+            "waiting" => RunState::Waiting,
             "succeeded" => RunState::Succeeded,
             "failed" => RunState::Failed,
             "cancelled" => RunState::Cancelled,

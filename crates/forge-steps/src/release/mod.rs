@@ -6,12 +6,14 @@
 //!   environment in dependency order) and resumes one.
 //! - [`recorder`]: the run in the ledger: leases with heartbeats, step
 //!   transitions, the release, the audit trail.
+//! - [`approval`]: approvals and rejections of a release for an environment.
 //! - [`migrate`]: migrations as Kubernetes Jobs (or local commands).
 //! - [`one_service`]: `forge deploy` / `forge rollback` recorded as one-step runs.
 //! - [`shape`]: what the planner needs of each service, from deploy.yaml.
 //! - [`verify`]: verification checks (HTTP, commands) with their analysis.
 //! - [`crash_point`]: `FORGE_CRASH_AT` for tests (debug builds only).
 
+pub mod approval;
 pub mod crash_point;
 pub mod migrate;
 pub mod one_service;

@@ -36,6 +36,7 @@ impl<'a> OneServiceRun<'a> {
             services: vec![service.to_owned()],
             environment: environment.to_owned(),
             allow_add: false,
+            product: None,
         };
         let plan = ReleasePlan::single(environment, service, kind);
         let recorder = RunRecorder::create(ledger, &spec, &plan, ttl, wait).await?;

@@ -35,11 +35,18 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// `service/environment` of every target the plan writes, and
+/// `product/environment` of a product's gates (one run per product and
+/// environment at a time).
 fn scopes(plan: &ReleasePlan) -> Vec<String> {
-    plan.services()
+    let mut scopes: Vec<String> = plan
+        .steps
         .iter()
-        .map(|s| format!("{s}/{}", plan.environment))
-        .collect()
+        .map(|s| format!("{}/{}", s.key.service(), s.key.environment()))
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    scopes
 }
 
 impl<'a> RunRecorder<'a> {
@@ -96,7 +103,7 @@ impl<'a> RunRecorder<'a> {
                 spec.command
             );
         }
-        if record.state != RunState::Running && record.state != RunState::Failed {
+        if !matches!(record.state, RunState::Running | RunState::Failed | RunState::Waiting) {
             anyhow::bail!("run {run} is {}: nothing to resume", record.state.as_str());
         }
         let (_, plan) = super::runner::plan_of(&spec)?;
@@ -225,6 +232,10 @@ impl<'a> RunRecorder<'a> {
             leases,
             heartbeat,
         }
+    }
+
+    pub fn ledger(&self) -> &'a Ledger {
+        self.ledger
     }
 
     pub fn run(&self) -> &RunId {

@@ -23,7 +23,10 @@ use forge_core::release::{
 };
 use forge_ledger::Ledger;
 
+use super::approval;
 use super::crash_point::{crash_point, Boundary};
+use super::recorder::now_ms;
+use forge_core::release::gate::{self, GateFacts, GateVerdict};
 use super::recorder::RunRecorder;
 use super::shape::shapes;
 use super::migrate::{run_migrations, MigrationInput};
@@ -46,6 +49,9 @@ pub struct RunSpec {
     pub environment: String,
     #[serde(default)]
     pub allow_add: bool,
+    /// `product-release`: the product (its environments replace `environment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
 }
 
 /// One step as the run left it.
@@ -76,6 +82,9 @@ pub struct RunOutcome {
     /// The step that failed, with its error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<(StepKey, String)>,
+    /// Gates the run waits at, with what each still needs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<(StepKey, Vec<String>)>,
 }
 
 /// The options a run's steps use.
@@ -94,6 +103,16 @@ pub struct RunOptions {
 /// The plan of `spec` (no ledger, no side effect).
 pub fn plan_of(spec: &RunSpec) -> anyhow::Result<(DeployConfig, ReleasePlan)> {
     let config = crate::config_file::load(&spec.config)?;
+    if let Some(name) = &spec.product {
+        let product = config.product(name)?;
+        let envs = product
+            .environments
+            .iter()
+            .map(|env| Ok((env.clone(), shapes(&config, &product.services, env)?)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let plan = ReleasePlan::product(name, &envs)?;
+        return Ok((config, plan));
+    }
     let shapes = shapes(&config, &spec.services, &spec.environment)?;
     let plan = if spec.command == "run-migrations" {
         ReleasePlan::migrations_only(&spec.environment, &shapes)?
@@ -138,7 +157,8 @@ struct Runner<'a> {
     plan: ReleasePlan,
     spec: RunSpec,
     options: &'a RunOptions,
-    contexts: BTreeMap<String, DeployContext>,
+    /// Per service × environment.
+    contexts: BTreeMap<(String, String), DeployContext>,
     recorder: RunRecorder<'a>,
     /// Outputs of succeeded steps, by key (steps running in parallel add theirs).
     outputs: Mutex<BTreeMap<StepKey, serde_json::Value>>,
@@ -152,6 +172,8 @@ enum Ended {
     Succeeded,
     /// Failed, skipped, or blocked: its dependants do not run.
     NotSucceeded(Option<String>),
+    /// A gate not open yet: its dependants stay pending, the run waits.
+    Waiting(Vec<String>),
 }
 
 /// What the build step leaves for the cache and image steps.
@@ -171,16 +193,11 @@ impl<'a> Runner<'a> {
         recorder: RunRecorder<'a>,
     ) -> anyhow::Result<Self> {
         let mut contexts = BTreeMap::new();
-        for service in plan.services() {
-            let mut ctx = DeployContext::new(
-                config.clone(),
-                &spec.config,
-                service,
-                &spec.environment,
-                observer.clone(),
-            )?;
+        for (service, env) in plan.targets() {
+            let mut ctx =
+                DeployContext::new(config.clone(), &spec.config, service, env, observer.clone())?;
             options.cluster.apply(&mut ctx);
-            contexts.insert(service.to_owned(), ctx);
+            contexts.insert((service.to_owned(), env.to_owned()), ctx);
         }
         Ok(Self {
             plan,
@@ -220,8 +237,19 @@ impl<'a> Runner<'a> {
                 Some(Ended::NotSucceeded(Some(e))) => Some((s.key.clone(), e.clone())),
                 _ => None,
             });
+        let waiting: Vec<(StepKey, Vec<String>)> = self
+            .plan
+            .steps
+            .iter()
+            .filter_map(|s| match ended.get(&s.key) {
+                Some(Ended::Waiting(why)) => Some((s.key.clone(), why.clone())),
+                _ => None,
+            })
+            .collect();
         let state = if failed.is_some() {
             RunState::Failed
+        } else if !waiting.is_empty() {
+            RunState::Waiting
         } else {
             RunState::Succeeded
         };
@@ -234,6 +262,7 @@ impl<'a> Runner<'a> {
             environment: self.spec.environment.clone(),
             steps: self.recorder.summaries().await?,
             failed,
+            waiting,
         })
     }
 
@@ -286,7 +315,7 @@ impl<'a> Runner<'a> {
             };
             ended.insert(key, result?);
         }
-        debug_assert!(waiting.is_empty(), "every step ran or was skipped");
+        // What is left waits behind a gate that is not open yet.
         Ok(())
     }
 
@@ -318,6 +347,22 @@ impl<'a> Runner<'a> {
             }
             StepState::Skipped => return Ok(Ended::NotSucceeded(None)),
             _ => {}
+        }
+        if step.kind == StepKind::Gate {
+            // Deciding has no side effect: a closed gate is not started.
+            match self.gate(key).await? {
+                GateVerdict::Waiting(why) => {
+                    self.tell(key, StepState::Pending, Some(&why.join("; ")));
+                    return Ok(Ended::Waiting(why));
+                }
+                GateVerdict::Rejected(why) => {
+                    self.recorder.start(key).await?;
+                    self.recorder.fail(key, &why).await?;
+                    self.tell(key, StepState::Failed, Some(&why));
+                    return Ok(Ended::NotSucceeded(Some(why)));
+                }
+                GateVerdict::Open => {}
+            }
         }
         let interrupted = state == StepState::Running;
         self.recorder.start(key).await?;
@@ -393,7 +438,46 @@ impl<'a> Runner<'a> {
     }
 
     fn ctx(&self, key: &StepKey) -> &DeployContext {
-        &self.contexts[key.service()]
+        &self.contexts[&(key.service().to_owned(), key.environment().to_owned())]
+    }
+
+    /// Whether the product's gate `key` is open: the upstream environment's
+    /// steps of this run finished long enough ago, and enough people approved.
+    async fn gate(&self, key: &StepKey) -> anyhow::Result<GateVerdict> {
+        let product = self.spec.product.as_deref().context("a gate outside a product release")?;
+        let config = &self.contexts.values().next().expect("a plan has services").config;
+        let product = config.product(product)?;
+        let env = key.environment();
+        let upstream = product.upstream(env).context("a gate before the first environment")?;
+        let steps = self.recorder.ledger().steps(self.recorder.run()).await?;
+        let healthy_since = steps
+            .iter()
+            .filter(|s| s.key.environment() == upstream && s.state == StepState::Succeeded)
+            .filter_map(|s| s.finished_at)
+            .max();
+        let release = self.release.as_ref().context("a gate before the release is recorded")?;
+        let (approvers, rejected) = approval::decisions(self.recorder.ledger(), release, env).await?;
+        let facts = GateFacts {
+            upstream,
+            healthy_since,
+            approvers,
+            rejected,
+        };
+        Ok(gate::decide(&product.gate(env), env, &facts, now_ms()))
+    }
+
+    /// The step of `kind` for `key`'s service: in `key`'s environment, else
+    /// (publishing happens once) wherever the plan has it.
+    fn step_of(&self, key: &StepKey, kind: StepKind) -> StepKey {
+        let here = StepKey::new(key.service(), key.environment(), kind.action());
+        if self.plan.step(&here).is_some() {
+            return here;
+        }
+        self.plan
+            .steps
+            .iter()
+            .find(|s| s.kind == kind && s.key.service() == key.service())
+            .map_or(here, |s| s.key.clone())
     }
 
     fn output<T: for<'de> Deserialize<'de>>(
@@ -401,7 +485,7 @@ impl<'a> Runner<'a> {
         key: &StepKey,
         kind: StepKind,
     ) -> anyhow::Result<T> {
-        let k = StepKey::new(key.service(), key.environment(), kind.action());
+        let k = self.step_of(key, kind);
         let v = self
             .outputs
             .lock()
@@ -418,6 +502,10 @@ impl<'a> Runner<'a> {
         interrupted: bool,
     ) -> anyhow::Result<serde_json::Value> {
         let key = &step.key;
+        if step.kind == StepKind::Gate {
+            // Opened by `run_step` before it got here.
+            return Ok(serde_json::json!({ "gate": "open" }));
+        }
         let ctx = self.ctx(key);
         let mut report = DeployReport::new("release", key.service(), key.environment());
         let opts = &self.options.publish;
@@ -581,7 +669,7 @@ impl<'a> Runner<'a> {
                 let outcomes = run_migrations(ctx, Some(phase), &input).await?;
                 serde_json::json!({ "migrations": outcomes })
             }
-            StepKind::Deploy | StepKind::Rollback => {
+            StepKind::Gate | StepKind::Deploy | StepKind::Rollback => {
                 anyhow::bail!("{key} is a whole command's step, not a release step")
             }
         };
@@ -607,8 +695,11 @@ impl<'a> Runner<'a> {
     async fn record_release(&mut self) -> anyhow::Result<()> {
         let mut services = BTreeMap::new();
         for service in self.plan.services() {
-            let build = StepKey::new(service, &self.spec.environment, "build");
-            let image = StepKey::new(service, &self.spec.environment, "image");
+            let any = StepKey::new(service, &self.plan.environments()[0], "build");
+            let (build, image) = (
+                self.step_of(&any, StepKind::Build),
+                self.step_of(&any, StepKind::Image),
+            );
             let outputs = self.outputs.lock().expect("not poisoned").clone();
             let (Some(built), Some(published)) = (outputs.get(&build), outputs.get(&image)) else {
                 continue;
@@ -626,7 +717,7 @@ impl<'a> Runner<'a> {
                     image_digests: BTreeMap::new(),
                     pinned_digest: published.digest,
                     image: published.reference,
-                    migrations: self.contexts[service]
+                    migrations: self.ctx(&build)
                         .service
                         .migrations
                         .iter()

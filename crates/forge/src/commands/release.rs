@@ -97,6 +97,68 @@ pub struct RunMigrationsArgs {
     pub publish: PublishFlags,
 }
 
+/// Release a product: its services through its environments in promotion
+/// order, built and pushed once (every environment gets the same digests).
+///
+/// The first environment gets the whole release (publish, migrations, pins,
+/// Flux, rollouts, verification); each later one waits at its gate until the
+/// release finished in the environment before, soaked there (`soak:`, from
+/// timestamps in the ledger, never a sleep) and was approved by enough
+/// distinct people (`approvals:`, `forge release approve`). A run waiting at
+/// a gate exits 3 and stays resumable: `forge release approve` or
+/// `forge release resume <run>` continues it. The first failure stops the
+/// run: nothing goes to the next environment, and services under
+/// `rollback: auto` are rolled back where they failed.
+///
+/// Exit status: 0 released everywhere, 1 a step failed, 2 bad input, 3 waiting at a gate.
+///
+/// Examples:
+///   forge product-release shop
+///   forge product-release shop --dry-run
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ProductReleaseArgs {
+    #[arg(value_name = "PRODUCT")]
+    pub product: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print the plan; record and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub ledger: LedgerFlags,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    #[command(flatten)]
+    pub publish: PublishFlags,
+}
+
+/// Approve (or reject) a release for an environment: recorded with who and
+/// when in the audit log. A run waiting at that gate continues when the
+/// gate opens (approvals from distinct identities: FORGE_ACTOR, the CI's
+/// identity, or $USER@host); a rejection fails it.
+///
+/// Exit status: 0 released, 1 failed or rejected, 2 bad input (e.g. no run
+/// of this release waits for that environment), 3 still waiting.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ApproveArgs {
+    #[arg(value_name = "RELEASE")]
+    pub release: String,
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+    #[arg(long)]
+    pub comment: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub ledger: LedgerFlags,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    #[command(flatten)]
+    pub publish: PublishFlags,
+}
+
 /// Where runs are recorded.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LedgerFlags {
@@ -121,6 +183,8 @@ pub enum ReleaseCommand {
     List(ListArgs),
     Show(ShowArgs),
     Resume(ResumeArgs),
+    Approve(ApproveArgs),
+    Reject(ApproveArgs),
     Cancel(CancelArgs),
     Audit(AuditArgs),
 }
@@ -211,6 +275,7 @@ pub async fn orchestrate_release(args: OrchestrateArgs, global: Global) -> anyho
         services: args.services.clone(),
         environment: args.env.clone(),
         allow_add: args.allow_add,
+        product: None,
     };
     if args.dry_run {
         let (_, plan) = plan_of(&spec)?;
@@ -230,6 +295,7 @@ pub async fn run_migrations(args: RunMigrationsArgs, global: Global) -> anyhow::
         services: args.services.clone(),
         environment: args.env.clone(),
         allow_add: false,
+        product: None,
     };
     let (config, plan) = plan_of(&spec)?;
     for service in &args.services {
@@ -247,8 +313,77 @@ pub async fn run_migrations(args: RunMigrationsArgs, global: Global) -> anyhow::
     Ok(finish(&outcome, global))
 }
 
+pub async fn product_release(args: ProductReleaseArgs, global: Global) -> anyhow::Result<u8> {
+    let config = args.config.load()?;
+    let product = config.product(&args.product)?;
+    let spec = RunSpec {
+        command: "product-release".into(),
+        config: absolute(&args.config.config)?,
+        services: product.services.clone(),
+        environment: product.environments.join(","),
+        allow_add: false,
+        product: Some(args.product.clone()),
+    };
+    if args.dry_run {
+        let (_, plan) = plan_of(&spec)?;
+        print_plan(&plan, global);
+        return Ok(0);
+    }
+    let ledger = open_ledger(&args.ledger, &args.config).await?;
+    let options = run_options(&args.publish, &args.cluster, &args.ledger);
+    let outcome = orchestrate(&ledger, spec, &options, Arc::new(ProgressView::new())).await?;
+    Ok(finish(&outcome, global))
+}
+
+/// Records the decision, then continues the run of `release` that waits at
+/// `env`'s gate.
+async fn decide(args: ApproveArgs, reject: bool, global: Global) -> anyhow::Result<u8> {
+    let ledger = open_ledger(&args.ledger, &args.config).await?;
+    let release = forge_core::release::ReleaseId::parse(&args.release).map_err(anyhow::Error::msg)?;
+    let run = waiting_run(&ledger, &release, &args.env).await.map_err(crate::exit::usage)?;
+    let actor = forge_ledger::actor_from_env();
+    forge_steps::release::approval::record(&ledger, &release, &args.env, &actor, reject, args.comment.as_deref()).await?;
+    if !global.json {
+        eprintln!(
+            "{} {} for {} as {actor}",
+            if reject { "rejected" } else { "approved" },
+            release.short(),
+            args.env
+        );
+    }
+    let options = run_options(&args.publish, &args.cluster, &args.ledger);
+    let outcome = resume(&ledger, &run, &options, Arc::new(ProgressView::new())).await?;
+    Ok(finish(&outcome, global))
+}
+
+/// The run of `release` whose gate before `env` has not opened.
+async fn waiting_run(
+    ledger: &Ledger,
+    release: &forge_core::release::ReleaseId,
+    env: &str,
+) -> anyhow::Result<RunId> {
+    let runs = ledger.runs(&RunFilter::default()).await?;
+    for r in runs.iter().filter(|r| r.state == RunState::Waiting && r.release.as_ref() == Some(release)) {
+        let steps = ledger.steps(&r.id).await?;
+        let gate_pending = steps.iter().any(|s| {
+            s.key.action() == "gate" && s.key.environment() == env && s.state != forge_core::release::StepState::Succeeded
+        });
+        let planned: RunSpec = serde_json::from_str(&r.command)?;
+        let plans_gate = planned.environment.split(',').skip(1).any(|e| e == env);
+        if gate_pending || (plans_gate && !steps.iter().any(|s| s.key.action() == "gate" && s.key.environment() == env)) {
+            return Ok(r.id.clone());
+        }
+    }
+    anyhow::bail!(
+        "release {} is not waiting at a gate for {env}: approvals are for a run that waits (see forge release list)",
+        release.short()
+    )
+}
+
 pub async fn run(cmd: ReleaseCommand, global: Global) -> anyhow::Result<u8> {
     match cmd {
+        ReleaseCommand::Approve(args) => decide(args, false, global).await,
+        ReleaseCommand::Reject(args) => decide(args, true, global).await,
         ReleaseCommand::Plan(args) => {
             let spec = RunSpec {
                 command: "orchestrate-release".into(),
@@ -256,6 +391,7 @@ pub async fn run(cmd: ReleaseCommand, global: Global) -> anyhow::Result<u8> {
                 services: args.services,
                 environment: args.env,
                 allow_add: false,
+                product: None,
             };
             let (_, plan) = plan_of(&spec)?;
             print_plan(&plan, global);
@@ -474,8 +610,14 @@ fn finish(outcome: &RunOutcome, global: Global) -> u8 {
         ]);
         crate::github::append_summary(&summary_markdown(outcome));
     }
+    if !global.json {
+        for (gate, why) in &outcome.waiting {
+            println!("waiting at {gate}: {}", why.join("; "));
+        }
+    }
     match outcome.state {
         RunState::Succeeded => 0,
+        RunState::Waiting => forge_core::exit_status::ExitStatus::InProgress.code(),
         _ => 1,
     }
 }

@@ -34,6 +34,7 @@ mod release_history;
 mod release_leases;
 mod release_local;
 mod release_migrations;
+mod release_product;
 mod serve_api;
 mod serve_browser;
 mod serve_kube;
