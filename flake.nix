@@ -98,10 +98,14 @@
         serve = withPackage ./modules/serve.nix (p: {
           services.forge.serve.package = lib.mkDefault p.forge;
         });
+        agent = withPackage ./modules/agent.nix (p: {
+          services.forge.agent.package = lib.mkDefault p.forge;
+        });
         default.imports = with self.nixosModules; [
           cache-client
           provision
           serve
+          agent
         ];
       };
 

@@ -51,8 +51,9 @@ use forge_steps::observer::Event;
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct DeployArgs {
-    /// A key of `services:` in deploy.yaml.
-    #[arg(value_name = "SERVICE")]
+    /// A key of `services:` in deploy.yaml, or of `hosts:` (a NixOS machine:
+    /// its system is built, pushed and pinned for its agent to switch to).
+    #[arg(value_name = "SERVICE|HOST")]
     pub service: String,
     /// A key of `environments:` in deploy.yaml.
     #[arg(long, value_name = "ENV")]
@@ -87,6 +88,9 @@ pub enum RollbackArg {
 }
 
 pub async fn run(args: DeployArgs, global: Global) -> anyhow::Result<u8> {
+    if let Some(config) = host_config(&args)? {
+        return deploy_host(args, config, global).await;
+    }
     let request = DeployRequest {
         dry_run: args.dry_run,
         allow_add: args.allow_add,
@@ -119,6 +123,67 @@ pub async fn run(args: DeployArgs, global: Global) -> anyhow::Result<u8> {
     )
     .await?;
     let result = pipeline::deploy(&ctx, &request, &mut report).await;
+    finish_one_service(run, &report, &result).await?;
+    Ok(finish_deploy(report, result, global))
+}
+
+/// deploy.yaml when NAME is one of its `hosts:` (a NixOS machine), else `None`.
+fn host_config(args: &DeployArgs) -> anyhow::Result<Option<forge_core::deploy_config::DeployConfig>> {
+    if !args.config.config.exists() && !matches!(
+        forge_steps::config_file::ConfigSource::of(&args.config.config),
+        forge_steps::config_file::ConfigSource::Flake { .. }
+    ) {
+        return Ok(None);
+    }
+    let config = args.config.load()?;
+    Ok(config.hosts.contains_key(&args.service).then_some(config))
+}
+
+/// `forge deploy HOST`: the system built, its closure pushed, its pin
+/// committed; recorded in the ledger as a one-service run of the host.
+async fn deploy_host(
+    args: DeployArgs,
+    config: forge_core::deploy_config::DeployConfig,
+    global: Global,
+) -> anyhow::Result<u8> {
+    use forge_steps::host::{deploy_host, HostDeployRequest};
+    let observer: std::sync::Arc<dyn forge_steps::observer::Observer> =
+        std::sync::Arc::new(crate::output::ProgressView::new());
+    let request = HostDeployRequest {
+        dry_run: args.dry_run,
+        release: args.release.clone(),
+        actor: forge_ledger::actor::actor_from_env(),
+        publish: PublishOptions {
+            dry_run: args.dry_run,
+            publishing: args.publish.publishing(),
+        },
+    };
+    let mut report = DeployReport::new("deploy", &args.service, &args.env);
+    let shown = observer.clone();
+    report.on_record(move |line| shown.event(Event::Recorded(line)));
+    let ledger = match args.dry_run {
+        true => None,
+        false => Some(open_ledger(&args.ledger, &args.config).await?),
+    };
+    let run = begin_one_service(
+        ledger.as_ref(),
+        StepKind::Deploy,
+        &args.ledger,
+        &args.config,
+        &args.service,
+        &args.env,
+    )
+    .await?;
+    let result = deploy_host(
+        &config,
+        &args.config.config,
+        &args.service,
+        &args.env,
+        &request,
+        observer,
+        &mut report,
+    )
+    .await;
     finish_one_service(run, &report, &result).await?;
     Ok(finish_deploy(report, result, global))
 }

@@ -1,5 +1,6 @@
 //! One file per subcommand: its clap arguments and `run()`.
 
+pub mod agent;
 pub mod build;
 pub mod cache;
 pub mod completions;
