@@ -19,6 +19,9 @@ pub struct GateFacts<'a> {
     pub approvers: BTreeSet<String>,
     /// Who rejected it, and why, if anyone did.
     pub rejected: Option<(String, String)>,
+    /// Set when a release rollback paused promotion into this environment:
+    /// who rolled back.
+    pub paused_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +39,11 @@ pub fn decide(gate: &Gate, env: &str, facts: &GateFacts<'_>, now: i64) -> GateVe
         return GateVerdict::Rejected(format!("rejected for {env} by {who}{why}"));
     }
     let mut waiting = Vec::new();
+    if let Some(who) = &facts.paused_by {
+        waiting.push(format!(
+            "paused: promotion into {env} stopped after a rollback by {who} (forge release unpause {env})"
+        ));
+    }
     if gate.soak > 0 {
         match facts.healthy_since {
             None => waiting.push(format!("soak: not yet healthy in {}", facts.upstream)),
@@ -89,6 +97,7 @@ mod tests {
             healthy_since: since,
             approvers: approvers.iter().map(|a| a.to_string()).collect(),
             rejected: None,
+            paused_by: None,
         }
     }
 
@@ -124,6 +133,18 @@ mod tests {
         assert_eq!(
             decide(&g, "production", &f, 0),
             GateVerdict::Rejected("rejected for production by carol: bad timing".into())
+        );
+    }
+
+    #[test]
+    fn a_paused_environment_waits_even_with_an_open_gate() {
+        let mut f = facts(Some(0), &["alice"]);
+        f.paused_by = Some("dana".into());
+        assert_eq!(
+            decide(&gate(0, 0), "production", &f, 0),
+            GateVerdict::Waiting(vec![
+                "paused: promotion into production stopped after a rollback by dana (forge release unpause production)".into()
+            ])
         );
     }
 

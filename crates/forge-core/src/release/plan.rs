@@ -169,6 +169,33 @@ impl ReleasePlan {
         })
     }
 
+    /// The plan of a release rollback in `environment`: each service pinned
+    /// to an earlier release's digest, reconciled and rolled out (nothing is
+    /// built: the digests exist), in `depends_on` order.
+    pub fn rollback(environment: &str, services: &[ServiceShape]) -> Result<Self, PlanError> {
+        let full = Self::of(environment, services, Scope::Release)?;
+        let keep = |k: StepKind| matches!(k, StepKind::Pin | StepKind::Reconcile | StepKind::Rollout);
+        let kept: BTreeSet<StepKey> = full
+            .steps
+            .iter()
+            .filter(|s| keep(s.kind))
+            .map(|s| s.key.clone())
+            .collect();
+        let steps = full
+            .steps
+            .into_iter()
+            .filter(|s| keep(s.kind))
+            .map(|mut s| {
+                s.after.retain(|a| kept.contains(a));
+                s
+            })
+            .collect();
+        Ok(Self {
+            environment: environment.to_owned(),
+            steps,
+        })
+    }
+
     /// The environments the plan changes, in plan order.
     pub fn environments(&self) -> Vec<&str> {
         let mut seen = BTreeSet::new();

@@ -1,7 +1,8 @@
 //! Approvals and rejections of a release for an environment: audit events
 //! (who, when, the comment), hash-chained like every other, and read back by
 //! the gate, which counts distinct identities (the same person approving
-//! twice counts once).
+//! twice counts once). A release rollback pauses promotion into its
+//! environment until someone unpauses it, so the rollback sticks.
 
 use std::collections::BTreeSet;
 
@@ -12,6 +13,8 @@ use super::recorder::now_ms;
 
 const APPROVED: &str = "release.approved";
 const REJECTED: &str = "release.rejected";
+const PAUSED: &str = "environment.paused";
+const UNPAUSED: &str = "environment.unpaused";
 
 fn subject(release: &ReleaseId, env: &str) -> String {
     format!("{release}/{env}")
@@ -64,4 +67,35 @@ pub async fn decisions(
         }
     }
     Ok((approvers, rejected))
+}
+
+/// Pauses (or with `resume`, unpauses) automatic promotion into `env`.
+pub async fn set_paused(ledger: &Ledger, env: &str, actor: &str, paused: bool, why: &str) -> anyhow::Result<()> {
+    ledger
+        .append_audit(
+            actor,
+            if paused { PAUSED } else { UNPAUSED },
+            env,
+            serde_json::Value::Null,
+            serde_json::json!({ "why": why }),
+            now_ms(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Who paused promotion into `env`, if it is paused now.
+pub async fn paused_by(ledger: &Ledger, env: &str) -> anyhow::Result<Option<String>> {
+    let mut by = None;
+    for (event, _) in ledger.audit().await? {
+        if event.subject != env {
+            continue;
+        }
+        match event.action.as_str() {
+            PAUSED => by = Some(event.actor),
+            UNPAUSED => by = None,
+            _ => {}
+        }
+    }
+    Ok(by)
 }

@@ -37,6 +37,7 @@ impl<'a> OneServiceRun<'a> {
             environment: environment.to_owned(),
             allow_add: false,
             product: None,
+        rollback_to: None,
         };
         let plan = ReleasePlan::single(environment, service, kind);
         let recorder = RunRecorder::create(ledger, &spec, &plan, ttl, wait).await?;

@@ -324,6 +324,13 @@ impl<'a> RunRecorder<'a> {
             .await
     }
 
+    /// Records that the run ships the already recorded `release` (a rollback's).
+    pub async fn set_release(&self, release: &ReleaseId) -> anyhow::Result<()> {
+        let fence = self.any_fence().await?;
+        self.ledger.set_run_release(&self.run, release, &fence).await?;
+        Ok(())
+    }
+
     /// Records `release` (the same content always has the same id).
     pub async fn record_release(&self, release: &Release) -> anyhow::Result<ReleaseId> {
         let id = self.ledger.put_release(release).await?;

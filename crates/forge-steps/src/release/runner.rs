@@ -52,6 +52,9 @@ pub struct RunSpec {
     /// `product-release`: the product (its environments replace `environment`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
+    /// `release-rollback`: the earlier release whose digests are pinned again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_to: Option<ReleaseId>,
 }
 
 /// One step as the run left it.
@@ -114,7 +117,9 @@ pub fn plan_of(spec: &RunSpec) -> anyhow::Result<(DeployConfig, ReleasePlan)> {
         return Ok((config, plan));
     }
     let shapes = shapes(&config, &spec.services, &spec.environment)?;
-    let plan = if spec.command == "run-migrations" {
+    let plan = if spec.rollback_to.is_some() {
+        ReleasePlan::rollback(&spec.environment, &shapes)?
+    } else if spec.command == "run-migrations" {
         ReleasePlan::migrations_only(&spec.environment, &shapes)?
     } else {
         ReleasePlan::new(&spec.environment, &shapes)?
@@ -221,10 +226,13 @@ impl<'a> Runner<'a> {
             .into_iter()
             .partition(|s| !s.kind.touches_environment());
         let mut ended: BTreeMap<StepKey, Ended> = BTreeMap::new();
+        if let Some(to) = self.spec.rollback_to.clone() {
+            self.seed_from_release(&to).await?;
+        }
         self.build_together(&publish, &mut ended).await?;
         self.run_steps(publish, &mut ended, false).await?;
         let published = ended.values().all(|e| *e == Ended::Succeeded);
-        if published {
+        if published && self.release.is_none() {
             self.record_release().await?;
         }
         // Nothing changes an environment unless every service published.
@@ -441,6 +449,37 @@ impl<'a> Runner<'a> {
         &self.contexts[&(key.service().to_owned(), key.environment().to_owned())]
     }
 
+    /// A rollback publishes nothing: the image steps' outputs are the earlier
+    /// release's digests, as recorded.
+    async fn seed_from_release(&mut self, to: &ReleaseId) -> anyhow::Result<()> {
+        let release = self
+            .recorder
+            .ledger()
+            .release(to)
+            .await?
+            .with_context(|| format!("no release {to} in the ledger"))?;
+        for service in self.plan.services() {
+            let shipped = release.services.get(service).with_context(|| {
+                format!("release {} did not ship `{service}`", to.short())
+            })?;
+            let (_, tag) = shipped.image.split_once(':').unwrap_or(("", ""));
+            let tag = tag.split('@').next().filter(|t| !t.is_empty());
+            let published = Published {
+                tag: tag.map(str::to_owned),
+                digest: shipped.pinned_digest.clone(),
+                reference: shipped.image.clone(),
+            };
+            let key = StepKey::new(service, &self.spec.environment, StepKind::Image.action());
+            self.outputs
+                .lock()
+                .expect("not poisoned")
+                .insert(key, serde_json::to_value(published)?);
+        }
+        self.recorder.set_release(to).await?;
+        self.release = Some(to.clone());
+        Ok(())
+    }
+
     /// Whether the product's gate `key` is open: the upstream environment's
     /// steps of this run finished long enough ago, and enough people approved.
     async fn gate(&self, key: &StepKey) -> anyhow::Result<GateVerdict> {
@@ -462,6 +501,7 @@ impl<'a> Runner<'a> {
             healthy_since,
             approvers,
             rejected,
+            paused_by: approval::paused_by(self.recorder.ledger(), env).await?,
         };
         Ok(gate::decide(&product.gate(env), env, &facts, now_ms()))
     }

@@ -159,6 +159,48 @@ pub struct ApproveArgs {
     pub publish: PublishFlags,
 }
 
+/// Roll a product back in an environment: every service pinned again to
+/// the previous release's digests (or `--to`'s) through the normal commit
+/// path, reconciled and watched until its rollout is done. Promotion into
+/// the environment is paused first, so no waiting product release carries
+/// the bad release back in: `forge release unpause <env>` lifts it.
+///
+/// Exit status: 0 rolled back, 1 a step failed, 2 bad input (no earlier release).
+///
+/// Examples:
+///   forge release rollback production --product shop
+///   forge release rollback production --product shop --to rel-3f2c1ab9c0d1e2f3
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct ReleaseRollbackArgs {
+    #[arg(value_name = "ENV")]
+    pub env: String,
+    #[arg(long, value_name = "PRODUCT")]
+    pub product: String,
+    /// The release to return to [default: the one before the current one].
+    #[arg(long, value_name = "RELEASE")]
+    pub to: Option<String>,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub ledger: LedgerFlags,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    #[command(flatten)]
+    pub publish: PublishFlags,
+}
+
+/// Let product releases promote into an environment again after a rollback.
+#[derive(Debug, clap::Args)]
+pub struct UnpauseArgs {
+    #[arg(value_name = "ENV")]
+    pub env: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub ledger: LedgerFlags,
+}
+
 /// Where runs are recorded.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LedgerFlags {
@@ -185,6 +227,8 @@ pub enum ReleaseCommand {
     Resume(ResumeArgs),
     Approve(ApproveArgs),
     Reject(ApproveArgs),
+    Rollback(ReleaseRollbackArgs),
+    Unpause(UnpauseArgs),
     Cancel(CancelArgs),
     Audit(AuditArgs),
 }
@@ -276,6 +320,7 @@ pub async fn orchestrate_release(args: OrchestrateArgs, global: Global) -> anyho
         environment: args.env.clone(),
         allow_add: args.allow_add,
         product: None,
+        rollback_to: None,
     };
     if args.dry_run {
         let (_, plan) = plan_of(&spec)?;
@@ -296,6 +341,7 @@ pub async fn run_migrations(args: RunMigrationsArgs, global: Global) -> anyhow::
         environment: args.env.clone(),
         allow_add: false,
         product: None,
+        rollback_to: None,
     };
     let (config, plan) = plan_of(&spec)?;
     for service in &args.services {
@@ -323,6 +369,7 @@ pub async fn product_release(args: ProductReleaseArgs, global: Global) -> anyhow
         environment: product.environments.join(","),
         allow_add: false,
         product: Some(args.product.clone()),
+        rollback_to: None,
     };
     if args.dry_run {
         let (_, plan) = plan_of(&spec)?;
@@ -356,6 +403,65 @@ async fn decide(args: ApproveArgs, reject: bool, global: Global) -> anyhow::Resu
     Ok(finish(&outcome, global))
 }
 
+async fn release_rollback(args: ReleaseRollbackArgs, global: Global) -> anyhow::Result<u8> {
+    let config = args.config.load()?;
+    let product = config.product(&args.product)?;
+    config.environment(&args.env)?;
+    let ledger = open_ledger(&args.ledger, &args.config).await?;
+    let shipped = releases_in(&ledger, &product.services, &args.env).await?;
+    let to = match &args.to {
+        Some(text) => forge_core::release::ReleaseId::parse(text).map_err(anyhow::Error::msg)?,
+        None => shipped.get(1).cloned().ok_or_else(|| {
+            crate::exit::usage(anyhow::anyhow!(
+                "no earlier release of {} in {} to roll back to ({} in the ledger)",
+                args.product,
+                args.env,
+                shipped.len()
+            ))
+        })?,
+    };
+    let actor = forge_ledger::actor_from_env();
+    let why = format!("release rollback of {} to {}", args.product, to.short());
+    forge_steps::release::approval::set_paused(&ledger, &args.env, &actor, true, &why).await?;
+    let spec = RunSpec {
+        command: "release-rollback".into(),
+        config: absolute(&args.config.config)?,
+        services: product.services.clone(),
+        environment: args.env.clone(),
+        allow_add: false,
+        product: None,
+        rollback_to: Some(to),
+    };
+    let options = run_options(&args.publish, &args.cluster, &args.ledger);
+    let outcome = orchestrate(&ledger, spec, &options, Arc::new(ProgressView::new())).await?;
+    Ok(finish(&outcome, global))
+}
+
+/// The releases pinned for `services` in `env` by runs in the ledger, newest first.
+async fn releases_in(
+    ledger: &Ledger,
+    services: &[String],
+    env: &str,
+) -> anyhow::Result<Vec<forge_core::release::ReleaseId>> {
+    let mut out: Vec<forge_core::release::ReleaseId> = Vec::new();
+    for r in ledger.runs(&RunFilter::default()).await? {
+        let Some(release) = r.release.clone() else { continue };
+        if out.contains(&release) {
+            continue;
+        }
+        let pinned = ledger.steps(&r.id).await?.iter().any(|s| {
+            s.key.environment() == env
+                && s.key.action() == "pin"
+                && services.iter().any(|x| x == s.key.service())
+                && s.state == forge_core::release::StepState::Succeeded
+        });
+        if pinned {
+            out.push(release);
+        }
+    }
+    Ok(out)
+}
+
 /// The run of `release` whose gate before `env` has not opened.
 async fn waiting_run(
     ledger: &Ledger,
@@ -383,6 +489,18 @@ async fn waiting_run(
 pub async fn run(cmd: ReleaseCommand, global: Global) -> anyhow::Result<u8> {
     match cmd {
         ReleaseCommand::Approve(args) => decide(args, false, global).await,
+        ReleaseCommand::Rollback(args) => release_rollback(args, global).await,
+        ReleaseCommand::Unpause(args) => {
+            let ledger = open_ledger(&args.ledger, &args.config).await?;
+            let actor = forge_ledger::actor_from_env();
+            forge_steps::release::approval::set_paused(&ledger, &args.env, &actor, false, "unpaused").await?;
+            if global.json {
+                print_json(&serde_json::json!({ "schema": "forge.release-unpause/v1", "environment": args.env, "by": actor }));
+            } else {
+                println!("promotion into {} resumed by {actor}", args.env);
+            }
+            Ok(0)
+        }
         ReleaseCommand::Reject(args) => decide(args, true, global).await,
         ReleaseCommand::Plan(args) => {
             let spec = RunSpec {
@@ -392,6 +510,7 @@ pub async fn run(cmd: ReleaseCommand, global: Global) -> anyhow::Result<u8> {
                 environment: args.env,
                 allow_add: false,
                 product: None,
+        rollback_to: None,
             };
             let (_, plan) = plan_of(&spec)?;
             print_plan(&plan, global);

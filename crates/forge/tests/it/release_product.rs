@@ -128,3 +128,65 @@ fn a_soak_is_read_from_the_ledger_and_a_rejection_fails_the_run() {
     assert!(v["failed"][1].as_str().unwrap().contains("rejected for prod by carol: not today"), "{v}");
     assert_eq!(pinned(&f, "prod/app/kustomization.yaml"), before, "prod untouched");
 }
+
+/// deploy.yaml with `app`'s image labelled `variant` (another digest).
+fn relabel(f: &Fleet, variant: &str) {
+    let yaml = std::fs::read_to_string(f.path("deploy.yaml")).unwrap();
+    let start = yaml.find("services:\n").unwrap();
+    let services = &yaml[start..];
+    let end = services.find("\n  lib:").unwrap();
+    let replaced = format!(
+        "{}services:\n  app:\n    image: {{labels: {{variant: {variant}}}}}{}",
+        &yaml[..start],
+        &services[end..]
+    );
+    std::fs::write(f.path("deploy.yaml"), replaced).unwrap();
+}
+
+#[test]
+fn a_release_rollback_restores_every_service_and_pauses_promotion_until_unpaused() {
+    let f = product("{}");
+    relabel(&f, "one");
+    let (out, v) = f.run(&["product-release", "shop"]);
+    assert!(out.status.success(), "{}\n{v}", stderr(&out));
+    let first = v["release"].as_str().unwrap().to_owned();
+    let (app1, lib1) = (pinned(&f, "prod/app/kustomization.yaml"), pinned(&f, "prod/lib/kustomization.yaml"));
+
+    relabel(&f, "two");
+    let (out, v) = f.run(&["product-release", "shop"]);
+    assert!(out.status.success(), "{}\n{v}", stderr(&out));
+    assert_ne!(v["release"], first.as_str());
+    let app2 = pinned(&f, "prod/app/kustomization.yaml");
+    assert_ne!(app2, app1, "a new digest for app");
+
+    let (out, v) = as_actor(&f, "dana", &["release", "rollback", "prod", "--product", "shop"]);
+    assert!(out.status.success(), "{}\n{v}", stderr(&out));
+    assert_eq!(v["release"], first.as_str(), "{v}");
+    assert_eq!(pinned(&f, "prod/app/kustomization.yaml"), app1, "app is back");
+    assert_eq!(pinned(&f, "prod/lib/kustomization.yaml"), lib1, "lib too");
+    assert_eq!(pinned(&f, "apps/app/kustomization.yaml"), app2, "dev is not touched");
+
+    // The rollback sticks: a new release reaches dev, then waits before prod.
+    relabel(&f, "three");
+    let (out, v) = f.run(&["product-release", "shop"]);
+    assert_eq!(out.status.code(), Some(3), "{}\n{v}", stderr(&out));
+    let why = v["waiting"][0][1][0].as_str().unwrap();
+    assert!(why.contains("paused") && why.contains("dana") && why.contains("forge release unpause prod"), "{why}");
+    assert_eq!(pinned(&f, "prod/app/kustomization.yaml"), app1);
+    let run = v["run"].as_str().unwrap().to_owned();
+
+    let (out, _) = f.run(&["release", "unpause", "prod"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (out, v) = f.run(&["release", "resume", &run]);
+    assert!(out.status.success(), "{}\n{v}", stderr(&out));
+    assert_eq!(pinned(&f, "prod/app/kustomization.yaml"), pinned(&f, "apps/app/kustomization.yaml"));
+    assert_ne!(pinned(&f, "prod/app/kustomization.yaml"), app1);
+
+    // Nothing earlier than the first release: a clear error.
+    let g = product("{}");
+    let (out, _) = g.run(&["product-release", "shop"]);
+    assert!(out.status.success());
+    let (out, _) = g.run(&["release", "rollback", "prod", "--product", "shop"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no earlier release"), "{}", stderr(&out));
+}
