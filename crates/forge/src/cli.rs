@@ -81,6 +81,7 @@ pub enum Command {
     OrchestrateRelease(commands::release::OrchestrateArgs),
     RunMigrations(commands::release::RunMigrationsArgs),
     ProductRelease(commands::release::ProductReleaseArgs),
+    Promote(commands::release::PromoteArgs),
     /// Release runs in the ledger: plan, list, show, resume, cancel, audit.
     #[command(subcommand)]
     Release(commands::release::ReleaseCommand),
@@ -119,6 +120,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::OrchestrateRelease(args) => release::orchestrate_release(args, global).await,
         Command::RunMigrations(args) => release::run_migrations(args, global).await,
         Command::ProductRelease(args) => release::product_release(args, global).await,
+        Command::Promote(args) => release::promote(args, global).await,
         Command::Release(cmd) => release::run(cmd, global).await,
         Command::Status(args) => status::run(args, global).await,
         Command::Serve(args) => serve::run(args, global).await,

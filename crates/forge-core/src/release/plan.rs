@@ -173,8 +173,23 @@ impl ReleasePlan {
     /// to an earlier release's digest, reconciled and rolled out (nothing is
     /// built: the digests exist), in `depends_on` order.
     pub fn rollback(environment: &str, services: &[ServiceShape]) -> Result<Self, PlanError> {
+        Self::repin(environment, services, |k| {
+            matches!(k, StepKind::Pin | StepKind::Reconcile | StepKind::Rollout)
+        })
+    }
+
+    /// The plan of `forge promote`: a recorded release into `environment`
+    /// with its migrations and verification, nothing built.
+    pub fn promotion(environment: &str, services: &[ServiceShape]) -> Result<Self, PlanError> {
+        Self::repin(environment, services, StepKind::touches_environment)
+    }
+
+    fn repin(
+        environment: &str,
+        services: &[ServiceShape],
+        keep: impl Fn(StepKind) -> bool,
+    ) -> Result<Self, PlanError> {
         let full = Self::of(environment, services, Scope::Release)?;
-        let keep = |k: StepKind| matches!(k, StepKind::Pin | StepKind::Reconcile | StepKind::Rollout);
         let kept: BTreeSet<StepKey> = full
             .steps
             .iter()

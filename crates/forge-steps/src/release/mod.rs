@@ -9,6 +9,7 @@
 //! - [`approval`]: approvals and rejections of a release for an environment.
 //! - [`migrate`]: migrations as Kubernetes Jobs (or local commands).
 //! - [`one_service`]: `forge deploy` / `forge rollback` recorded as one-step runs.
+//! - [`promotion`]: whether a recorded release may enter an environment.
 //! - [`shape`]: what the planner needs of each service, from deploy.yaml.
 //! - [`verify`]: verification checks (HTTP, commands) with their analysis.
 //! - [`crash_point`]: `FORGE_CRASH_AT` for tests (debug builds only).
@@ -17,6 +18,7 @@ pub mod approval;
 pub mod crash_point;
 pub mod migrate;
 pub mod one_service;
+pub mod promotion;
 pub mod recorder;
 pub mod runner;
 pub mod shape;

@@ -52,9 +52,10 @@ pub struct RunSpec {
     /// `product-release`: the product (its environments replace `environment`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
-    /// `release-rollback`: the earlier release whose digests are pinned again.
+    /// `release-rollback` and `promote`: the recorded release whose digests
+    /// are pinned (nothing is built).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollback_to: Option<ReleaseId>,
+    pub pin_release: Option<ReleaseId>,
 }
 
 /// One step as the run left it.
@@ -117,7 +118,9 @@ pub fn plan_of(spec: &RunSpec) -> anyhow::Result<(DeployConfig, ReleasePlan)> {
         return Ok((config, plan));
     }
     let shapes = shapes(&config, &spec.services, &spec.environment)?;
-    let plan = if spec.rollback_to.is_some() {
+    let plan = if spec.pin_release.is_some() && spec.command == "promote" {
+        ReleasePlan::promotion(&spec.environment, &shapes)?
+    } else if spec.pin_release.is_some() {
         ReleasePlan::rollback(&spec.environment, &shapes)?
     } else if spec.command == "run-migrations" {
         ReleasePlan::migrations_only(&spec.environment, &shapes)?
@@ -226,7 +229,7 @@ impl<'a> Runner<'a> {
             .into_iter()
             .partition(|s| !s.kind.touches_environment());
         let mut ended: BTreeMap<StepKey, Ended> = BTreeMap::new();
-        if let Some(to) = self.spec.rollback_to.clone() {
+        if let Some(to) = self.spec.pin_release.clone() {
             self.seed_from_release(&to).await?;
         }
         self.build_together(&publish, &mut ended).await?;
@@ -449,8 +452,8 @@ impl<'a> Runner<'a> {
         &self.contexts[&(key.service().to_owned(), key.environment().to_owned())]
     }
 
-    /// A rollback publishes nothing: the image steps' outputs are the earlier
-    /// release's digests, as recorded.
+    /// A rollback or a promotion publishes nothing: the image steps' outputs
+    /// are the release's digests, as recorded.
     async fn seed_from_release(&mut self, to: &ReleaseId) -> anyhow::Result<()> {
         let release = self
             .recorder

@@ -190,6 +190,39 @@ pub struct ReleaseRollbackArgs {
     pub publish: PublishFlags,
 }
 
+/// Promote a recorded release of a product into an environment: the same
+/// digests, pinned, reconciled, rolled out and verified there (nothing is
+/// rebuilt). Refused, with the reason, unless the release succeeded (and
+/// passed its checks) in every environment before it and the environment's
+/// gate is open: soaked long enough, approved, not paused.
+///
+/// Exit status: 0 promoted, 1 a step failed, 2 refused or bad input.
+///
+/// Examples:
+///   forge promote rel-3f2c1ab9c0d1e2f3 --to production --product shop
+///   forge promote rel-3f2c1ab9c0d1e2f3 --to production --product shop --dry-run
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct PromoteArgs {
+    #[arg(value_name = "RELEASE")]
+    pub release: String,
+    #[arg(long, value_name = "ENV")]
+    pub to: String,
+    #[arg(long, value_name = "PRODUCT")]
+    pub product: String,
+    /// Check and print what would be pinned; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub ledger: LedgerFlags,
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
+    #[command(flatten)]
+    pub publish: PublishFlags,
+}
+
 /// Let product releases promote into an environment again after a rollback.
 #[derive(Debug, clap::Args)]
 pub struct UnpauseArgs {
@@ -320,7 +353,7 @@ pub async fn orchestrate_release(args: OrchestrateArgs, global: Global) -> anyho
         environment: args.env.clone(),
         allow_add: args.allow_add,
         product: None,
-        rollback_to: None,
+        pin_release: None,
     };
     if args.dry_run {
         let (_, plan) = plan_of(&spec)?;
@@ -341,7 +374,7 @@ pub async fn run_migrations(args: RunMigrationsArgs, global: Global) -> anyhow::
         environment: args.env.clone(),
         allow_add: false,
         product: None,
-        rollback_to: None,
+        pin_release: None,
     };
     let (config, plan) = plan_of(&spec)?;
     for service in &args.services {
@@ -369,7 +402,7 @@ pub async fn product_release(args: ProductReleaseArgs, global: Global) -> anyhow
         environment: product.environments.join(","),
         allow_add: false,
         product: Some(args.product.clone()),
-        rollback_to: None,
+        pin_release: None,
     };
     if args.dry_run {
         let (_, plan) = plan_of(&spec)?;
@@ -403,6 +436,49 @@ async fn decide(args: ApproveArgs, reject: bool, global: Global) -> anyhow::Resu
     Ok(finish(&outcome, global))
 }
 
+pub async fn promote(args: PromoteArgs, global: Global) -> anyhow::Result<u8> {
+    let config = args.config.load()?;
+    let product = config.product(&args.product)?;
+    let ledger = open_ledger(&args.ledger, &args.config).await?;
+    let release = forge_core::release::ReleaseId::parse(&args.release).map_err(anyhow::Error::msg)?;
+    let recorded = ledger
+        .release(&release)
+        .await?
+        .ok_or_else(|| crate::exit::usage(anyhow::anyhow!("no release {release} in the ledger")))?;
+    if let Some(why) = forge_steps::release::promotion::refusal(&ledger, product, &release, &args.to).await? {
+        return Err(crate::exit::usage(anyhow::anyhow!(
+            "refusing to promote {} to {}: {why}",
+            release.short(),
+            args.to
+        )));
+    }
+    let spec = RunSpec {
+        command: "promote".into(),
+        config: absolute(&args.config.config)?,
+        services: product.services.clone(),
+        environment: args.to.clone(),
+        allow_add: false,
+        product: None,
+        pin_release: Some(release.clone()),
+    };
+    if args.dry_run {
+        let (_, plan) = plan_of(&spec)?;
+        if global.json {
+            print_json(&serde_json::json!({ "schema": "forge.promote-plan/v1", "release": release, "plan": plan, "pins": recorded.services.iter().map(|(s, a)| (s.clone(), a.image.clone())).collect::<std::collections::BTreeMap<_, _>>() }));
+        } else {
+            println!("would promote {} to {}:", release.short(), args.to);
+            for (service, shipped) in &recorded.services {
+                println!("  {service}: pin {}", shipped.image);
+            }
+            print!("{}", plan.render());
+        }
+        return Ok(0);
+    }
+    let options = run_options(&args.publish, &args.cluster, &args.ledger);
+    let outcome = orchestrate(&ledger, spec, &options, Arc::new(ProgressView::new())).await?;
+    Ok(finish(&outcome, global))
+}
+
 async fn release_rollback(args: ReleaseRollbackArgs, global: Global) -> anyhow::Result<u8> {
     let config = args.config.load()?;
     let product = config.product(&args.product)?;
@@ -430,7 +506,7 @@ async fn release_rollback(args: ReleaseRollbackArgs, global: Global) -> anyhow::
         environment: args.env.clone(),
         allow_add: false,
         product: None,
-        rollback_to: Some(to),
+        pin_release: Some(to),
     };
     let options = run_options(&args.publish, &args.cluster, &args.ledger);
     let outcome = orchestrate(&ledger, spec, &options, Arc::new(ProgressView::new())).await?;
@@ -510,7 +586,7 @@ pub async fn run(cmd: ReleaseCommand, global: Global) -> anyhow::Result<u8> {
                 environment: args.env,
                 allow_add: false,
                 product: None,
-        rollback_to: None,
+        pin_release: None,
             };
             let (_, plan) = plan_of(&spec)?;
             print_plan(&plan, global);

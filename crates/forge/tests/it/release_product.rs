@@ -190,3 +190,32 @@ fn a_release_rollback_restores_every_service_and_pauses_promotion_until_unpaused
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("no earlier release"), "{}", stderr(&out));
 }
+
+#[test]
+fn promote_refuses_what_has_not_soaked_upstream_then_pins_the_same_digests() {
+    let f = product("{soak: 2s}");
+    // Released to dev alone (not through the product).
+    let (out, v) = f.run(&["orchestrate-release", "app", "lib", "--env", "dev"]);
+    assert!(out.status.success(), "{}\n{v}", stderr(&out));
+    let release = v["release"].as_str().unwrap().to_owned();
+    let promote = ["promote", release.as_str(), "--to", "prod", "--product", "shop"];
+    let (out, _) = f.run(&promote);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("refusing to promote") && stderr(&out).contains("left in dev"), "{}", stderr(&out));
+    let before = pinned(&f, "prod/app/kustomization.yaml");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (out, plan) = f.run(&[&promote[..], &["--dry-run"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(plan["pins"]["app"].as_str().unwrap().contains("@sha256:"), "{plan}");
+    assert_eq!(pinned(&f, "prod/app/kustomization.yaml"), before, "a dry run pins nothing");
+    let (out, v) = f.run(&promote);
+    assert!(out.status.success(), "{}\n{v}", stderr(&out));
+    assert_eq!(v["release"], release.as_str());
+    assert_eq!(pinned(&f, "prod/app/kustomization.yaml"), pinned(&f, "apps/app/kustomization.yaml"));
+    assert_eq!(pinned(&f, "prod/lib/kustomization.yaml"), pinned(&f, "apps/lib/kustomization.yaml"));
+
+    // To prod only from dev: a release that never reached dev is refused.
+    let (out, _) = f.run(&["promote", "rel-0123456789abcdef", "--to", "prod", "--product", "shop"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no release"), "{}", stderr(&out));
+}

@@ -1,0 +1,84 @@
+//! Whether a recorded release may be promoted into an environment: it
+//! succeeded (pinned, and verified where checks ran) in every environment
+//! before it in the product's order, and the environment's gate is open
+//! (soaked long enough in the one just before, approved, not paused).
+
+use forge_core::deploy_config::Product;
+use forge_core::release::gate::{self, GateFacts, GateVerdict};
+use forge_core::release::{ReleaseId, StepState};
+use forge_ledger::{Ledger, RunFilter};
+
+use super::approval;
+use super::recorder::now_ms;
+
+/// Why `release` may not enter `env` now, or `None` when it may.
+pub async fn refusal(
+    ledger: &Ledger,
+    product: &Product,
+    release: &ReleaseId,
+    env: &str,
+) -> anyhow::Result<Option<String>> {
+    let Some(at) = product.environments.iter().position(|e| e == env) else {
+        anyhow::bail!("`{env}` is not one of {}'s environments ({})", product.name, product.environments.join(", "));
+    };
+    let mut steps = Vec::new();
+    for run in ledger.runs(&RunFilter::default()).await? {
+        if run.release.as_ref() == Some(release) {
+            steps.extend(ledger.steps(&run.id).await?);
+        }
+    }
+    let mut healthy_since = None;
+    for upstream in &product.environments[..at] {
+        for service in &product.services {
+            let of = |action: &str| {
+                steps
+                    .iter()
+                    .filter(|s| {
+                        s.key.service() == service
+                            && s.key.environment() == upstream
+                            && s.key.action() == action
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let pinned = of("pin").into_iter().find(|s| s.state == StepState::Succeeded);
+            let Some(pinned) = pinned else {
+                return Ok(Some(format!(
+                    "release {} has not been released to {upstream} ({service} was never pinned there)",
+                    release.short()
+                )));
+            };
+            let verified = of("verify");
+            if !verified.is_empty() && !verified.iter().any(|s| s.state == StepState::Succeeded) {
+                return Ok(Some(format!(
+                    "release {} did not pass {service}'s verification in {upstream}",
+                    release.short()
+                )));
+            }
+            if Some(upstream.as_str()) == product.upstream(env) {
+                let done = verified
+                    .iter()
+                    .filter(|s| s.state == StepState::Succeeded)
+                    .filter_map(|s| s.finished_at)
+                    .chain(pinned.finished_at)
+                    .max();
+                healthy_since = healthy_since.max(done);
+            }
+        }
+    }
+    let Some(upstream) = product.upstream(env) else {
+        return Ok(None);
+    };
+    let (approvers, rejected) = approval::decisions(ledger, release, env).await?;
+    let facts = GateFacts {
+        upstream,
+        healthy_since,
+        approvers,
+        rejected,
+        paused_by: approval::paused_by(ledger, env).await?,
+    };
+    Ok(match gate::decide(&product.gate(env), env, &facts, now_ms()) {
+        GateVerdict::Open => None,
+        GateVerdict::Waiting(why) => Some(why.join("; ")),
+        GateVerdict::Rejected(why) => Some(why),
+    })
+}
