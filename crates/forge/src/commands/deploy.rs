@@ -147,6 +147,17 @@ async fn deploy_host(
     global: Global,
 ) -> anyhow::Result<u8> {
     use forge_steps::host::{deploy_host, HostDeployRequest};
+    let host = config.host(&args.service)?;
+    config.environment(&args.env)?;
+    if host.environment != args.env {
+        return Err(crate::exit::usage(anyhow::anyhow!(
+            "{}: host `{}` belongs to environment `{}`, not `{}`",
+            config.file,
+            host.name,
+            host.environment,
+            args.env
+        )));
+    }
     let observer: std::sync::Arc<dyn forge_steps::observer::Observer> =
         std::sync::Arc::new(crate::output::ProgressView::new());
     let request = HostDeployRequest {

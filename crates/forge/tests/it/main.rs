@@ -5,6 +5,7 @@
 
 mod support;
 
+mod agent_switch;
 mod bad_input;
 mod build;
 mod cache_push_attic;
@@ -18,6 +19,8 @@ mod gitops_https;
 mod gitops_offline;
 mod gitops_ssh;
 mod health;
+mod host_deploy;
+mod host_lab;
 mod image;
 mod kube_deploy;
 mod kube_flux;
