@@ -87,6 +87,8 @@ setup
 par_start=$(now)
 "$FORGE" -q orchestrate-release "${names[@]}" --env e2e --config "$cfg" --jobs 8 > "$T/release.out" || { cat "$T/release.out" >&2; exit 1; }
 par_took=$(echo "$(now) - $par_start" | bc)
+# Where the parallel run spent its time, step by step (stderr).
+"$FORGE" release show "$("$FORGE" --json release list --limit 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')" >&2
 
 ratio=$(echo "scale=2; $seq_took / $par_took" | bc)
 close=$(echo "scale=2; $par_took / $slowest" | bc)
