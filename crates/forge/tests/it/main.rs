@@ -5,6 +5,7 @@
 
 mod support;
 
+mod agent_module;
 mod agent_switch;
 mod bad_input;
 mod build;

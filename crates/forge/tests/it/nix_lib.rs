@@ -277,7 +277,7 @@ fn flake_outputs_evaluate_without_nixpkgs() {
     );
     assert_eq!(
         eval_flake("nixosModules", "builtins.attrNames"),
-        serde_json::json!(["cache-client", "default", "provision", "serve"])
+        serde_json::json!(["agent", "cache-client", "default", "provision", "serve"])
     );
     let template = eval_flake(
         "templates.default",
