@@ -5,6 +5,7 @@
 
 mod support;
 
+mod agent_bad_input;
 mod agent_module;
 mod agent_switch;
 mod bad_input;
@@ -25,6 +26,7 @@ mod host_lab;
 mod image;
 mod kube_deploy;
 mod kube_flux;
+mod kube_product;
 mod kube_release;
 mod kube_rollout;
 mod kube_testenv;
