@@ -57,3 +57,24 @@ fn an_unreachable_cache_leaves_the_system_alone_and_is_tried_again() {
     assert_eq!(code, 0, "{pass}\n{err}");
     assert_eq!(lab.profile_target("web1").as_deref(), Some(v1.as_str()));
 }
+
+/// The pin's checks (deploy.yaml's hosts.<host>.verify): HTTP ones run,
+/// command ones only when the agent allows them.
+#[test]
+fn the_pins_http_checks_gate_the_switch_and_its_commands_need_consent() {
+    let port = crate::support::free_port();
+    let lab = HostLab::new(&format!(
+        "    confirm_timeout: 3s\n    verify:\n      - command: ['false']\n      - {{http: {{url: 'http://127.0.0.1:{port}/{{service}}'}}, timeout: 1s}}\n"
+    ));
+    let key = lab.public_key.clone();
+    let v1 = lab.deploy_fresh("web1");
+    // Commands from the pin are skipped; the HTTP check fails: rolled back.
+    let agent = lab.agent_config("web1", &[&key], json!([]), json!({"reach_back": false}));
+    let (code, pass, err) = lab.agent_once(&agent);
+    assert_eq!(code, 1, "{pass}\n{err}");
+    let reasons = pass["outcome"]["reasons"].to_string();
+    assert!(reasons.contains(&format!("GET http://127.0.0.1:{port}/web1")), "{reasons}");
+    assert!(!reasons.contains("command-1"), "the pin's command ran: {reasons}");
+    assert_eq!(lab.switch_log(), ["web1 1 test"], "no previous generation to switch back to");
+    let _ = v1;
+}
