@@ -60,9 +60,7 @@ impl SignedSubstitution {
         }
         let keys = self.trusted_keys.join(" ");
         let cache = forge_core::secret::redact_url(&self.cache_url);
-        let copy = self
-            .run(&["copy", "--from", &self.cache_url, path])
-            .await?;
+        let copy = self.run(&["copy", "--from", &self.cache_url, path]).await?;
         if let Err(log) = copy {
             return Err(if log.contains("signature") {
                 SubstitutionError::Untrusted {
@@ -79,7 +77,14 @@ impl SignedSubstitution {
             });
         }
         let verify = self
-            .run(&["store", "verify", "--no-contents", "--sigs-needed", "1", path])
+            .run(&[
+                "store",
+                "verify",
+                "--no-contents",
+                "--sigs-needed",
+                "1",
+                path,
+            ])
             .await?;
         verify.map_err(|log| SubstitutionError::Untrusted {
             path: path.to_owned(),
@@ -96,9 +101,21 @@ impl SignedSubstitution {
             .args(args)
             .args(["--option", "require-sigs", "true"])
             .args(["--option", "trusted-public-keys", &keys])
-            .args(["--option", "connect-timeout", &self.connect_timeout.as_secs().max(1).to_string()])
-            .args(["--option", "stalled-download-timeout", &self.idle_timeout.as_secs().max(1).to_string()])
-            .args(["--option", "download-attempts", &self.attempts.max(1).to_string()])
+            .args([
+                "--option",
+                "connect-timeout",
+                &self.connect_timeout.as_secs().max(1).to_string(),
+            ])
+            .args([
+                "--option",
+                "stalled-download-timeout",
+                &self.idle_timeout.as_secs().max(1).to_string(),
+            ])
+            .args([
+                "--option",
+                "download-attempts",
+                &self.attempts.max(1).to_string(),
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

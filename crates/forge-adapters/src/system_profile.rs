@@ -105,7 +105,13 @@ impl HostSystem {
     /// Makes `path` the profile's new generation.
     pub async fn set_profile(&self, path: &str) -> Result<(), HostSystemError> {
         let profile = self.profile.display().to_string();
-        let argv = [self.nix_env.clone(), "--profile".into(), profile, "--set".into(), path.into()];
+        let argv = [
+            self.nix_env.clone(),
+            "--profile".into(),
+            profile,
+            "--set".into(),
+            path.into(),
+        ];
         self.run(&argv, Duration::from_secs(120)).await.map(drop)
     }
 
@@ -148,8 +154,14 @@ impl HostSystem {
             .iter()
             .cloned()
             .chain(
-                ["list-units", "--state=failed", "--plain", "--no-legend", "--no-pager"]
-                    .map(str::to_owned),
+                [
+                    "list-units",
+                    "--state=failed",
+                    "--plain",
+                    "--no-legend",
+                    "--no-pager",
+                ]
+                .map(str::to_owned),
             )
             .collect();
         self.run(&argv, Duration::from_secs(60)).await

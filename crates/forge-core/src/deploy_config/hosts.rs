@@ -59,7 +59,11 @@ pub(super) fn resolve_hosts(
             error_at(text, file, &path, format!("hosts.{name}: {m}"), hint)
         };
         let Some(spec) = spec else {
-            return Err(at(&[], "give at least its environment: `{environment: …}`".into(), None));
+            return Err(at(
+                &[],
+                "give at least its environment: `{environment: …}`".into(),
+                None,
+            ));
         };
         if services.contains_key(&name) {
             return Err(at(
@@ -84,7 +88,9 @@ pub(super) fn resolve_hosts(
         if attr.is_empty() || attr.contains('#') {
             return Err(at(
                 &["system"],
-                format!("system `{attr}`: give the attribute only (the flake is the top-level flake:)"),
+                format!(
+                    "system `{attr}`: give the attribute only (the flake is the top-level flake:)"
+                ),
                 None,
             ));
         }
@@ -136,7 +142,10 @@ mod tests {
     fn a_host_takes_its_defaults() {
         let c = parse("hosts:\n  web1:\n    environment: prod\n").unwrap();
         let h = c.host("web1").unwrap();
-        assert_eq!(h.installable, ".#nixosConfigurations.web1.config.system.build.toplevel");
+        assert_eq!(
+            h.installable,
+            ".#nixosConfigurations.web1.config.system.build.toplevel"
+        );
         assert_eq!(h.confirm_timeout.seconds(), 120);
         assert!(h.verify.is_empty());
     }
@@ -148,7 +157,9 @@ mod tests {
         assert_eq!(h.installable, ".#hosts.web1");
         assert_eq!(h.verify.len(), 2);
         assert_eq!(h.confirm_timeout.seconds(), 30);
-        assert!(matches!(&h.verify[0].probe, crate::deploy_config::Probe::Http { url, .. } if url == "http://localhost/prod"));
+        assert!(
+            matches!(&h.verify[0].probe, crate::deploy_config::Probe::Http { url, .. } if url == "http://localhost/prod")
+        );
     }
 
     #[test]
@@ -158,10 +169,14 @@ mod tests {
         assert!(e.contains("unknown environment `prd`"), "{e}");
         assert!(e.contains("prod"), "{e}");
         let e = parse("hosts:\n  web1:\n    environment: prod\n    confirm: 1m\n").unwrap_err();
-        assert!(e.starts_with("deploy.yaml:7:5:") && e.contains("confirm_timeout"), "{e}");
+        assert!(
+            e.starts_with("deploy.yaml:7:5:") && e.contains("confirm_timeout"),
+            "{e}"
+        );
         let e = parse("hosts:\n  app:\n    environment: prod\n").unwrap_err();
         assert!(e.contains("also a service"), "{e}");
-        let e = parse("hosts:\n  web1:\n    environment: prod\n    verify: [{name: x}]\n").unwrap_err();
+        let e =
+            parse("hosts:\n  web1:\n    environment: prod\n    verify: [{name: x}]\n").unwrap_err();
         assert!(e.starts_with("deploy.yaml:7:"), "{e}");
     }
 }

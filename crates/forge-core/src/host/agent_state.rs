@@ -105,7 +105,10 @@ impl AgentState {
         if state.version != STATE_VERSION {
             return Err(StateError {
                 file: file.to_owned(),
-                message: format!("version {} (this agent writes {STATE_VERSION})", state.version),
+                message: format!(
+                    "version {} (this agent writes {STATE_VERSION})",
+                    state.version
+                ),
             });
         }
         Ok(state)

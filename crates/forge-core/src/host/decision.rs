@@ -52,10 +52,7 @@ pub fn decide(
         Ok(Some(p)) => p,
     };
     if pin.host != host {
-        return Decision::Refuse(format!(
-            "the pin is for host `{}`, not `{host}`",
-            pin.host
-        ));
+        return Decision::Refuse(format!("the pin is for host `{}`, not `{host}`", pin.host));
     }
     if state.has_failed(&pin.store_path) {
         return Decision::Idle(format!(
@@ -107,9 +104,18 @@ mod tests {
     fn a_new_pin_is_taken_and_the_running_one_is_not() {
         let s = AgentState::new();
         let p = pin("web1", B);
-        assert_eq!(decide("web1", Ok(Some(&p)), Some(A), &s, 0), Decision::Switch(p.clone()));
-        assert!(matches!(decide("web1", Ok(Some(&p)), Some(B), &s, 0), Decision::Idle(_)));
-        assert!(matches!(decide("web1", Ok(None), Some(A), &s, 0), Decision::Idle(_)));
+        assert_eq!(
+            decide("web1", Ok(Some(&p)), Some(A), &s, 0),
+            Decision::Switch(p.clone())
+        );
+        assert!(matches!(
+            decide("web1", Ok(Some(&p)), Some(B), &s, 0),
+            Decision::Idle(_)
+        ));
+        assert!(matches!(
+            decide("web1", Ok(None), Some(A), &s, 0),
+            Decision::Idle(_)
+        ));
     }
 
     #[test]
@@ -117,28 +123,54 @@ mod tests {
         let mut s = AgentState::new();
         s.mark_failed(B, vec!["unit x failed".into()], "t");
         let p = pin("web1", B);
-        assert!(matches!(decide("web1", Ok(Some(&p)), Some(A), &s, 0), Decision::Idle(m) if m.contains("failed on this host")));
-        let c = pin("web1", "/nix/store/2c6qmbd8k0q6wvqh2kg1xvhxg1ll3w6d-system-c");
-        assert_eq!(decide("web1", Ok(Some(&c)), Some(A), &s, 0), Decision::Switch(c.clone()));
+        assert!(
+            matches!(decide("web1", Ok(Some(&p)), Some(A), &s, 0), Decision::Idle(m) if m.contains("failed on this host"))
+        );
+        let c = pin(
+            "web1",
+            "/nix/store/2c6qmbd8k0q6wvqh2kg1xvhxg1ll3w6d-system-c",
+        );
+        assert_eq!(
+            decide("web1", Ok(Some(&c)), Some(A), &s, 0),
+            Decision::Switch(c.clone())
+        );
     }
 
     #[test]
     fn another_hosts_pin_and_unreadable_pins_are_refused() {
         let s = AgentState::new();
         let p = pin("web2", B);
-        assert!(matches!(decide("web1", Ok(Some(&p)), Some(A), &s, 0), Decision::Refuse(m) if m.contains("web2")));
-        assert!(matches!(decide("web1", Err("bad json"), Some(A), &s, 0), Decision::Refuse(_)));
+        assert!(
+            matches!(decide("web1", Ok(Some(&p)), Some(A), &s, 0), Decision::Refuse(m) if m.contains("web2"))
+        );
+        assert!(matches!(
+            decide("web1", Err("bad json"), Some(A), &s, 0),
+            Decision::Refuse(_)
+        ));
     }
 
     #[test]
     fn a_switch_in_progress_is_finished_or_undone_first() {
-        let p = pin("web1", "/nix/store/2c6qmbd8k0q6wvqh2kg1xvhxg1ll3w6d-system-c");
+        let p = pin(
+            "web1",
+            "/nix/store/2c6qmbd8k0q6wvqh2kg1xvhxg1ll3w6d-system-c",
+        );
         let s = pending(PendingPhase::ProfileSet);
-        assert!(matches!(decide("web1", Ok(Some(&p)), Some(B), &s, 0), Decision::RollBack(_)));
+        assert!(matches!(
+            decide("web1", Ok(Some(&p)), Some(B), &s, 0),
+            Decision::RollBack(_)
+        ));
         let s = pending(PendingPhase::Activated);
-        assert_eq!(decide("web1", Ok(Some(&p)), Some(B), &s, 50), Decision::ResumeConfirm);
-        assert!(matches!(decide("web1", Ok(Some(&p)), Some(B), &s, 100), Decision::RollBack(m) if m.contains("timeout")));
+        assert_eq!(
+            decide("web1", Ok(Some(&p)), Some(B), &s, 50),
+            Decision::ResumeConfirm
+        );
+        assert!(
+            matches!(decide("web1", Ok(Some(&p)), Some(B), &s, 100), Decision::RollBack(m) if m.contains("timeout"))
+        );
         // Rebooted: the boot loader still starts the previous system.
-        assert!(matches!(decide("web1", Ok(Some(&p)), Some(A), &s, 50), Decision::RollBack(m) if m.contains("restarted")));
+        assert!(
+            matches!(decide("web1", Ok(Some(&p)), Some(A), &s, 50), Decision::RollBack(m) if m.contains("restarted"))
+        );
     }
 }

@@ -64,7 +64,10 @@ mod tests {
     fn failed_units_beyond_the_allow_list_are_unhealthy() {
         let out = "● nginx.service loaded failed failed nginx\nsystemd-networkd-wait-online.service loaded failed failed Wait\n";
         let units = UnitList::parse(out);
-        assert_eq!(units.0, ["nginx.service", "systemd-networkd-wait-online.service"]);
+        assert_eq!(
+            units.0,
+            ["nginx.service", "systemd-networkd-wait-online.service"]
+        );
         let left = units.beyond(&["systemd-networkd-*".into()]);
         assert_eq!(left, ["nginx.service"]);
         let v = HealthVerdict::judge(&left, &[]);

@@ -72,7 +72,12 @@ impl HostPin {
             file: file.to_owned(),
             line: e.line(),
             column: e.column(),
-            message: e.to_string().split(" at line ").next().unwrap_or_default().to_owned(),
+            message: e
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
         };
         let value: serde_json::Value = serde_json::from_str(text).map_err(malformed)?;
         match value.get("version").and_then(serde_json::Value::as_u64) {

@@ -13,12 +13,14 @@ use forge_adapters::git::{GitAuth, GitRemote};
 use forge_adapters::signed_substitution::SignedSubstitution;
 use forge_adapters::system_profile::HostSystem;
 use forge_core::deploy_config::Check;
+use forge_core::host::agent_state::{LastOutcome, Outcome};
 use forge_core::host::pin::pin_path;
 use forge_core::host::{decide, AgentState, Decision, HostPin};
-use forge_core::host::agent_state::{LastOutcome, Outcome};
 use forge_core::secret::Secret;
 
-use super::agent_files::{load_state, now_text, now_unix, render_metrics, save_state, write_metrics};
+use super::agent_files::{
+    load_state, now_text, now_unix, render_metrics, save_state, write_metrics,
+};
 use super::agent_switch;
 
 /// The agent's configuration file (JSON; `services.forge.agent` writes it).
@@ -135,17 +137,26 @@ impl AgentConfig {
             file: file.to_owned(),
             line: e.line(),
             column: e.column(),
-            message: e.to_string().split(" at line ").next().unwrap_or_default().to_owned(),
+            message: e
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
         })?;
         let invalid = |message: &str| AgentConfigError::Invalid {
             file: file.to_owned(),
             message: message.to_owned(),
         };
         if c.trusted_keys.is_empty() {
-            return Err(invalid("trusted_keys is empty: the agent takes only closures signed by a trusted key"));
+            return Err(invalid(
+                "trusted_keys is empty: the agent takes only closures signed by a trusted key",
+            ));
         }
         if c.token_file.is_some() && c.ssh_key_file.is_some() {
-            return Err(invalid("give token_file (HTTPS) or ssh_key_file (SSH), not both"));
+            return Err(invalid(
+                "give token_file (HTTPS) or ssh_key_file (SSH), not both",
+            ));
         }
         if c.interval_seconds == 0 {
             return Err(invalid("interval_seconds is 0"));
@@ -182,9 +193,8 @@ impl Agent {
         let auth = match (&config.token_file, &config.ssh_key_file) {
             (Some(f), _) => {
                 let f = credential(f);
-                let text = std::fs::read_to_string(&f).map_err(|e| {
-                    anyhow::anyhow!("the git token file {}: {e}", f.display())
-                })?;
+                let text = std::fs::read_to_string(&f)
+                    .map_err(|e| anyhow::anyhow!("the git token file {}: {e}", f.display()))?;
                 GitAuth::Token(Secret::new(text.trim()))
             }
             (None, Some(k)) => GitAuth::SshKeyFile(credential(k)),
@@ -237,7 +247,8 @@ impl Agent {
     pub async fn read_pin(&self) -> anyhow::Result<Result<Option<HostPin>, String>> {
         let remote = self.remote.clone();
         let file = self.pin_file();
-        let text = tokio::task::spawn_blocking(move || remote.read_file_if_present(&file)).await??;
+        let text =
+            tokio::task::spawn_blocking(move || remote.read_file_if_present(&file)).await??;
         let store_dir = forge_core::nix::store_path::DEFAULT_STORE_DIR;
         Ok(match text {
             None => Ok(None),

@@ -46,7 +46,9 @@ pub fn render_metrics(host: &str, state: &AgentState, running: Option<&str>, now
     let label = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
     let host = label(host);
     let mut out = String::new();
-    out.push_str("# HELP forge_agent_info The system the host runs.\n# TYPE forge_agent_info gauge\n");
+    out.push_str(
+        "# HELP forge_agent_info The system the host runs.\n# TYPE forge_agent_info gauge\n",
+    );
     out.push_str(&format!(
         "forge_agent_info{{host=\"{host}\",system=\"{}\"}} 1\n",
         label(running.unwrap_or(""))
@@ -113,7 +115,10 @@ mod tests {
         });
         let m = render_metrics("web1", &s, Some("/nix/store/a"), 5);
         assert!(m.contains("forge_agent_pending{host=\"web1\"} 0\n"), "{m}");
-        assert!(m.contains("forge_agent_failed_pins{host=\"web1\"} 1\n"), "{m}");
+        assert!(
+            m.contains("forge_agent_failed_pins{host=\"web1\"} 1\n"),
+            "{m}"
+        );
         assert!(m.contains("outcome=\"rolled_back\""), "{m}");
         assert!(m.contains("system=\"/nix/store/a\"} 1"), "{m}");
     }
@@ -128,6 +133,9 @@ mod tests {
         save_state(&path, &s).unwrap();
         assert_eq!(load_state(&path).unwrap(), s);
         std::fs::write(&path, "{").unwrap();
-        assert!(load_state(&path).unwrap_err().to_string().contains("state.json"));
+        assert!(load_state(&path)
+            .unwrap_err()
+            .to_string()
+            .contains("state.json"));
     }
 }

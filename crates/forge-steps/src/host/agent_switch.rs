@@ -52,7 +52,12 @@ pub async fn switch(agent: &Agent, state: &mut AgentState, pin: HostPin) -> anyh
     });
     save_state(&file, state)?;
     if let Err(e) = agent.system.set_profile(&path).await {
-        return roll_back(agent, state, vec![format!("setting the system profile: {e}")]).await;
+        return roll_back(
+            agent,
+            state,
+            vec![format!("setting the system profile: {e}")],
+        )
+        .await;
     }
     if let Err(e) = agent.system.switch(&path, "test").await {
         return roll_back(agent, state, vec![e.to_string()]).await;
@@ -88,7 +93,10 @@ pub async fn confirm(agent: &Agent, state: &mut AgentState) -> anyhow::Result<()
                     .reasons
                     .iter()
                     .cloned()
-                    .chain([format!("the checks did not finish within the confirm timeout ({} s)", pending.pin.confirm_timeout_seconds)])
+                    .chain([format!(
+                        "the checks did not finish within the confirm timeout ({} s)",
+                        pending.pin.confirm_timeout_seconds
+                    )])
                     .collect(),
             },
         };
@@ -137,13 +145,16 @@ pub async fn roll_back(
     match (pending.previous_generation, &pending.previous_path) {
         (Some(n), Some(previous)) => {
             if let Err(e) = agent.system.switch_generation(n).await {
-                reasons.push(format!("rollback: switching the profile back to generation {n}: {e}"));
+                reasons.push(format!(
+                    "rollback: switching the profile back to generation {n}: {e}"
+                ));
             }
             if let Err(e) = agent.system.switch(previous, "switch").await {
                 reasons.push(format!("rollback: {e}"));
             }
         }
-        _ => reasons.push("no previous generation to go back to: the system was left as it is".into()),
+        _ => reasons
+            .push("no previous generation to go back to: the system was left as it is".into()),
     }
     state.pending = None;
     state.mark_failed(&path, reasons.clone(), &now_text());

@@ -71,7 +71,14 @@ pub async fn deploy_host(
     })?;
     let system = build_system(config, &base, &host, &*observer, report).await?;
     report.image = Some(system.to_string());
-    push_closure_at(root, &*observer, &request.publish, &[system.clone()], report).await?;
+    push_closure_at(
+        root,
+        &*observer,
+        &request.publish,
+        std::slice::from_ref(&system),
+        report,
+    )
+    .await?;
 
     let pin = HostPin {
         version: PIN_VERSION,
@@ -100,26 +107,27 @@ pub async fn deploy_host(
     let r = remote.clone();
     let f = file_in_repo.clone();
     let dry_run = request.dry_run;
-    let landed = tokio::task::spawn_blocking(move || -> Result<Landing, forge_adapters::git::Error> {
-        if dry_run {
-            let old = r.read_file_if_present(&f)?;
-            let new = edit(old.as_deref()).expect("the pin edit never fails");
-            return Ok(match new {
+    let landed =
+        tokio::task::spawn_blocking(move || -> Result<Landing, forge_adapters::git::Error> {
+            if dry_run {
+                let old = r.read_file_if_present(&f)?;
+                let new = edit(old.as_deref()).expect("the pin edit never fails");
+                return Ok(match new {
+                    None => Landing::Unchanged,
+                    Some(new) => Landing::Diff(forge_core::gitops::kustomize_edit::unified_diff(
+                        old.as_deref().unwrap_or(""),
+                        &new,
+                        &f,
+                    )),
+                });
+            }
+            let landed = r.land_file_upsert(&f, edit, &message, &LandOptions::default())?;
+            Ok(match landed.commit {
+                Some(c) => Landing::Committed(c, landed.attempts),
                 None => Landing::Unchanged,
-                Some(new) => Landing::Diff(forge_core::gitops::kustomize_edit::unified_diff(
-                    old.as_deref().unwrap_or(""),
-                    &new,
-                    &f,
-                )),
-            });
-        }
-        let landed = r.land_file_upsert(&f, edit, &message, &LandOptions::default())?;
-        Ok(match landed.commit {
-            Some(c) => Landing::Committed(c, landed.attempts),
-            None => Landing::Unchanged,
+            })
         })
-    })
-    .await?;
+        .await?;
     let branch = &remote.branch;
     match landed {
         Err(e) => {
@@ -152,7 +160,10 @@ pub async fn deploy_host(
             report.commit = Some(sha);
         }
     }
-    let why = format!("host {} pulls its deploys: its agent switches and confirms", host.name);
+    let why = format!(
+        "host {} pulls its deploys: its agent switches and confirms",
+        host.name
+    );
     report.record(Step::Flux, Status::Skipped(why.clone()));
     report.record(Step::Rollout, Status::Skipped(why));
     report.outcome = if request.dry_run {
@@ -184,7 +195,9 @@ async fn build_system(
     let title = format!("building {installable}");
     let built = phase(observer, &title, async {
         let builds = nix
-            .build(std::slice::from_ref(&installable), |l| observer.event(Event::Detail(l)))
+            .build(std::slice::from_ref(&installable), |l| {
+                observer.event(Event::Detail(l))
+            })
             .await?;
         let outs: Vec<&String> = builds.iter().flat_map(|b| b.outputs.values()).collect();
         match outs.as_slice() {

@@ -12,17 +12,43 @@ fn a_pin_naming_another_host_is_refused() {
     let v1 = lab.deploy_fresh("web2");
     // web2's pin copied to web1's place.
     let seed = lab.path("seed");
-    git(&seed, &["pull", "-q", lab.path("gitops.git").to_str().unwrap(), "main"]);
-    std::fs::copy(seed.join("hosts/prod/web2.json"), seed.join("hosts/prod/web1.json")).unwrap();
+    git(
+        &seed,
+        &[
+            "pull",
+            "-q",
+            lab.path("gitops.git").to_str().unwrap(),
+            "main",
+        ],
+    );
+    std::fs::copy(
+        seed.join("hosts/prod/web2.json"),
+        seed.join("hosts/prod/web1.json"),
+    )
+    .unwrap();
     git(&seed, &["add", "-A"]);
     git(&seed, &["commit", "-q", "-m", "copied pin"]);
-    git(&seed, &["push", "-q", lab.path("gitops.git").to_str().unwrap(), "HEAD:refs/heads/main"]);
+    git(
+        &seed,
+        &[
+            "push",
+            "-q",
+            lab.path("gitops.git").to_str().unwrap(),
+            "HEAD:refs/heads/main",
+        ],
+    );
     let key = lab.public_key.clone();
     let agent = lab.agent_config("web1", &[&key], json!([]), json!({}));
     let (code, pass, err) = lab.agent_once(&agent);
     assert_eq!(code, 1, "{pass}\n{err}");
     assert_eq!(pass["decision"], "refuse", "{pass}");
-    assert!(pass["detail"].as_str().unwrap().contains("for host `web2`, not `web1`"), "{pass}");
+    assert!(
+        pass["detail"]
+            .as_str()
+            .unwrap()
+            .contains("for host `web2`, not `web1`"),
+        "{pass}"
+    );
     assert!(lab.switch_log().is_empty());
     assert!(!std::path::Path::new(&v1).exists(), "nothing substituted");
 }
@@ -47,11 +73,18 @@ fn an_unreachable_cache_leaves_the_system_alone_and_is_tried_again() {
     assert_eq!(code, 1, "{pass}\n{err}");
     assert_eq!(pass["outcome"]["outcome"], "refused", "{pass}");
     let reasons = pass["outcome"]["reasons"].to_string();
-    assert!(reasons.contains("could not be substituted from http://127.0.0.1"), "{reasons}");
+    assert!(
+        reasons.contains("could not be substituted from http://127.0.0.1"),
+        "{reasons}"
+    );
     assert!(lab.switch_log().is_empty());
     assert!(lab.profile_target("web1").is_none());
     // Not marked failed: the next pass tries again, and with the cache back it switches.
-    assert!(lab.state("web1").get("failed").is_none(), "{}", lab.state("web1"));
+    assert!(
+        lab.state("web1").get("failed").is_none(),
+        "{}",
+        lab.state("web1")
+    );
     let good = lab.agent_config("web1", &[&key], json!([]), json!({}));
     let (code, pass, err) = lab.agent_once(&good);
     assert_eq!(code, 0, "{pass}\n{err}");
@@ -73,8 +106,18 @@ fn the_pins_http_checks_gate_the_switch_and_its_commands_need_consent() {
     let (code, pass, err) = lab.agent_once(&agent);
     assert_eq!(code, 1, "{pass}\n{err}");
     let reasons = pass["outcome"]["reasons"].to_string();
-    assert!(reasons.contains(&format!("GET http://127.0.0.1:{port}/web1")), "{reasons}");
-    assert!(!reasons.contains("command-1"), "the pin's command ran: {reasons}");
-    assert_eq!(lab.switch_log(), ["web1 1 test"], "no previous generation to switch back to");
+    assert!(
+        reasons.contains(&format!("GET http://127.0.0.1:{port}/web1")),
+        "{reasons}"
+    );
+    assert!(
+        !reasons.contains("command-1"),
+        "the pin's command ran: {reasons}"
+    );
+    assert_eq!(
+        lab.switch_log(),
+        ["web1 1 test"],
+        "no previous generation to switch back to"
+    );
     let _ = v1;
 }

@@ -52,22 +52,46 @@ fn the_agent_unit_runs_forge_agent_with_a_configuration_it_accepts() {
         }"#,
     );
     assert_eq!(v["failed"], serde_json::json!([]), "{v}");
-    assert_eq!(v["restartIfChanged"], false, "a switch must not restart the agent");
+    assert_eq!(
+        v["restartIfChanged"], false,
+        "a switch must not restart the agent"
+    );
     assert_eq!(v["stopIfChanged"], false);
     assert_eq!(v["wantedBy"], serde_json::json!(["multi-user.target"]));
-    assert_eq!(v["credentials"], serde_json::json!(["git-token:/run/secrets/gitops-token"]));
+    assert_eq!(
+        v["credentials"],
+        serde_json::json!(["git-token:/run/secrets/gitops-token"])
+    );
     assert_eq!(v["state"], "forge-agent");
     let exec = v["exec"].as_str().unwrap();
-    assert!(exec.contains("-forge/bin/forge") && exec.contains(" agent --config "), "{exec}");
+    assert!(
+        exec.contains("-forge/bin/forge") && exec.contains(" agent --config "),
+        "{exec}"
+    );
     let file = exec.rsplit(' ').next().unwrap().trim_matches('\'');
     let text = std::fs::read_to_string(file).unwrap();
     let config: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(config["token_file"], "git-token", "read from $CREDENTIALS_DIRECTORY");
-    assert_eq!(config["checks"][0]["probe"]["http"]["body_contains"], "ok", "{config}");
+    assert_eq!(
+        config["token_file"], "git-token",
+        "read from $CREDENTIALS_DIRECTORY"
+    );
+    assert_eq!(
+        config["checks"][0]["probe"]["http"]["body_contains"], "ok",
+        "{config}"
+    );
     assert_eq!(config["checks"][0]["count"], 3);
-    assert_eq!(config["checks"][1]["probe"]["command"]["argv"][0], "/run/current-system/sw/bin/true");
-    assert_eq!(config["metrics_file"], "/var/lib/node-exporter/forge-agent.prom");
-    assert!(!text.contains("/run/secrets"), "no secret paths or values in the store: {text}");
+    assert_eq!(
+        config["checks"][1]["probe"]["command"]["argv"][0],
+        "/run/current-system/sw/bin/true"
+    );
+    assert_eq!(
+        config["metrics_file"],
+        "/var/lib/node-exporter/forge-agent.prom"
+    );
+    assert!(
+        !text.contains("/run/secrets"),
+        "no secret paths or values in the store: {text}"
+    );
 
     // The real agent parses it (state dir and credentials pointed at a temp dir).
     let tmp = tempfile::tempdir().unwrap();
@@ -103,7 +127,12 @@ fn the_agent_module_refuses_unsafe_settings() {
         bad,
         "map (a: a.message) (builtins.filter (a: !a.assertion) config.assertions)",
     );
-    let failed: Vec<&str> = v.as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    let failed: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
     assert_eq!(failed.len(), 6, "{failed:#?}");
     for want in [
         "trustedKeys must list at least one public key",
@@ -113,7 +142,10 @@ fn the_agent_module_refuses_unsafe_settings() {
         "cacheUrl must start with",
         "exactly one of command and http",
     ] {
-        assert!(failed.iter().any(|m| m.contains(want)), "{want}: {failed:#?}");
+        assert!(
+            failed.iter().any(|m| m.contains(want)),
+            "{want}: {failed:#?}"
+        );
     }
 }
 
@@ -124,8 +156,15 @@ fn a_bad_agent_configuration_is_a_usage_error_with_its_position() {
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("agent.json");
     std::fs::write(&file, "{\n  \"host\": \"web1\",\n  \"hots\": 1\n}\n").unwrap();
-    let out = forge().args(["agent", "--once", "--config"]).arg(&file).output().unwrap();
+    let out = forge()
+        .args(["agent", "--once", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let e = stderr(&out);
-    assert!(e.contains(&format!("{}:3:", file.display())) && e.contains("hots"), "{e}");
+    assert!(
+        e.contains(&format!("{}:3:", file.display())) && e.contains("hots"),
+        "{e}"
+    );
 }

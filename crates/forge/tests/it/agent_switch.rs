@@ -32,7 +32,12 @@ fn a_healthy_switch_is_substituted_tested_confirmed_then_booted() {
     assert_eq!(pass["schema"], "forge.agent-pass/v1");
     assert_eq!(pass["decision"], "switch", "{pass}");
     assert_eq!(pass["outcome"]["outcome"], "deployed", "{pass}");
-    assert!(std::path::Path::new(&v1).join("bin/switch-to-configuration").exists(), "substituted");
+    assert!(
+        std::path::Path::new(&v1)
+            .join("bin/switch-to-configuration")
+            .exists(),
+        "substituted"
+    );
     assert_eq!(lab.switch_log(), ["web1 1 test", "web1 1 boot"]);
     assert_eq!(lab.profile_target("web1").as_deref(), Some(v1.as_str()));
     let state = lab.state("web1");
@@ -41,7 +46,11 @@ fn a_healthy_switch_is_substituted_tested_confirmed_then_booted() {
 
     // Nothing new: idle, nothing switched.
     let (code, pass, _) = lab.agent_once(&agent);
-    assert_eq!((code, pass["decision"].as_str()), (0, Some("idle")), "{pass}");
+    assert_eq!(
+        (code, pass["decision"].as_str()),
+        (0, Some("idle")),
+        "{pass}"
+    );
     assert_eq!(lab.switch_log().len(), 2);
 
     // Version 2: generation 2 of the profile.
@@ -53,13 +62,20 @@ fn a_healthy_switch_is_substituted_tested_confirmed_then_booted() {
     assert_eq!(lab.profile_target("web1").as_deref(), Some(v2.as_str()));
     assert!(lab.path("profiles-web1/system-2-link").exists());
     let metrics = std::fs::read_to_string(lab.path("agent-web1.prom")).unwrap();
-    assert!(metrics.contains("forge_agent_pending{host=\"web1\"} 0"), "{metrics}");
+    assert!(
+        metrics.contains("forge_agent_pending{host=\"web1\"} 0"),
+        "{metrics}"
+    );
     assert!(metrics.contains("outcome=\"deployed\""), "{metrics}");
 
     // The other host's agent ignores web1's pin; its own is not there yet.
     let other = lab.agent_config("web2", &[&key], json!([]), json!({}));
     let (code, pass, _) = lab.agent_once(&other);
-    assert_eq!((code, pass["decision"].as_str()), (0, Some("idle")), "{pass}");
+    assert_eq!(
+        (code, pass["decision"].as_str()),
+        (0, Some("idle")),
+        "{pass}"
+    );
 }
 
 #[test]
@@ -82,10 +98,16 @@ fn a_failing_health_check_rolls_back_and_is_not_retried() {
     let started = Instant::now();
     let (code, pass, err) = lab.agent_once(&agent);
     assert_eq!(code, 1, "{pass}\n{err}");
-    assert!(started.elapsed() >= Duration::from_secs(4), "waited for the confirm timeout");
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "waited for the confirm timeout"
+    );
     assert_eq!(pass["outcome"]["outcome"], "rolled_back", "{pass}");
     let reasons = pass["outcome"]["reasons"].to_string();
-    assert!(reasons.contains("failed systemd units: nginx.service"), "{reasons}");
+    assert!(
+        reasons.contains("failed systemd units: nginx.service"),
+        "{reasons}"
+    );
     assert!(!reasons.contains("wait-online"), "{reasons}");
     assert_eq!(
         lab.switch_log(),
@@ -101,7 +123,13 @@ fn a_failing_health_check_rolls_back_and_is_not_retried() {
     let (code, pass, _) = lab.agent_once(&agent);
     assert_eq!(code, 0);
     assert_eq!(pass["decision"], "idle");
-    assert!(pass["detail"].as_str().unwrap().contains("failed on this host before"), "{pass}");
+    assert!(
+        pass["detail"]
+            .as_str()
+            .unwrap()
+            .contains("failed on this host before"),
+        "{pass}"
+    );
     assert_eq!(lab.switch_log().len(), 4);
 
     // A new pin is taken.
@@ -129,7 +157,11 @@ fn a_closure_not_signed_by_a_trusted_key_is_refused_without_switching() {
     assert!(!std::path::Path::new(&v1).exists());
     // Refused for good: not tried again.
     let (code, pass, _) = lab.agent_once(&agent);
-    assert_eq!((code, pass["decision"].as_str()), (0, Some("idle")), "{pass}");
+    assert_eq!(
+        (code, pass["decision"].as_str()),
+        (0, Some("idle")),
+        "{pass}"
+    );
 
     // Already in the store but built locally (no trusted signature): refused too.
     lab.set_version("2");
@@ -148,14 +180,32 @@ fn a_malformed_pin_is_refused_and_the_system_left_alone() {
     let agent = lab.agent_config("web1", &[&key], json!([]), json!({}));
     let seed = lab.path("seed");
     std::fs::create_dir_all(seed.join("hosts/prod")).unwrap();
-    std::fs::write(seed.join("hosts/prod/web1.json"), "{\n  \"version\": 1,\n  \"host\": web1\n}\n").unwrap();
+    std::fs::write(
+        seed.join("hosts/prod/web1.json"),
+        "{\n  \"version\": 1,\n  \"host\": web1\n}\n",
+    )
+    .unwrap();
     crate::support::git::git(&seed, &["add", "-A"]);
     crate::support::git::git(&seed, &["commit", "-q", "-m", "bad pin"]);
-    crate::support::git::git(&seed, &["push", "-q", lab.path("gitops.git").to_str().unwrap(), "HEAD:refs/heads/main"]);
+    crate::support::git::git(
+        &seed,
+        &[
+            "push",
+            "-q",
+            lab.path("gitops.git").to_str().unwrap(),
+            "HEAD:refs/heads/main",
+        ],
+    );
     let (code, pass, err) = lab.agent_once(&agent);
     assert_eq!(code, 1, "{pass}\n{err}");
     assert_eq!(pass["decision"], "refuse");
-    assert!(pass["detail"].as_str().unwrap().starts_with("hosts/prod/web1.json:3:"), "{pass}");
+    assert!(
+        pass["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("hosts/prod/web1.json:3:"),
+        "{pass}"
+    );
     assert!(lab.switch_log().is_empty());
 }
 
@@ -182,11 +232,15 @@ fn an_agent_killed_during_confirmation_finishes_it_or_rolls_back_on_restart() {
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let state = std::fs::read_to_string(lab.path("agent-web1/state.json")).unwrap_or_default();
+            let state =
+                std::fs::read_to_string(lab.path("agent-web1/state.json")).unwrap_or_default();
             if state.contains("\"activated\"") {
                 break;
             }
-            assert!(Instant::now() < deadline, "never reached confirmation: {state}");
+            assert!(
+                Instant::now() < deadline,
+                "never reached confirmation: {state}"
+            );
             assert!(child.try_wait().unwrap().is_none(), "the agent ended early");
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -218,7 +272,13 @@ fn an_agent_killed_during_confirmation_finishes_it_or_rolls_back_on_restart() {
     let (code, pass, err) = lab.agent_once(&agent);
     assert_eq!(code, 1, "{pass}\n{err}");
     assert_eq!(pass["decision"], "roll_back", "{pass}");
-    assert!(pass["detail"].as_str().unwrap().contains("restarted before"), "{pass}");
+    assert!(
+        pass["detail"]
+            .as_str()
+            .unwrap()
+            .contains("restarted before"),
+        "{pass}"
+    );
     assert_eq!(lab.profile_target("web1").as_deref(), Some(v2.as_str()));
     assert_eq!(lab.switch_log().last().unwrap(), "web1 2 switch");
     assert_eq!(lab.state("web1")["failed"][0]["store_path"], v3.as_str());

@@ -21,12 +21,21 @@ fn a_host_deploy_pushes_the_system_and_commits_its_pin() {
         .find(|s| s["step"] == "cache")
         .unwrap();
     assert!(
-        cache_line["detail"].as_str().unwrap().contains("would push 1 of 1 paths"),
+        cache_line["detail"]
+            .as_str()
+            .unwrap()
+            .contains("would push 1 of 1 paths"),
         "{plan}"
     );
     let diff = plan["diff"].as_str().unwrap();
-    assert!(diff.contains("+++ b/hosts/prod/web1.json") || diff.contains("hosts/prod/web1.json"), "{diff}");
-    assert!(diff.contains(&format!("+  \"store_path\": \"{want}\"")), "{diff}");
+    assert!(
+        diff.contains("+++ b/hosts/prod/web1.json") || diff.contains("hosts/prod/web1.json"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains(&format!("+  \"store_path\": \"{want}\"")),
+        "{diff}"
+    );
     assert!(lab.pin_at_tip("web1").is_none());
     assert!(!lab.path("cache").join("nix-cache-info").exists());
 
@@ -40,7 +49,10 @@ fn a_host_deploy_pushes_the_system_and_commits_its_pin() {
     assert_eq!(pin["store_path"], want);
     assert_eq!(pin["pinned_by"], "ci@example.test");
     assert_eq!(pin["confirm_timeout_seconds"], 45);
-    assert_eq!(pin["checks"][0]["probe"]["http"]["url"], "http://127.0.0.1:9/web1");
+    assert_eq!(
+        pin["checks"][0]["probe"]["http"]["url"],
+        "http://127.0.0.1:9/web1"
+    );
     let msg = lab.tip_message();
     assert!(msg.contains("Forge-Host: web1"), "{msg}");
     assert!(msg.contains(&format!("Forge-System: {want}")), "{msg}");
@@ -79,9 +91,16 @@ fn a_host_deploy_pushes_the_system_and_commits_its_pin() {
 fn bad_host_deploys_are_clear_errors_and_write_nothing() {
     let lab = HostLab::new("");
     // The host is not in that environment.
-    let out = lab.forge(&["deploy", "web1", "--env", "staging"]).output().unwrap();
+    let out = lab
+        .forge(&["deploy", "web1", "--env", "staging"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no environment `staging`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no environment `staging`"),
+        "{}",
+        stderr(&out)
+    );
 
     // A host whose system does not build: the build step fails, nothing pinned.
     let yaml = std::fs::read_to_string(lab.path("deploy.yaml")).unwrap();
@@ -96,9 +115,19 @@ fn bad_host_deploys_are_clear_errors_and_write_nothing() {
     assert!(lab.pin_at_tip("web2").is_none());
 
     // A typo in hosts: is located.
-    std::fs::write(lab.path("deploy.yaml"), yaml.replace("    environment: prod\n  web2", "    environmnt: prod\n  web2")).unwrap();
+    std::fs::write(
+        lab.path("deploy.yaml"),
+        yaml.replace(
+            "    environment: prod\n  web2",
+            "    environmnt: prod\n  web2",
+        ),
+    )
+    .unwrap();
     let (out, _) = lab.deploy("web1", &[]);
     assert_eq!(out.status.code(), Some(2));
     let e = stderr(&out);
-    assert!(e.contains("deploy.yaml:") && e.contains("environmnt"), "{e}");
+    assert!(
+        e.contains("deploy.yaml:") && e.contains("environmnt"),
+        "{e}"
+    );
 }

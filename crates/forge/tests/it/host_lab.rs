@@ -33,14 +33,20 @@ impl HostLab {
         std::fs::create_dir(lab.path("flake")).unwrap();
         lab.set_version("1");
         let bare = lab.path("gitops.git");
-        git(lab.tmp.path(), &["init", "-q", "--bare", bare.to_str().unwrap()]);
+        git(
+            lab.tmp.path(),
+            &["init", "-q", "--bare", bare.to_str().unwrap()],
+        );
         let seed = lab.path("seed");
         std::fs::create_dir(&seed).unwrap();
         git(&seed, &["init", "-q"]);
         std::fs::write(seed.join("README"), "fleet\n").unwrap();
         git(&seed, &["add", "-A"]);
         git(&seed, &["commit", "-q", "-m", "seed"]);
-        git(&seed, &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"]);
+        git(
+            &seed,
+            &["push", "-q", bare.to_str().unwrap(), "HEAD:refs/heads/main"],
+        );
         let yaml = format!(
             "flake: path:{flake}\ncache:\n  url: file://./cache\n  signing_key_file: cache.sec\nregistry: oci:./images\ngitops:\n  repo: ./gitops.git\n  clone_dir: ./clone\nenvironments:\n  prod:\n    cluster: false\nservices:\n  app: {{}}\nhosts:\n  web1:\n    environment: prod\n{host_extra}  web2:\n    environment: prod\n",
             flake = lab.path("flake").display()
@@ -167,7 +173,14 @@ impl HostLab {
     pub fn tip_message(&self) -> String {
         git(
             self.tmp.path(),
-            &["--git-dir", "gitops.git", "log", "-1", "--format=%B", "main"],
+            &[
+                "--git-dir",
+                "gitops.git",
+                "log",
+                "-1",
+                "--format=%B",
+                "main",
+            ],
         )
     }
 
@@ -200,7 +213,11 @@ impl HostLab {
 
     pub fn agent(&self, config: &Path, args: &[&str]) -> Command {
         let mut c = forge();
-        c.arg("--json").arg("agent").arg("--config").arg(config).args(args);
+        c.arg("--json")
+            .arg("agent")
+            .arg("--config")
+            .arg(config)
+            .args(args);
         c
     }
 
@@ -224,8 +241,7 @@ impl HostLab {
     }
 
     pub fn state(&self, host: &str) -> Value {
-        let text =
-            std::fs::read_to_string(self.path(&format!("agent-{host}/state.json"))).unwrap();
+        let text = std::fs::read_to_string(self.path(&format!("agent-{host}/state.json"))).unwrap();
         serde_json::from_str(&text).unwrap()
     }
 
