@@ -117,6 +117,36 @@ impl NixCli {
             .map_err(|reason| NixError::Output { command, reason })
     }
 
+    /// Runs `nix flake check --print-build-logs <flake>`, handing every log
+    /// line to `on_log`; a failed check is [`NixError::Failed`] with its log.
+    pub async fn flake_check(&self, flake: &str, mut on_log: impl FnMut(&str)) -> Result<(), NixError> {
+        let command = format!("flake check {flake}");
+        let mut child = self
+            .command(&["flake", "check", "--print-build-logs", flake])
+            .spawn()
+            .map_err(|source| NixError::Spawn {
+                program: self.program.clone(),
+                source,
+            })?;
+        let mut log = Vec::new();
+        let mut lines = BufReader::new(child.stderr.take().expect("piped")).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            on_log(&line);
+            log.push(line);
+        }
+        let status = child.wait().await.map_err(|source| NixError::Spawn {
+            program: self.program.clone(),
+            source,
+        })?;
+        if !status.success() {
+            return Err(NixError::Failed {
+                command,
+                log: error_excerpt(&log),
+            });
+        }
+        Ok(())
+    }
+
     /// The closure of `paths` via `nix path-info -r --json --sigs`: used when
     /// Nix's database cannot be read directly.
     pub async fn path_info_closure(&self, paths: &[StorePath]) -> Result<Vec<PathInfo>, NixError> {

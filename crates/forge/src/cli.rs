@@ -81,6 +81,13 @@ pub enum Command {
     OrchestrateRelease(commands::release::OrchestrateArgs),
     RunMigrations(commands::release::RunMigrationsArgs),
     ProductRelease(commands::release::ProductReleaseArgs),
+    /// Flake checks, build and push once, then the product's first
+    /// environment with its verification; stops there. Exit status as
+    /// product-release.
+    Prerelease(commands::release::ProductReleaseArgs),
+    /// Flake checks first, then the whole product release through every
+    /// environment and its gates. Exit status as product-release.
+    ComprehensiveRelease(commands::release::ProductReleaseArgs),
     Promote(commands::release::PromoteArgs),
     /// Release runs in the ledger: plan, list, show, resume, cancel, audit.
     #[command(subcommand)]
@@ -120,6 +127,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::OrchestrateRelease(args) => release::orchestrate_release(args, global).await,
         Command::RunMigrations(args) => release::run_migrations(args, global).await,
         Command::ProductRelease(args) => release::product_release(args, global).await,
+        Command::Prerelease(args) => release::prerelease(args, global).await,
+        Command::ComprehensiveRelease(args) => release::comprehensive_release(args, global).await,
         Command::Promote(args) => release::promote(args, global).await,
         Command::Release(cmd) => release::run(cmd, global).await,
         Command::Status(args) => status::run(args, global).await,

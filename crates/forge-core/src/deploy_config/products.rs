@@ -91,6 +91,7 @@ pub(super) fn resolve_products(
                 services: spec.services.into_iter().map(|k| k.0).collect(),
                 environments: envs,
                 gates,
+                checks: spec.checks.unwrap_or_default(),
                 name,
             },
         );

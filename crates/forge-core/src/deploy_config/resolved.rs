@@ -50,6 +50,9 @@ pub struct Product {
     pub environments: Vec<String>,
     /// Gate before each environment after the first (defaults: none).
     pub gates: BTreeMap<String, Gate>,
+    /// Named `checks.<system>.*` run before pushing; empty: `nix flake check`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -43,6 +43,9 @@ pub struct ProductSpec {
     pub environments: Vec<Key>,
     #[serde(default)]
     pub gates: UniqueMap<Key, GateSpec>,
+    /// Flake checks `forge prerelease` and `comprehensive-release` run
+    /// before pushing: names under `checks.<system>` (default: `nix flake check`).
+    pub checks: Option<Vec<String>>,
 }
 
 /// What must hold before a release enters an environment.

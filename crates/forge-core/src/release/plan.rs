@@ -33,6 +33,9 @@ pub enum StepKind {
     Verify,
     /// A product's promotion gate before an environment (soak, approvals).
     Gate,
+    /// The flake's checks (`nix flake check`, or named `checks.<system>.*`),
+    /// before anything is pushed.
+    Check,
     /// A whole `forge deploy`, recorded as the one step of its run.
     Deploy,
     /// A whole `forge rollback`, recorded as the one step of its run.
@@ -53,6 +56,7 @@ impl StepKind {
             StepKind::MigrateAfter => "migrate-after",
             StepKind::Verify => "verify",
             StepKind::Gate => "gate",
+            StepKind::Check => "check",
             StepKind::Deploy => "deploy",
             StepKind::Rollback => "rollback",
         }
@@ -60,7 +64,10 @@ impl StepKind {
 
     /// Steps that change the environment (as opposed to publishing artifacts).
     pub fn touches_environment(self) -> bool {
-        !matches!(self, StepKind::Build | StepKind::Cache | StepKind::Image)
+        !matches!(
+            self,
+            StepKind::Build | StepKind::Cache | StepKind::Image | StepKind::Check
+        )
     }
 }
 
@@ -211,6 +218,36 @@ impl ReleasePlan {
         })
     }
 
+    /// This plan with the flake's checks first: nothing is pushed (no cache
+    /// or image step starts) before they passed (`forge prerelease`,
+    /// `forge comprehensive-release`).
+    pub fn checked_first(mut self, product: &str) -> Self {
+        let first = self.environments()[0].to_owned();
+        let check = StepKey::new(product, &first, StepKind::Check.action());
+        for step in &mut self.steps {
+            if matches!(step.kind, StepKind::Cache | StepKind::Image) {
+                step.after.push(check.clone());
+            }
+        }
+        self.steps.insert(
+            0,
+            PlannedStep {
+                key: check,
+                kind: StepKind::Check,
+                after: vec![],
+            },
+        );
+        self
+    }
+
+    /// Only the steps in the first environment (`forge prerelease`).
+    pub fn first_environment_only(mut self) -> Self {
+        let first = self.environments()[0].to_owned();
+        self.steps.retain(|s| s.key.environment() == first);
+        self.environment = first;
+        self
+    }
+
     /// The environments the plan changes, in plan order.
     pub fn environments(&self) -> Vec<&str> {
         let mut seen = BTreeSet::new();
@@ -226,7 +263,7 @@ impl ReleasePlan {
         let mut seen = BTreeSet::new();
         self.steps
             .iter()
-            .filter(|s| s.kind != StepKind::Gate)
+            .filter(|s| !matches!(s.kind, StepKind::Gate | StepKind::Check))
             .map(|s| (s.key.service(), s.key.environment()))
             .filter(|t| seen.insert(*t))
             .collect()
@@ -320,7 +357,7 @@ impl ReleasePlan {
         let mut seen = BTreeSet::new();
         self.steps
             .iter()
-            .filter(|s| s.kind != StepKind::Gate)
+            .filter(|s| !matches!(s.kind, StepKind::Gate | StepKind::Check))
             .map(|s| s.key.service())
             .filter(|s| seen.insert(*s))
             .collect()
@@ -348,7 +385,7 @@ enum Scope {
 }
 
 fn is_env_step(key: &StepKey) -> bool {
-    !matches!(key.action(), "build" | "cache" | "image")
+    !matches!(key.action(), "build" | "cache" | "image" | "check")
 }
 
 /// Services ordered so that each comes after what it depends on (ties by

@@ -115,6 +115,11 @@ pub fn plan_of(spec: &RunSpec) -> anyhow::Result<(DeployConfig, ReleasePlan)> {
             .map(|env| Ok((env.clone(), shapes(&config, &product.services, env)?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let plan = ReleasePlan::product(name, &envs)?;
+        let plan = match spec.command.as_str() {
+            "prerelease" => plan.checked_first(name).first_environment_only(),
+            "comprehensive-release" => plan.checked_first(name),
+            _ => plan,
+        };
         return Ok((config, plan));
     }
     let shapes = shapes(&config, &spec.services, &spec.environment)?;
@@ -452,6 +457,29 @@ impl<'a> Runner<'a> {
         &self.contexts[&(key.service().to_owned(), key.environment().to_owned())]
     }
 
+    /// The product's flake checks: `nix flake check`, or each named
+    /// `checks.<system>.<name>` built; their log lines go to the observer.
+    async fn flake_checks(&self) -> anyhow::Result<serde_json::Value> {
+        let any = self.contexts.values().next().expect("a plan has services");
+        let product = self.spec.product.as_deref().context("checks outside a product release")?;
+        let checks = any.config.product(product)?.checks.clone();
+        let flake = crate::service_image::installable(&any.config, &any.config.flake, &any.base);
+        let nix = forge_adapters::nix::NixCli::default();
+        let observer = &*self.observer;
+        let on_log = |l: &str| observer.event(Event::Detail(l));
+        if checks.is_empty() {
+            nix.flake_check(&flake, on_log).await?;
+            return Ok(serde_json::json!({ "checks": "nix flake check", "flake": flake }));
+        }
+        let system = any.service.image.arch[0].nix_system();
+        let installables: Vec<String> = checks
+            .iter()
+            .map(|c| format!("{flake}#checks.{system}.{c}"))
+            .collect();
+        nix.build(&installables, on_log).await?;
+        Ok(serde_json::json!({ "checks": checks, "flake": flake }))
+    }
+
     /// A rollback or a promotion publishes nothing: the image steps' outputs
     /// are the release's digests, as recorded.
     async fn seed_from_release(&mut self, to: &ReleaseId) -> anyhow::Result<()> {
@@ -548,6 +576,9 @@ impl<'a> Runner<'a> {
         if step.kind == StepKind::Gate {
             // Opened by `run_step` before it got here.
             return Ok(serde_json::json!({ "gate": "open" }));
+        }
+        if step.kind == StepKind::Check {
+            return self.flake_checks().await;
         }
         let ctx = self.ctx(key);
         let mut report = DeployReport::new("release", key.service(), key.environment());
@@ -712,7 +743,7 @@ impl<'a> Runner<'a> {
                 let outcomes = run_migrations(ctx, Some(phase), &input).await?;
                 serde_json::json!({ "migrations": outcomes })
             }
-            StepKind::Gate | StepKind::Deploy | StepKind::Rollback => {
+            StepKind::Gate | StepKind::Check | StepKind::Deploy | StepKind::Rollback => {
                 anyhow::bail!("{key} is a whole command's step, not a release step")
             }
         };

@@ -393,10 +393,26 @@ pub async fn run_migrations(args: RunMigrationsArgs, global: Global) -> anyhow::
 }
 
 pub async fn product_release(args: ProductReleaseArgs, global: Global) -> anyhow::Result<u8> {
+    product_run("product-release", args, global).await
+}
+
+/// `forge prerelease`: the product's flake checks, the build and push, and
+/// the first environment with its verification; it stops there.
+pub async fn prerelease(args: ProductReleaseArgs, global: Global) -> anyhow::Result<u8> {
+    product_run("prerelease", args, global).await
+}
+
+/// `forge comprehensive-release`: the flake checks first, then the whole
+/// product release through every environment and its gates.
+pub async fn comprehensive_release(args: ProductReleaseArgs, global: Global) -> anyhow::Result<u8> {
+    product_run("comprehensive-release", args, global).await
+}
+
+async fn product_run(command: &str, args: ProductReleaseArgs, global: Global) -> anyhow::Result<u8> {
     let config = args.config.load()?;
     let product = config.product(&args.product)?;
     let spec = RunSpec {
-        command: "product-release".into(),
+        command: command.into(),
         config: absolute(&args.config.config)?,
         services: product.services.clone(),
         environment: product.environments.join(","),

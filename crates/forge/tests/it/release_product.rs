@@ -219,3 +219,48 @@ fn promote_refuses_what_has_not_soaked_upstream_then_pins_the_same_digests() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("no release"), "{}", stderr(&out));
 }
+
+/// The test flake (from deploy.yaml's `flake:`) gets `checks.<system>.good`
+/// and `.bad`; the product runs `checks`.
+fn with_checks(f: &Fleet, checks: &str) {
+    let yaml = std::fs::read_to_string(f.path("deploy.yaml")).unwrap();
+    let flake_dir = yaml.lines().next().unwrap().trim_start_matches("flake: path:").to_owned();
+    let file = std::path::Path::new(&flake_dir).join("flake.nix");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "    in {\n      packages.${system} = {",
+        "    in {\n      checks.${system} = {\n        good = sh { name = \"check-good\"; args = [ \"-c\" \"echo fine > $out\" ]; };\n        bad = sh { name = \"check-bad\"; args = [ \"-c\" \"echo the check explains what broke >&2; exit 1\" ]; };\n      };\n      packages.${system} = {",
+    );
+    std::fs::write(&file, text).unwrap();
+    std::fs::write(
+        f.path("deploy.yaml"),
+        yaml.replace("    environments: [dev, prod]\n", &format!("    environments: [dev, prod]\n    checks: {checks}\n")),
+    )
+    .unwrap();
+}
+
+#[test]
+fn prerelease_checks_then_releases_the_first_environment_only() {
+    let f = product("{}");
+    with_checks(&f, "[bad]");
+    let before = pinned(&f, "apps/app/kustomization.yaml");
+    let (out, v) = f.run(&["prerelease", "shop"]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{v}", stderr(&out));
+    assert_eq!(v["failed"][0], "shop/dev/check", "{v}");
+    assert!(v["failed"][1].as_str().unwrap().contains("the check explains what broke"), "{v}");
+    assert_eq!(pinned(&f, "apps/app/kustomization.yaml"), before, "nothing pushed or pinned");
+
+    let yaml = std::fs::read_to_string(f.path("deploy.yaml")).unwrap().replace("checks: [bad]", "checks: [good]");
+    std::fs::write(f.path("deploy.yaml"), yaml).unwrap();
+    let (out, v) = f.run(&["prerelease", "shop"]);
+    assert!(out.status.success(), "{}\n{v}", stderr(&out));
+    let keys: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
+    assert!(keys.contains(&"shop/dev/check") && keys.contains(&"app/dev/pin"), "{keys:?}");
+    assert!(!keys.iter().any(|k| k.contains("/prod/")), "stops after the first environment: {keys:?}");
+    assert_ne!(pinned(&f, "apps/app/kustomization.yaml"), before);
+    assert_ne!(pinned(&f, "prod/app/kustomization.yaml"), pinned(&f, "apps/app/kustomization.yaml"));
+
+    // comprehensive-release: the checks, then every environment.
+    let (out, v) = f.run(&["comprehensive-release", "shop"]);
+    assert!(out.status.success(), "{}\n{v}", stderr(&out));
+    assert_eq!(pinned(&f, "prod/app/kustomization.yaml"), pinned(&f, "apps/app/kustomization.yaml"));
+}
