@@ -4,7 +4,7 @@
 //! exit status.
 
 use crate::flags::ConfigArg;
-use crate::flags::{deploy_context, ClusterFlags, PublishFlags};
+use crate::flags::{ClusterFlags, PublishFlags};
 use crate::commands::release::{begin_one_service, finish_one_service, open_ledger, LedgerFlags};
 use crate::global::Global;
 use forge_core::release::StepKind;
@@ -88,7 +88,9 @@ pub enum RollbackArg {
 }
 
 pub async fn run(args: DeployArgs, global: Global) -> anyhow::Result<u8> {
-    if let Some(config) = host_config(&args)? {
+    // Read once: the name may be a host (the NixOS path) or a service.
+    let config = args.config.load()?;
+    if config.hosts.contains_key(&args.service) {
         return deploy_host(args, config, global).await;
     }
     let request = DeployRequest {
@@ -105,7 +107,16 @@ pub async fn run(args: DeployArgs, global: Global) -> anyhow::Result<u8> {
             publishing: args.publish.publishing(),
         },
     };
-    let ctx = deploy_context(&args.config, &args.service, &args.env, &request.cluster)?;
+    let observer: std::sync::Arc<dyn forge_steps::observer::Observer> =
+        std::sync::Arc::new(crate::output::ProgressView::new());
+    let mut ctx = pipeline::DeployContext::new(
+        config,
+        &args.config.config,
+        &args.service,
+        &args.env,
+        observer,
+    )?;
+    request.cluster.apply(&mut ctx);
     let mut report = DeployReport::new("deploy", &args.service, &args.env);
     let observer = ctx.observer.clone();
     report.on_record(move |line| observer.event(Event::Recorded(line)));
@@ -125,18 +136,6 @@ pub async fn run(args: DeployArgs, global: Global) -> anyhow::Result<u8> {
     let result = pipeline::deploy(&ctx, &request, &mut report).await;
     finish_one_service(run, &report, &result).await?;
     Ok(finish_deploy(report, result, global))
-}
-
-/// deploy.yaml when NAME is one of its `hosts:` (a NixOS machine), else `None`.
-fn host_config(args: &DeployArgs) -> anyhow::Result<Option<forge_core::deploy_config::DeployConfig>> {
-    if !args.config.config.exists() && !matches!(
-        forge_steps::config_file::ConfigSource::of(&args.config.config),
-        forge_steps::config_file::ConfigSource::Flake { .. }
-    ) {
-        return Ok(None);
-    }
-    let config = args.config.load()?;
-    Ok(config.hosts.contains_key(&args.service).then_some(config))
 }
 
 /// `forge deploy HOST`: the system built, its closure pushed, its pin
