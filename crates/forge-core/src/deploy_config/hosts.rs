@@ -151,6 +151,18 @@ mod tests {
     }
 
     #[test]
+    fn a_file_of_hosts_only_is_enough() {
+        let c = DeployConfig::parse(
+            "environments: {prod: {}}\nhosts: {web1: {environment: prod}}\n",
+            "deploy.yaml",
+            Arch::Amd64,
+        )
+        .unwrap();
+        assert!(c.services.is_empty());
+        assert_eq!(c.host("web1").unwrap().environment, "prod");
+    }
+
+    #[test]
     fn checks_and_timeout_are_read() {
         let c = parse("hosts:\n  web1:\n    environment: prod\n    system: hosts.{host}\n    confirm_timeout: 30s\n    verify:\n      - http: {url: 'http://localhost/{env}'}\n      - command: ['true']\n").unwrap();
         let h = c.host("web1").unwrap();

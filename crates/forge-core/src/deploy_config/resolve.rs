@@ -184,10 +184,10 @@ pub(super) fn resolve(
         }
     };
 
-    if raw.services.0.is_empty() {
+    if raw.services.0.is_empty() && raw.hosts.0.is_empty() {
         return Err(at(
             &["services"],
-            "no services: add at least one under services: (e.g. `services: {app: {}}`)".into(),
+            "no services or hosts: add at least one under services: (e.g. `services: {app: {}}`) or hosts:".into(),
         ));
     }
 
