@@ -25,7 +25,7 @@ mod tests;
 
 pub use parse::ConfigError;
 pub use resolved::{
-    Check, DeployConfig, Environment, Gate, LedgerConfig, Probe, Product, Service, Target,
+    Check, DeployConfig, Environment, Gate, LedgerConfig, Probe, Product, Service, Target, Window,
 };
 
 /// JSON Schema (draft 2020-12) of `deploy.yaml`, for editors.

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::parse::{error_at, ConfigError};
-use super::resolved::{Environment, Gate, Product, Service};
+use super::resolved::{Environment, Gate, Product, Service, Window};
+use crate::release::window;
 use super::types::{Key, ProductSpec, UniqueMap};
 use crate::yaml_error::closest;
 
@@ -77,11 +78,38 @@ pub(super) fn resolve_products(
                 }
                 Some(_) => {}
             }
+            let window = match g.window {
+                None => None,
+                Some(w) => {
+                    let path = ["gates", env.as_str(), "window"];
+                    let zone = w.zone.unwrap_or_else(|| "UTC".to_owned());
+                    let checked = window::parse_time(&w.from)
+                        .and_then(|from| window::parse_time(&w.to).map(|to| (from, to)))
+                        .and_then(|(from, to)| {
+                            if from < to {
+                                Ok(())
+                            } else {
+                                Err(format!("from {} is not before to {}", w.from, w.to))
+                            }
+                        })
+                        .and_then(|()| window::parse_zone(&zone).map(|_| ()));
+                    if let Err(e) = checked {
+                        return Err(at(&path, e, None));
+                    }
+                    let days = w.days.unwrap_or_default();
+                    if let Some(d) = days.iter().find(|d| !window::DAYS.contains(&d.as_str())) {
+                        let hint = closest(d, window::DAYS);
+                        return Err(at(&path, format!("`{d}` is not a day (mon … sun)"), hint));
+                    }
+                    Some(Window { days, from: w.from, to: w.to, zone })
+                }
+            };
             gates.insert(
                 env,
                 Gate {
                     soak: g.soak.map_or(0, |d| d.0),
                     approvals: g.approvals.unwrap_or(0),
+                    window,
                 },
             );
         }

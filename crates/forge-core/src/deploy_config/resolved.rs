@@ -61,6 +61,20 @@ pub struct Gate {
     pub soak: u64,
     /// Approvals from distinct identities.
     pub approvals: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<Window>,
+}
+
+/// A gate's time window, checked when the gate would open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// `mon` … `sun`; empty: every day.
+    pub days: Vec<String>,
+    /// `HH:MM`, inclusive.
+    pub from: String,
+    /// `HH:MM`, exclusive.
+    pub to: String,
+    pub zone: String,
 }
 
 impl Product {

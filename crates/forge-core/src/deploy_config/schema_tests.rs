@@ -215,6 +215,7 @@ fn schema_and_types_have_the_same_keys() {
         (serde_keys::<MigrationSpec>(), "/$defs/migration".into()),
         (serde_keys::<ProductSpec>(), "/$defs/product".into()),
         (serde_keys::<GateSpec>(), "/$defs/gate".into()),
+        (serde_keys::<WindowSpec>(), "/$defs/gate/properties/window".into()),
         (
             serde_keys::<EnvFromSpec>(),
             "/$defs/migration/properties/env_from".into(),

@@ -343,3 +343,17 @@ fn products_name_known_services_and_environments_with_gates_after_the_first() {
     let e = error(&format!("{base}products:\n  shop:\n    services: [api]\n    environments: [staging, production]\n    gates:\n      production: {{aprovals: 1}}\n"));
     assert!(e.contains("did you mean `approvals`"), "{e}");
 }
+
+#[test]
+fn gate_windows_are_checked_when_read() {
+    let base = "registry: r\nenvironments: {staging: {}, production: {}}\nservices: {api: {}}\nproducts:\n  shop:\n    services: [api]\n    environments: [staging, production]\n    gates:\n      production:\n        window: ";
+    let c = parse(&format!("{base}{{days: [mon, thu], from: \"09:00\", to: \"16:00\", zone: Europe/Berlin}}\n")).unwrap();
+    let w = c.product("shop").unwrap().gate("production").window.unwrap();
+    assert_eq!((w.days.len(), w.from.as_str(), w.zone.as_str()), (2, "09:00", "Europe/Berlin"));
+    let e = error(&format!("{base}{{from: \"16:00\", to: \"09:00\"}}\n"));
+    assert!(e.starts_with("deploy.yaml:10:") && e.contains("not before"), "{e}");
+    let e = error(&format!("{base}{{from: \"09:00\", to: \"16:00\", zone: Mars/Base}}\n"));
+    assert!(e.contains("IANA"), "{e}");
+    let e = error(&format!("{base}{{days: [thurs], from: \"09:00\", to: \"16:00\"}}\n"));
+    assert!(e.contains("`thurs` is not a day") && e.contains("did you mean `thu`"), "{e}");
+}

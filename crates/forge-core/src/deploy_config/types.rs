@@ -56,6 +56,19 @@ pub struct GateSpec {
     pub soak: Option<Duration>,
     /// Approvals from distinct identities (`forge release approve`).
     pub approvals: Option<u32>,
+    /// When by the clock the release may enter.
+    pub window: Option<WindowSpec>,
+}
+
+/// `days: [mon, tue]`, `from: "09:00"`, `to: "16:00"`, `zone: Europe/Berlin`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    pub days: Option<Vec<String>>,
+    pub from: String,
+    pub to: String,
+    /// IANA time zone (default UTC).
+    pub zone: Option<String>,
 }
 
 /// `ledger:`: where release runs are recorded (default: an SQLite file in

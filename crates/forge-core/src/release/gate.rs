@@ -59,6 +59,11 @@ pub fn decide(gate: &Gate, env: &str, facts: &GateFacts<'_>, now: i64) -> GateVe
             }
         }
     }
+    if let Some(w) = &gate.window {
+        if let Err(why) = super::window::check(w, now) {
+            waiting.push(why);
+        }
+    }
     let have = facts.approvers.len() as u32;
     if have < gate.approvals {
         waiting.push(format!(
@@ -88,7 +93,11 @@ mod tests {
     use super::*;
 
     fn gate(soak: u64, approvals: u32) -> Gate {
-        Gate { soak, approvals }
+        Gate {
+            soak,
+            approvals,
+            window: None,
+        }
     }
 
     fn facts(since: Option<i64>, approvers: &[&str]) -> GateFacts<'static> {

@@ -9,6 +9,7 @@
 //! - [`lease`]: who may write a service × environment, and fencing.
 //! - [`audit`]: the hash-chained audit log.
 //! - [`gate`]: whether a release may enter an environment (soak, approvals).
+//! - [`window`]: a gate's time window (days and hours in a time zone).
 //! - [`analysis`]: when verification attempts have said enough.
 
 pub mod analysis;
@@ -19,6 +20,7 @@ pub mod lease;
 pub mod plan;
 pub mod run;
 pub mod step;
+pub mod window;
 
 pub use id::{Release, ReleaseId, ServiceArtifacts};
 pub use plan::{PlanError, PlannedStep, ReleasePlan, StepKind};

@@ -264,3 +264,17 @@ fn prerelease_checks_then_releases_the_first_environment_only() {
     assert!(out.status.success(), "{}\n{v}", stderr(&out));
     assert_eq!(pinned(&f, "prod/app/kustomization.yaml"), pinned(&f, "apps/app/kustomization.yaml"));
 }
+
+#[test]
+fn outside_its_time_window_a_gate_waits_and_says_when_it_opens() {
+    const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    // 1970-01-01 was a Thursday.
+    let today = ((since_epoch / 86_400 + 3) % 7) as usize;
+    let other = DAYS[(today + 3) % 7];
+    let f = product(&format!("{{window: {{days: [{other}], from: \"00:00\", to: \"24:00\", zone: UTC}}}}"));
+    let (out, v) = f.run(&["product-release", "shop"]);
+    assert_eq!(out.status.code(), Some(3), "{}\n{v}", stderr(&out));
+    let why = v["waiting"][0][1][0].as_str().unwrap();
+    assert!(why.starts_with(&format!("window: open {other} 00:00–24:00 UTC (now {}", DAYS[today])), "{why}");
+}
