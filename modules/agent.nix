@@ -110,6 +110,8 @@ let
   # Relative: read from $CREDENTIALS_DIRECTORY (LoadCredential).
   // lib.optionalAttrs (cfg.tokenFile != null) { token_file = "git-token"; }
   // lib.optionalAttrs (cfg.sshKeyFile != null) { ssh_key_file = "git-ssh-key"; }
+  // lib.optionalAttrs (cfg.ledger.urlFile != null) { ledger_url_file = "ledger-url"; }
+  // lib.optionalAttrs (cfg.ledger.path != null) { ledger_path = cfg.ledger.path; }
   // lib.optionalAttrs (cfg.metrics.textfileDirectory != null) {
     metrics_file = "${cfg.metrics.textfileDirectory}/forge-agent.prom";
   };
@@ -200,6 +202,19 @@ in
       default = "/run/current-system/systemd/bin/systemctl";
       description = "The systemctl asked for failed units.";
     };
+    ledger = {
+      urlFile = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "/run/secrets/forge-ledger-url";
+        description = "A file holding the release ledger's postgres:// URL (loaded as a systemd credential): each outcome becomes an audit event there (host.deployed, host.rolled_back, host.refused), kept in the state file until the ledger can be reached.";
+      };
+      path = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        description = "An SQLite ledger on this machine, instead of urlFile.";
+      };
+    };
     metrics.textfileDirectory = mkOption {
       type = types.nullOr types.str;
       default = null;
@@ -226,6 +241,14 @@ in
       {
         assertion = absoluteOutsideStore cfg.tokenFile && absoluteOutsideStore cfg.sshKeyFile;
         message = "services.forge.agent.tokenFile and sshKeyFile must be absolute paths outside the Nix store (they hold secrets; the store is world-readable).";
+      }
+      {
+        assertion = cfg.ledger.urlFile == null || cfg.ledger.path == null;
+        message = "services.forge.agent: set ledger.urlFile (PostgreSQL) or ledger.path (SQLite), not both.";
+      }
+      {
+        assertion = absoluteOutsideStore cfg.ledger.urlFile;
+        message = "services.forge.agent.ledger.urlFile must be an absolute path outside the Nix store (the URL holds a password).";
       }
       {
         assertion = builtins.match "[a-z+]+://[^:/]*:[^@/]*@.*" cfg.repository == null;
@@ -258,7 +281,8 @@ in
         StateDirectoryMode = "0700";
         LoadCredential =
           lib.optional (cfg.tokenFile != null) "git-token:${cfg.tokenFile}"
-          ++ lib.optional (cfg.sshKeyFile != null) "git-ssh-key:${cfg.sshKeyFile}";
+          ++ lib.optional (cfg.sshKeyFile != null) "git-ssh-key:${cfg.sshKeyFile}"
+          ++ lib.optional (cfg.ledger.urlFile != null) "ledger-url:${cfg.ledger.urlFile}";
         # What activation never needs.
         LockPersonality = true;
         RestrictRealtime = true;

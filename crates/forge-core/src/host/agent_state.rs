@@ -22,6 +22,10 @@ pub struct AgentState {
     pub failed: Vec<FailedPin>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last: Option<LastOutcome>,
+    /// Outcomes not yet in the ledger (it could not be reached, or none is
+    /// configured yet); sent, oldest first, when it can be.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreported: Vec<LastOutcome>,
 }
 
 /// A switch under way.
@@ -118,6 +122,14 @@ impl AgentState {
         let mut t = serde_json::to_string_pretty(self).expect("state serialises");
         t.push('\n');
         t
+    }
+
+    /// Records `outcome` as the last one, and as one to report.
+    pub fn record(&mut self, outcome: LastOutcome) {
+        self.unreported.push(outcome.clone());
+        let excess = self.unreported.len().saturating_sub(50);
+        self.unreported.drain(..excess);
+        self.last = Some(outcome);
     }
 
     pub fn has_failed(&self, store_path: &str) -> bool {

@@ -4,7 +4,7 @@
 //! is finished or undone first (after a kill or a reboot), a new pin is
 //! switched to, a pin that failed here waits for the next one.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -39,6 +39,10 @@ pub struct AgentConfig {
     pub ssh_key_file: Option<PathBuf>,
     /// Holds the state file and the clone.
     pub state_dir: PathBuf,
+    /// The release ledger outcomes are reported to: an SQLite file, or a
+    /// file holding a `postgres://` URL (relative: a credential).
+    pub ledger_path: Option<PathBuf>,
+    pub ledger_url_file: Option<PathBuf>,
     /// Prometheus textfile metrics (node_exporter's textfile collector).
     pub metrics_file: Option<PathBuf>,
     #[serde(default = "default_interval")]
@@ -158,6 +162,11 @@ impl AgentConfig {
                 "give token_file (HTTPS) or ssh_key_file (SSH), not both",
             ));
         }
+        if c.ledger_path.is_some() && c.ledger_url_file.is_some() {
+            return Err(invalid(
+                "give ledger_path (SQLite) or ledger_url_file (PostgreSQL), not both",
+            ));
+        }
         if c.interval_seconds == 0 {
             return Err(invalid("interval_seconds is 0"));
         }
@@ -184,12 +193,7 @@ pub struct Pass {
 
 impl Agent {
     pub fn new(config: AgentConfig) -> anyhow::Result<Self> {
-        let credential = |p: &Path| -> PathBuf {
-            match std::env::var_os("CREDENTIALS_DIRECTORY") {
-                Some(dir) if p.is_relative() => Path::new(&dir).join(p),
-                _ => p.to_owned(),
-            }
-        };
+        let credential = super::agent_report::credential_path;
         let auth = match (&config.token_file, &config.ssh_key_file) {
             (Some(f), _) => {
                 let f = credential(f);
@@ -290,19 +294,29 @@ impl Agent {
             Decision::Idle(_) => {}
             Decision::Refuse(reason) => {
                 let path = pin.ok().flatten().map(|p| p.store_path).unwrap_or_default();
-                state.last = Some(LastOutcome {
-                    outcome: Outcome::Refused,
-                    store_path: path,
-                    reasons: vec![reason],
-                    at: now_text(),
+                let reasons = vec![reason];
+                // Refused again for the same reason: already recorded.
+                let repeated = state.last.as_ref().is_some_and(|l| {
+                    l.outcome == Outcome::Refused && l.store_path == path && l.reasons == reasons
                 });
-                save_state(&state_file, &state)?;
+                if !repeated {
+                    state.record(LastOutcome {
+                        outcome: Outcome::Refused,
+                        store_path: path,
+                        reasons,
+                        at: now_text(),
+                    });
+                    save_state(&state_file, &state)?;
+                }
             }
             Decision::Switch(p) => agent_switch::switch(self, &mut state, p).await?,
             Decision::ResumeConfirm => agent_switch::confirm(self, &mut state).await?,
             Decision::RollBack(reason) => {
                 agent_switch::roll_back(self, &mut state, vec![reason]).await?
             }
+        }
+        if super::agent_report::report(&self.config, &mut state).await {
+            save_state(&state_file, &state)?;
         }
         self.metrics(&state);
         let outcome = (state.last != before).then(|| state.last.clone()).flatten();

@@ -29,7 +29,7 @@ pub async fn switch(agent: &Agent, state: &mut AgentState, pin: HostPin) -> anyh
             SubstitutionError::Untrusted { .. } | SubstitutionError::NoTrustedKeys
         );
         tracing::warn!(%path, "refused: {e}");
-        state.last = Some(LastOutcome {
+        state.record(LastOutcome {
             outcome: Outcome::Refused,
             store_path: path.clone(),
             reasons: vec![e.to_string()],
@@ -119,7 +119,7 @@ pub async fn confirm(agent: &Agent, state: &mut AgentState) -> anyhow::Result<()
     }
     state.pending = None;
     state.confirmed = Some(path.clone());
-    state.last = Some(LastOutcome {
+    state.record(LastOutcome {
         outcome: Outcome::Deployed,
         store_path: path.clone(),
         reasons: vec![],
@@ -158,7 +158,7 @@ pub async fn roll_back(
     }
     state.pending = None;
     state.mark_failed(&path, reasons.clone(), &now_text());
-    state.last = Some(LastOutcome {
+    state.record(LastOutcome {
         outcome: Outcome::RolledBack,
         store_path: path,
         reasons,

@@ -36,6 +36,7 @@ const GOOD: &str = r#"{
     { name = "db"; command = [ "/run/current-system/sw/bin/true" ]; }
   ];
   metrics.textfileDirectory = "/var/lib/node-exporter";
+  ledger.urlFile = "/run/secrets/ledger-url";
 }"#;
 
 #[test]
@@ -60,7 +61,10 @@ fn the_agent_unit_runs_forge_agent_with_a_configuration_it_accepts() {
     assert_eq!(v["wantedBy"], serde_json::json!(["multi-user.target"]));
     assert_eq!(
         v["credentials"],
-        serde_json::json!(["git-token:/run/secrets/gitops-token"])
+        serde_json::json!([
+            "git-token:/run/secrets/gitops-token",
+            "ledger-url:/run/secrets/ledger-url"
+        ])
     );
     assert_eq!(v["state"], "forge-agent");
     let exec = v["exec"].as_str().unwrap();

@@ -7,6 +7,7 @@ mod support;
 
 mod agent_bad_input;
 mod agent_daemon;
+mod agent_ledger;
 mod agent_module;
 mod agent_switch;
 mod bad_input;
