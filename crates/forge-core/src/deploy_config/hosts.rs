@@ -160,6 +160,11 @@ mod tests {
         .unwrap();
         assert!(c.services.is_empty());
         assert_eq!(c.host("web1").unwrap().environment, "prod");
+        let text = crate::deploy_config::summary::summary(&c);
+        assert!(
+            text.contains("web1: NixOS host in prod <- .#nixosConfigurations.web1.config.system.build.toplevel\n  pin hosts/prod/web1.json, confirmed within 2m (0 check(s))"),
+            "{text}"
+        );
     }
 
     #[test]

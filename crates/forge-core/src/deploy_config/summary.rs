@@ -83,5 +83,16 @@ pub fn summary(c: &DeployConfig) -> String {
             let _ = writeln!(out, "  (no environments)");
         }
     }
+    for (name, h) in &c.hosts {
+        let _ = writeln!(
+            out,
+            "\n{name}: NixOS host in {} <- {}\n  pin {}, confirmed within {} ({} check(s))",
+            h.environment,
+            h.installable,
+            crate::host::pin::pin_path(&h.environment, name),
+            h.confirm_timeout,
+            h.verify.len()
+        );
+    }
     out
 }
