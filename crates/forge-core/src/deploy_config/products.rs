@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::parse::{error_at, ConfigError};
-use super::resolved::{Environment, Gate, Product, Service, Window};
+use super::resolved::{Environment, Gate, IntegrationTest, Migration, Product, Service, Window};
+use super::types::{Duration, MigrationPhase};
 use crate::release::window;
 use super::types::{Key, ProductSpec, UniqueMap};
 use crate::yaml_error::closest;
@@ -120,6 +121,27 @@ pub(super) fn resolve_products(
                 environments: envs,
                 gates,
                 checks: spec.checks.unwrap_or_default(),
+                integration_test: match spec.integration_test {
+                    None => None,
+                    Some(t) if t.command.0.is_empty() || t.image.is_empty() => {
+                        return Err(at(
+                            &["integration_test"],
+                            "integration_test: give an image and a command".into(),
+                            None,
+                        ))
+                    }
+                    Some(t) => Some(IntegrationTest {
+                        image: t.image,
+                        job: Migration {
+                            name: "integration-test".into(),
+                            command: t.command.0,
+                            phase: MigrationPhase::After,
+                            timeout: t.timeout.unwrap_or(Duration(600)),
+                            env_from_secret: t.env_from.as_ref().and_then(|e| e.secret.clone()),
+                            env_from_config_map: t.env_from.and_then(|e| e.config_map),
+                        },
+                    }),
+                },
                 name,
             },
         );

@@ -53,6 +53,16 @@ pub struct Product {
     /// Named `checks.<system>.*` run before pushing; empty: `nix flake check`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub checks: Vec<String>,
+    /// Run as a Job like a migration (in the first service's namespace), from its own image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integration_test: Option<IntegrationTest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IntegrationTest {
+    pub image: String,
+    /// As a migration: name `integration-test`, the command, its timeout, env_from.
+    pub job: Migration,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

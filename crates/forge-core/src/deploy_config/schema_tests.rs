@@ -217,6 +217,10 @@ fn schema_and_types_have_the_same_keys() {
         (serde_keys::<GateSpec>(), "/$defs/gate".into()),
         (serde_keys::<WindowSpec>(), "/$defs/gate/properties/window".into()),
         (
+            serde_keys::<IntegrationTestSpec>(),
+            "/$defs/product/properties/integration_test".into(),
+        ),
+        (
             serde_keys::<EnvFromSpec>(),
             "/$defs/migration/properties/env_from".into(),
         ),

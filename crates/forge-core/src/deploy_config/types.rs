@@ -46,6 +46,20 @@ pub struct ProductSpec {
     /// Flake checks `forge prerelease` and `comprehensive-release` run
     /// before pushing: names under `checks.<system>` (default: `nix flake check`).
     pub checks: Option<Vec<String>>,
+    /// The Job `forge comprehensive-release` runs against the first
+    /// environment once every service is out there.
+    pub integration_test: Option<IntegrationTestSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntegrationTestSpec {
+    /// The test image, by tag or digest.
+    pub image: String,
+    pub command: Words,
+    /// Default 10m.
+    pub timeout: Option<Duration>,
+    pub env_from: Option<EnvFromSpec>,
 }
 
 /// What must hold before a release enters an environment.

@@ -36,6 +36,8 @@ pub enum StepKind {
     /// The flake's checks (`nix flake check`, or named `checks.<system>.*`),
     /// before anything is pushed.
     Check,
+    /// A product's integration-test Job against its first environment.
+    IntegrationTest,
     /// A whole `forge deploy`, recorded as the one step of its run.
     Deploy,
     /// A whole `forge rollback`, recorded as the one step of its run.
@@ -57,6 +59,7 @@ impl StepKind {
             StepKind::Verify => "verify",
             StepKind::Gate => "gate",
             StepKind::Check => "check",
+            StepKind::IntegrationTest => "integration-test",
             StepKind::Deploy => "deploy",
             StepKind::Rollback => "rollback",
         }
@@ -240,6 +243,38 @@ impl ReleasePlan {
         self
     }
 
+    /// This plan with the product's integration test in the first
+    /// environment once every service finished there; the next
+    /// environment's gate waits for it too.
+    pub fn with_integration_test(mut self, product: &str) -> Self {
+        let envs: Vec<String> = self.environments().iter().map(|e| e.to_string()).collect();
+        let first = &envs[0];
+        let key = StepKey::new(product, first, StepKind::IntegrationTest.action());
+        let mut last_of: BTreeMap<String, StepKey> = BTreeMap::new();
+        for s in self.steps.iter().filter(|s| {
+            s.key.environment() == first && !matches!(s.kind, StepKind::Check | StepKind::Gate)
+        }) {
+            last_of.insert(s.key.service().to_owned(), s.key.clone());
+        }
+        let at = self
+            .steps
+            .iter()
+            .position(|s| s.kind == StepKind::Gate)
+            .unwrap_or(self.steps.len());
+        if let Some(gate) = self.steps.iter_mut().find(|s| s.kind == StepKind::Gate) {
+            gate.after.push(key.clone());
+        }
+        self.steps.insert(
+            at,
+            PlannedStep {
+                key,
+                kind: StepKind::IntegrationTest,
+                after: last_of.into_values().collect(),
+            },
+        );
+        self
+    }
+
     /// Only the steps in the first environment (`forge prerelease`).
     pub fn first_environment_only(mut self) -> Self {
         let first = self.environments()[0].to_owned();
@@ -263,7 +298,7 @@ impl ReleasePlan {
         let mut seen = BTreeSet::new();
         self.steps
             .iter()
-            .filter(|s| !matches!(s.kind, StepKind::Gate | StepKind::Check))
+            .filter(|s| !matches!(s.kind, StepKind::Gate | StepKind::Check | StepKind::IntegrationTest))
             .map(|s| (s.key.service(), s.key.environment()))
             .filter(|t| seen.insert(*t))
             .collect()
@@ -357,7 +392,7 @@ impl ReleasePlan {
         let mut seen = BTreeSet::new();
         self.steps
             .iter()
-            .filter(|s| !matches!(s.kind, StepKind::Gate | StepKind::Check))
+            .filter(|s| !matches!(s.kind, StepKind::Gate | StepKind::Check | StepKind::IntegrationTest))
             .map(|s| s.key.service())
             .filter(|s| seen.insert(*s))
             .collect()

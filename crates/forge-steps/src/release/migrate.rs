@@ -88,6 +88,21 @@ pub async fn run_migrations(
     Ok(out)
 }
 
+/// Runs one job-shaped command (a migration, or a product's integration
+/// test with its own image) as a Job, or locally without a cluster.
+pub async fn run_one(
+    ctx: &DeployContext,
+    m: &Migration,
+    input: &MigrationInput<'_>,
+) -> anyhow::Result<MigrationOutcome> {
+    if ctx.target.cluster {
+        let client = connect(ctx.target.kube_context.as_deref()).await?;
+        run_job(ctx, &client, m, input).await
+    } else {
+        run_local(ctx, m, input).await
+    }
+}
+
 async fn run_job(
     ctx: &DeployContext,
     client: &kube::Client,

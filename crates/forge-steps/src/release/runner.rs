@@ -117,7 +117,14 @@ pub fn plan_of(spec: &RunSpec) -> anyhow::Result<(DeployConfig, ReleasePlan)> {
         let plan = ReleasePlan::product(name, &envs)?;
         let plan = match spec.command.as_str() {
             "prerelease" => plan.checked_first(name).first_environment_only(),
-            "comprehensive-release" => plan.checked_first(name),
+            "comprehensive-release" => {
+                let plan = plan.checked_first(name);
+                if config.product(name)?.integration_test.is_some() {
+                    plan.with_integration_test(name)
+                } else {
+                    plan
+                }
+            }
             _ => plan,
         };
         return Ok((config, plan));
@@ -457,6 +464,33 @@ impl<'a> Runner<'a> {
         &self.contexts[&(key.service().to_owned(), key.environment().to_owned())]
     }
 
+    /// The product's integration test: its own image as a Job in the first
+    /// service's namespace of this environment (a command here where the
+    /// environment has no cluster), adopted on resume like a migration.
+    async fn integration_test(&self, key: &StepKey) -> anyhow::Result<serde_json::Value> {
+        let product = self.spec.product.as_deref().context("an integration test outside a product")?;
+        let any = self.contexts.values().next().expect("a plan has services");
+        let test = any
+            .config
+            .product(product)?
+            .integration_test
+            .clone()
+            .context("the product has no integration_test")?;
+        let first = any.config.product(product)?.services[0].clone();
+        let ctx = &self.contexts[&(first, key.environment().to_owned())];
+        let release = self.release.as_ref().map(|r| r.to_string());
+        let input = MigrationInput {
+            run: self.recorder.run(),
+            step: key,
+            image: &test.image,
+            release: release.as_deref(),
+        };
+        let outcome = super::migrate::run_one(ctx, &test.job, &input)
+            .await
+            .context("integration test")?;
+        Ok(serde_json::json!({ "migrations": [outcome] }))
+    }
+
     /// The product's flake checks: `nix flake check`, or each named
     /// `checks.<system>.<name>` built; their log lines go to the observer.
     async fn flake_checks(&self) -> anyhow::Result<serde_json::Value> {
@@ -579,6 +613,9 @@ impl<'a> Runner<'a> {
         }
         if step.kind == StepKind::Check {
             return self.flake_checks().await;
+        }
+        if step.kind == StepKind::IntegrationTest {
+            return self.integration_test(key).await;
         }
         let ctx = self.ctx(key);
         let mut report = DeployReport::new("release", key.service(), key.environment());
@@ -743,7 +780,11 @@ impl<'a> Runner<'a> {
                 let outcomes = run_migrations(ctx, Some(phase), &input).await?;
                 serde_json::json!({ "migrations": outcomes })
             }
-            StepKind::Gate | StepKind::Check | StepKind::Deploy | StepKind::Rollback => {
+            StepKind::Gate
+            | StepKind::Check
+            | StepKind::IntegrationTest
+            | StepKind::Deploy
+            | StepKind::Rollback => {
                 anyhow::bail!("{key} is a whole command's step, not a release step")
             }
         };

@@ -168,3 +168,45 @@ fn a_failing_verification_in_staging_leaves_production_alone() {
     assert!(error.contains("web is broken in staging"), "{error}");
     assert!(error.contains("rollback"), "{error}");
 }
+
+#[test]
+fn a_failing_integration_test_job_keeps_the_release_out_of_production() {
+    let Some(shop) = Shop::new("shopit") else {
+        return;
+    };
+    // A flake check that passes, and an integration test whose Job fails
+    // (the test environment fails pods whose command is `false`).
+    let file = shop.flake.dir.path().join("flake.nix");
+    let text = std::fs::read_to_string(&file).unwrap().replace(
+        "    in {\n      packages.${system} = {",
+        "    in {\n      checks.${system}.ok = sh { name = \"check-ok\"; args = [ \"-c\" \"echo ok > $out\" ]; };\n      packages.${system} = {",
+    );
+    std::fs::write(&file, text).unwrap();
+    let config = shop.config("true");
+    let yaml = std::fs::read_to_string(&config).unwrap().replace(
+        "    environments: [staging, production]\n",
+        "    environments: [staging, production]\n    checks: [ok]\n    integration_test: {image: 'registry.forge.test/shop-tests:1', command: ['false'], timeout: 1m}\n",
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let out = forge()
+        .env("KUBECONFIG", &shop.env.kubeconfig)
+        .env("FORGE_GIT_SHA", SHA)
+        .env("FORGE_CACHE_DIR", shop.dir.path().join("layers"))
+        .env_remove("FORGE_LEDGER")
+        .args(["--json", "comprehensive-release", "shop", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(out.status.code(), Some(1), "{}\n{v}", stderr(&out));
+    assert_eq!(v["failed"][0], "shop/staging/integration-test", "{v}");
+    let error = v["failed"][1].as_str().unwrap();
+    assert!(error.contains("forge testenv: log line"), "the Job's logs: {error}");
+    for s in SERVICES {
+        assert!(shop.image(&shop.staging.name, s).contains("@sha256:"), "{s} is in staging");
+        assert_eq!(shop.image(&shop.production.name, s), format!("registry.forge.test/{s}:v0"), "{s} not in production");
+    }
+    let jobs = shop.env.get_json(&["jobs", "-n", &shop.staging.name]);
+    let names: Vec<&str> = jobs["items"].as_array().unwrap().iter().filter_map(|j| j["metadata"]["name"].as_str()).collect();
+    assert!(names.iter().any(|n| n.starts_with("api-integration-test-")), "{names:?}");
+}

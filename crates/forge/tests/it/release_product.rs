@@ -278,3 +278,38 @@ fn outside_its_time_window_a_gate_waits_and_says_when_it_opens() {
     let why = v["waiting"][0][1][0].as_str().unwrap();
     assert!(why.starts_with(&format!("window: open {other} 00:00–24:00 UTC (now {}", DAYS[today])), "{why}");
 }
+
+#[test]
+fn comprehensive_release_runs_the_integration_test_between_the_environments() {
+    let f = product("{}");
+    let yaml = std::fs::read_to_string(f.path("deploy.yaml")).unwrap().replace(
+        "    environments: [dev, prod]\n",
+        "    environments: [dev, prod]\n    checks: [good]\n    integration_test:\n      image: registry.example/shop-tests:1\n      command: [sh, -c, 'echo \"$FORGE_MIGRATION $FORGE_IMAGE commits=$(git --git-dir \"$FORGE_TEST_DIR/gitops.git\" rev-list --count main)\" >> \"$FORGE_TEST_DIR/it.log\"; test ! -e \"$FORGE_TEST_DIR/fail\"']\n",
+    );
+    std::fs::write(f.path("deploy.yaml"), yaml).unwrap();
+    with_checks(&f, "[good]");
+    let yaml = std::fs::read_to_string(f.path("deploy.yaml")).unwrap().replacen("    checks: [good]\n", "", 1);
+    std::fs::write(f.path("deploy.yaml"), yaml).unwrap();
+    let dir = f.path("");
+    std::fs::write(f.path("fail"), "").unwrap();
+    let run = |args: &[&str]| {
+        let out = f.forge_cmd(args).env("FORGE_TEST_DIR", &dir).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out, v)
+    };
+    // A failing integration test: production is not touched.
+    let before = pinned(&f, "prod/app/kustomization.yaml");
+    let (out, v) = run(&["comprehensive-release", "shop"]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{v}", stderr(&out));
+    assert_eq!(v["failed"][0], "shop/dev/integration-test", "{v}");
+    assert_eq!(pinned(&f, "prod/app/kustomization.yaml"), before);
+
+    std::fs::remove_file(f.path("fail")).unwrap();
+    let (out, v) = run(&["comprehensive-release", "shop"]);
+    assert!(out.status.success(), "{}\n{v}", stderr(&out));
+    let log = std::fs::read_to_string(f.path("it.log")).unwrap();
+    let last = log.lines().last().unwrap();
+    // Seed, prod seed and the two dev pins: after dev, before prod.
+    assert_eq!(last, "integration-test registry.example/shop-tests:1 commits=4", "{log}");
+    assert_eq!(pinned(&f, "prod/app/kustomization.yaml"), pinned(&f, "apps/app/kustomization.yaml"));
+}
