@@ -222,7 +222,7 @@ fn schema_and_types_have_the_same_keys() {
         ),
         (
             serde_keys::<EnvFromSpec>(),
-            "/$defs/migration/properties/env_from".into(),
+            "/$defs/envFrom".into(),
         ),
     ];
     for (keys, pointer) in cases {

@@ -844,7 +844,10 @@ impl<'a> Runner<'a> {
         let any = self.contexts.values().next().expect("a plan has services");
         let release = Release {
             flake: any.config.flake.clone(),
-            revision: forge_adapters::git_rev::current_commit(&any.base),
+            revision: forge_adapters::git_rev::current_commit(&crate::service_image::revision_dir(
+                &any.config,
+                &any.base,
+            )),
             services,
         };
         self.release = Some(self.recorder.record_release(&release).await?);
