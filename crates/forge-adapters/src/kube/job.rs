@@ -19,7 +19,9 @@ pub enum Created {
 
 /// Creates the Job `manifest` (batch/v1 JSON) unless one of its name exists.
 pub async fn create_or_adopt(client: &Client, manifest: &Value) -> Result<Created, kube::Error> {
-    let namespace = manifest["metadata"]["namespace"].as_str().unwrap_or("default");
+    let namespace = manifest["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or("default");
     let job: Job = serde_json::from_value(manifest.clone()).map_err(kube::Error::SerdeError)?;
     let api: Api<Job> = Api::namespaced(client.clone(), namespace);
     match api.create(&PostParams::default(), &job).await {

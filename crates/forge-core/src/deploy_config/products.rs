@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use super::parse::{error_at, ConfigError};
 use super::resolved::{Environment, Gate, IntegrationTest, Migration, Product, Service, Window};
 use super::types::{Duration, MigrationPhase};
-use crate::release::window;
 use super::types::{Key, ProductSpec, UniqueMap};
+use crate::release::window;
 use crate::yaml_error::closest;
 
 pub(super) fn resolve_products(
@@ -25,10 +25,18 @@ pub(super) fn resolve_products(
             error_at(text, file, &full, message, hint)
         };
         if spec.services.is_empty() {
-            return Err(at(&["services"], "a product needs at least one service".into(), None));
+            return Err(at(
+                &["services"],
+                "a product needs at least one service".into(),
+                None,
+            ));
         }
         if spec.environments.is_empty() {
-            return Err(at(&["environments"], "a product needs at least one environment".into(), None));
+            return Err(at(
+                &["environments"],
+                "a product needs at least one environment".into(),
+                None,
+            ));
         }
         for (i, Key(s)) in spec.services.iter().enumerate() {
             let index = i.to_string();
@@ -41,7 +49,11 @@ pub(super) fn resolve_products(
                 ));
             }
             if spec.services[..i].iter().any(|k| &k.0 == s) {
-                return Err(at(&["services", index.as_str()], format!("`{s}` is listed twice"), None));
+                return Err(at(
+                    &["services", index.as_str()],
+                    format!("`{s}` is listed twice"),
+                    None,
+                ));
             }
         }
         for (i, Key(e)) in spec.environments.iter().enumerate() {
@@ -55,7 +67,11 @@ pub(super) fn resolve_products(
                 ));
             }
             if spec.environments[..i].iter().any(|k| &k.0 == e) {
-                return Err(at(&["environments", index.as_str()], format!("`{e}` is listed twice"), None));
+                return Err(at(
+                    &["environments", index.as_str()],
+                    format!("`{e}` is listed twice"),
+                    None,
+                ));
             }
         }
         let envs: Vec<String> = spec.environments.into_iter().map(|k| k.0).collect();
@@ -102,7 +118,12 @@ pub(super) fn resolve_products(
                         let hint = closest(d, window::DAYS);
                         return Err(at(&path, format!("`{d}` is not a day (mon … sun)"), hint));
                     }
-                    Some(Window { days, from: w.from, to: w.to, zone })
+                    Some(Window {
+                        days,
+                        from: w.from,
+                        to: w.to,
+                        zone,
+                    })
                 }
             };
             gates.insert(

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use super::parse::{checked_text, error_at, from_yaml, input_error, ConfigError};
 use super::pattern::{AttrVars, EnvVars, Pattern, RepoVars, TargetVars};
 use super::resolved::{
-    Cache, Check, DeployConfig, Environment, GitAuth, Gitops, Image, LedgerConfig, ObjectRef,
-    Migration, Probe, SecretRef, Service, Target, Workload,
+    Cache, Check, DeployConfig, Environment, GitAuth, Gitops, Image, LedgerConfig, Migration,
+    ObjectRef, Probe, SecretRef, Service, Target, Workload,
 };
 use super::types::{
     DeployFile, Duration, EnvName, EnvironmentSpec, LedgerSpec, MigrationSpec, ServiceSpec,
@@ -445,21 +445,10 @@ pub(super) fn resolve(
             ))
         }
     };
-    let products = super::products::resolve_products(
-        raw.products,
-        &services,
-        &environments,
-        text,
-        file,
-    )?;
-    let hosts = super::hosts::resolve_hosts(
-        raw.hosts,
-        &flake,
-        &environments,
-        &services,
-        text,
-        file,
-    )?;
+    let products =
+        super::products::resolve_products(raw.products, &services, &environments, text, file)?;
+    let hosts =
+        super::hosts::resolve_hosts(raw.hosts, &flake, &environments, &services, text, file)?;
     Ok(DeployConfig {
         hosts,
         products,
@@ -601,7 +590,9 @@ fn resolve_migrations(
             return Err(at(format!("two migrations are named `{name}`")));
         }
         if spec.command.0.is_empty() {
-            return Err(at("command: give the migration's command, e.g. [app, migrate]".into()));
+            return Err(at(
+                "command: give the migration's command, e.g. [app, migrate]".into(),
+            ));
         }
         let env_from = spec.env_from;
         out.push(Migration {

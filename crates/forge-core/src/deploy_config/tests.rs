@@ -331,12 +331,23 @@ fn products_name_known_services_and_environments_with_gates_after_the_first() {
     assert_eq!(p.gate("production").approvals, 2);
     assert_eq!(p.gate("staging").approvals, 0);
     assert_eq!(p.upstream("production"), Some("staging"));
-    assert!(c.product("shpo").unwrap_err().to_string().contains("did you mean `shop`"));
+    assert!(c
+        .product("shpo")
+        .unwrap_err()
+        .to_string()
+        .contains("did you mean `shop`"));
 
-    let e = error(&format!("{base}products:\n  shop:\n    services: [api, webb]\n    environments: [staging]\n"));
+    let e = error(&format!(
+        "{base}products:\n  shop:\n    services: [api, webb]\n    environments: [staging]\n"
+    ));
     assert!(e.starts_with("deploy.yaml:8:"), "{e}");
-    assert!(e.contains("unknown service `webb`") && e.contains("did you mean `web`?"), "{e}");
-    let e = error(&format!("{base}products:\n  shop:\n    services: [api]\n    environments: [staging, prod]\n"));
+    assert!(
+        e.contains("unknown service `webb`") && e.contains("did you mean `web`?"),
+        "{e}"
+    );
+    let e = error(&format!(
+        "{base}products:\n  shop:\n    services: [api]\n    environments: [staging, prod]\n"
+    ));
     assert!(e.contains("unknown environment `prod`"), "{e}");
     let e = error(&format!("{base}products:\n  shop:\n    services: [api]\n    environments: [staging, production]\n    gates:\n      staging: {{approvals: 1}}\n"));
     assert!(e.contains("is the first environment"), "{e}");
@@ -347,13 +358,34 @@ fn products_name_known_services_and_environments_with_gates_after_the_first() {
 #[test]
 fn gate_windows_are_checked_when_read() {
     let base = "registry: r\nenvironments: {staging: {}, production: {}}\nservices: {api: {}}\nproducts:\n  shop:\n    services: [api]\n    environments: [staging, production]\n    gates:\n      production:\n        window: ";
-    let c = parse(&format!("{base}{{days: [mon, thu], from: \"09:00\", to: \"16:00\", zone: Europe/Berlin}}\n")).unwrap();
-    let w = c.product("shop").unwrap().gate("production").window.unwrap();
-    assert_eq!((w.days.len(), w.from.as_str(), w.zone.as_str()), (2, "09:00", "Europe/Berlin"));
+    let c = parse(&format!(
+        "{base}{{days: [mon, thu], from: \"09:00\", to: \"16:00\", zone: Europe/Berlin}}\n"
+    ))
+    .unwrap();
+    let w = c
+        .product("shop")
+        .unwrap()
+        .gate("production")
+        .window
+        .unwrap();
+    assert_eq!(
+        (w.days.len(), w.from.as_str(), w.zone.as_str()),
+        (2, "09:00", "Europe/Berlin")
+    );
     let e = error(&format!("{base}{{from: \"16:00\", to: \"09:00\"}}\n"));
-    assert!(e.starts_with("deploy.yaml:10:") && e.contains("not before"), "{e}");
-    let e = error(&format!("{base}{{from: \"09:00\", to: \"16:00\", zone: Mars/Base}}\n"));
+    assert!(
+        e.starts_with("deploy.yaml:10:") && e.contains("not before"),
+        "{e}"
+    );
+    let e = error(&format!(
+        "{base}{{from: \"09:00\", to: \"16:00\", zone: Mars/Base}}\n"
+    ));
     assert!(e.contains("IANA"), "{e}");
-    let e = error(&format!("{base}{{days: [thurs], from: \"09:00\", to: \"16:00\"}}\n"));
-    assert!(e.contains("`thurs` is not a day") && e.contains("did you mean `thu`"), "{e}");
+    let e = error(&format!(
+        "{base}{{days: [thurs], from: \"09:00\", to: \"16:00\"}}\n"
+    ));
+    assert!(
+        e.contains("`thurs` is not a day") && e.contains("did you mean `thu`"),
+        "{e}"
+    );
 }

@@ -308,7 +308,8 @@ pub fn short(hash: &str) -> &str {
 /// other's tokens and all but the last wait forever.
 fn handled(status: &Value, token: &str) -> bool {
     let seen = str_at(status, "lastHandledReconcileAt");
-    let comparable = |t: &str| t.len() == token.len() && t.ends_with('Z') && t.as_bytes().get(4) == Some(&b'-');
+    let comparable =
+        |t: &str| t.len() == token.len() && t.ends_with('Z') && t.as_bytes().get(4) == Some(&b'-');
     seen == token || (comparable(seen) && comparable(token) && seen > token)
 }
 

@@ -133,18 +133,33 @@ fn a_later_request_handled_covers_ours_and_an_earlier_one_does_not() {
         later,
         &rev(CHILD),
         &rev(CHILD),
-        json!([cond("Ready", "True", "ReconciliationSucceeded", "Applied revision", 2)]),
+        json!([cond(
+            "Ready",
+            "True",
+            "ReconciliationSucceeded",
+            "Applied revision",
+            2
+        )]),
     );
     assert!(
-        matches!(progress(&s, &k, TOKEN, &wanted), FluxProgress::Applied { .. }),
+        matches!(
+            progress(&s, &k, TOKEN, &wanted),
+            FluxProgress::Applied { .. }
+        ),
         "{:?}",
         progress(&s, &k, TOKEN, &wanted)
     );
     // An earlier token, or one in another form, is not ours.
     let earlier = source("2026-11-23T22:02:43.999999999Z", &rev(OURS), ready.clone());
-    assert!(matches!(progress(&earlier, &ks_ready(OURS), TOKEN, &ours()), FluxProgress::WaitingForSource { .. }));
+    assert!(matches!(
+        progress(&earlier, &ks_ready(OURS), TOKEN, &ours()),
+        FluxProgress::WaitingForSource { .. }
+    ));
     let other = source("zzzz", &rev(OURS), ready);
-    assert!(matches!(progress(&other, &ks_ready(OURS), TOKEN, &ours()), FluxProgress::WaitingForSource { .. }));
+    assert!(matches!(
+        progress(&other, &ks_ready(OURS), TOKEN, &ours()),
+        FluxProgress::WaitingForSource { .. }
+    ));
 }
 
 #[test]

@@ -142,7 +142,10 @@ pub fn job_verdict(job: &Value, pods: &[Value]) -> JobVerdict {
         })
     };
     let failed_pod = pods.iter().find_map(|p| {
-        let name = p["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+        let name = p["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         match classify_pod(p, &PodRules::default()) {
             PodHealth::Failed(f) => Some((name, f)),
             _ if p["status"]["phase"] == "Failed" => Some((name, vec![])),
@@ -177,7 +180,10 @@ pub fn job_verdict(job: &Value, pods: &[Value]) -> JobVerdict {
 }
 
 fn describe(f: &ContainerFailure) -> String {
-    join(&format!("container {} {}", f.container, f.reason), &f.message)
+    join(
+        &format!("container {} {}", f.container, f.reason),
+        &f.message,
+    )
 }
 
 fn join(reason: &str, message: &str) -> String {
@@ -233,7 +239,10 @@ mod tests {
         let pod = &m["spec"]["template"]["spec"];
         assert_eq!(pod["restartPolicy"], "Never");
         assert_eq!(pod["containers"][0]["command"], json!(["api", "migrate"]));
-        assert_eq!(pod["containers"][0]["envFrom"][0]["secretRef"]["name"], "api-db");
+        assert_eq!(
+            pod["containers"][0]["envFrom"][0]["secretRef"]["name"],
+            "api-db"
+        );
         assert_eq!(
             m["metadata"]["labels"][STEP_LABEL],
             "api.staging.migrate-before"

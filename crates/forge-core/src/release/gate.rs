@@ -35,7 +35,11 @@ pub enum GateVerdict {
 /// The gate's verdict at `now` (unix millis).
 pub fn decide(gate: &Gate, env: &str, facts: &GateFacts<'_>, now: i64) -> GateVerdict {
     if let Some((who, why)) = &facts.rejected {
-        let why = if why.is_empty() { String::new() } else { format!(": {why}") };
+        let why = if why.is_empty() {
+            String::new()
+        } else {
+            format!(": {why}")
+        };
         return GateVerdict::Rejected(format!("rejected for {env} by {who}{why}"));
     }
     let mut waiting = Vec::new();
@@ -112,7 +116,10 @@ mod tests {
 
     #[test]
     fn an_empty_gate_is_open() {
-        assert_eq!(decide(&gate(0, 0), "production", &facts(None, &[]), 0), GateVerdict::Open);
+        assert_eq!(
+            decide(&gate(0, 0), "production", &facts(None, &[]), 0),
+            GateVerdict::Open
+        );
     }
 
     #[test]
@@ -126,7 +133,10 @@ mod tests {
             decide(&g, "production", &facts(Some(0), &[]), 160_000),
             GateVerdict::Waiting(vec!["soak: 8 min left in staging".into()])
         );
-        assert_eq!(decide(&g, "production", &facts(Some(0), &[]), 600_000), GateVerdict::Open);
+        assert_eq!(
+            decide(&g, "production", &facts(Some(0), &[]), 600_000),
+            GateVerdict::Open
+        );
     }
 
     #[test]
@@ -136,7 +146,10 @@ mod tests {
             decide(&g, "production", &facts(None, &["alice"]), 0),
             GateVerdict::Waiting(vec!["waiting: 1 of 2 approvals for production".into()])
         );
-        assert_eq!(decide(&g, "production", &facts(None, &["alice", "bob"]), 0), GateVerdict::Open);
+        assert_eq!(
+            decide(&g, "production", &facts(None, &["alice", "bob"]), 0),
+            GateVerdict::Open
+        );
         let mut f = facts(None, &["alice", "bob"]);
         f.rejected = Some(("carol".into(), "bad timing".into()));
         assert_eq!(

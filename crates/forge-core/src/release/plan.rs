@@ -134,7 +134,10 @@ impl ReleasePlan {
     /// the ones after the first behind a gate that waits for every service
     /// to have finished in the environment before. The same digests go
     /// everywhere: later environments have no build, cache or image steps.
-    pub fn product(product: &str, environments: &[(String, Vec<ServiceShape>)]) -> Result<Self, PlanError> {
+    pub fn product(
+        product: &str,
+        environments: &[(String, Vec<ServiceShape>)],
+    ) -> Result<Self, PlanError> {
         let mut steps: Vec<PlannedStep> = Vec::new();
         let mut upstream_last: Vec<StepKey> = Vec::new();
         for (i, (env, shapes)) in environments.iter().enumerate() {
@@ -160,7 +163,11 @@ impl ReleasePlan {
                     }
                 }
                 if let Some(g) = &gate {
-                    if step.after.iter().all(|a| a.environment() != env.as_str() || !is_env_step(a)) {
+                    if step
+                        .after
+                        .iter()
+                        .all(|a| a.environment() != env.as_str() || !is_env_step(a))
+                    {
                         step.after.push(g.clone());
                     }
                 }
@@ -298,7 +305,12 @@ impl ReleasePlan {
         let mut seen = BTreeSet::new();
         self.steps
             .iter()
-            .filter(|s| !matches!(s.kind, StepKind::Gate | StepKind::Check | StepKind::IntegrationTest))
+            .filter(|s| {
+                !matches!(
+                    s.kind,
+                    StepKind::Gate | StepKind::Check | StepKind::IntegrationTest
+                )
+            })
             .map(|s| (s.key.service(), s.key.environment()))
             .filter(|t| seen.insert(*t))
             .collect()
@@ -392,7 +404,12 @@ impl ReleasePlan {
         let mut seen = BTreeSet::new();
         self.steps
             .iter()
-            .filter(|s| !matches!(s.kind, StepKind::Gate | StepKind::Check | StepKind::IntegrationTest))
+            .filter(|s| {
+                !matches!(
+                    s.kind,
+                    StepKind::Gate | StepKind::Check | StepKind::IntegrationTest
+                )
+            })
             .map(|s| s.key.service())
             .filter(|s| seen.insert(*s))
             .collect()
@@ -571,19 +588,36 @@ mod tests {
     #[test]
     fn a_product_publishes_once_and_promotes_behind_a_gate() {
         let envs = vec![
-            ("staging".to_owned(), vec![shape("web", &["api"]), shape("api", &[])]),
-            ("production".to_owned(), vec![shape("web", &["api"]), shape("api", &[])]),
+            (
+                "staging".to_owned(),
+                vec![shape("web", &["api"]), shape("api", &[])],
+            ),
+            (
+                "production".to_owned(),
+                vec![shape("web", &["api"]), shape("api", &[])],
+            ),
         ];
         let plan = ReleasePlan::product("shop", &envs).unwrap();
         let keys: Vec<&str> = plan.steps.iter().map(|s| s.key.as_str()).collect();
-        assert!(!keys.iter().any(|k| k.starts_with("api/production/build") || k.ends_with("production/image")), "{keys:?}");
-        let gate = plan.step(&StepKey::parse("shop/production/gate").unwrap()).unwrap();
+        assert!(
+            !keys
+                .iter()
+                .any(|k| k.starts_with("api/production/build") || k.ends_with("production/image")),
+            "{keys:?}"
+        );
+        let gate = plan
+            .step(&StepKey::parse("shop/production/gate").unwrap())
+            .unwrap();
         let after: Vec<&str> = gate.after.iter().map(StepKey::as_str).collect();
         assert_eq!(after, ["api/staging/verify", "web/staging/verify"]);
-        let pin = plan.step(&StepKey::parse("api/production/migrate-before").unwrap()).unwrap();
+        let pin = plan
+            .step(&StepKey::parse("api/production/migrate-before").unwrap())
+            .unwrap();
         let after: Vec<&str> = pin.after.iter().map(StepKey::as_str).collect();
         assert_eq!(after, ["api/staging/image", "shop/production/gate"]);
-        let web = plan.step(&StepKey::parse("web/production/pin").unwrap()).unwrap();
+        let web = plan
+            .step(&StepKey::parse("web/production/pin").unwrap())
+            .unwrap();
         let after: Vec<&str> = web.after.iter().map(StepKey::as_str).collect();
         // Behind the gate through api, which it waits for.
         assert_eq!(after, ["web/staging/image", "api/production/verify"]);

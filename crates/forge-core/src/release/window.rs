@@ -21,8 +21,9 @@ pub fn parse_time(text: &str) -> Result<u32, String> {
 }
 
 pub fn parse_zone(text: &str) -> Result<Tz, String> {
-    text.parse::<Tz>()
-        .map_err(|_| format!("`{text}` is not a time zone: use an IANA name such as Europe/Berlin or UTC"))
+    text.parse::<Tz>().map_err(|_| {
+        format!("`{text}` is not a time zone: use an IANA name such as Europe/Berlin or UTC")
+    })
 }
 
 /// `Ok` when `now_ms` (unix millis) is inside the window, else why not.
@@ -73,15 +74,28 @@ mod tests {
 
     #[test]
     fn open_inside_the_days_and_hours_in_the_zone() {
-        let w = window(&["mon", "tue", "wed", "thu"], "09:00", "16:00", "Europe/Berlin");
+        let w = window(
+            &["mon", "tue", "wed", "thu"],
+            "09:00",
+            "16:00",
+            "Europe/Berlin",
+        );
         assert_eq!(check(&w, THU_1030_UTC), Ok(()));
         // 15:30 UTC is 16:30 in Berlin: closed.
         let e = check(&w, THU_1030_UTC + 5 * 3_600_000).unwrap_err();
-        assert_eq!(e, "window: open mon,tue,wed,thu 09:00–16:00 Europe/Berlin (now thu 16:30)");
+        assert_eq!(
+            e,
+            "window: open mon,tue,wed,thu 09:00–16:00 Europe/Berlin (now thu 16:30)"
+        );
         // Friday.
-        assert!(check(&w, THU_1030_UTC + 24 * 3_600_000).unwrap_err().contains("now fri"));
+        assert!(check(&w, THU_1030_UTC + 24 * 3_600_000)
+            .unwrap_err()
+            .contains("now fri"));
         // The same instant in UTC is 10:30: open in a UTC window from 10:00.
-        assert_eq!(check(&window(&[], "10:00", "11:00", "UTC"), THU_1030_UTC), Ok(()));
+        assert_eq!(
+            check(&window(&[], "10:00", "11:00", "UTC"), THU_1030_UTC),
+            Ok(())
+        );
     }
 
     #[test]

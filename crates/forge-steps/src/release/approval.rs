@@ -60,7 +60,10 @@ pub async fn decisions(
                 approvers.insert(event.actor);
             }
             REJECTED => {
-                let why = event.after["comment"].as_str().unwrap_or_default().to_owned();
+                let why = event.after["comment"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
                 rejected = Some((event.actor, why));
             }
             _ => {}
@@ -70,7 +73,13 @@ pub async fn decisions(
 }
 
 /// Pauses (or with `resume`, unpauses) automatic promotion into `env`.
-pub async fn set_paused(ledger: &Ledger, env: &str, actor: &str, paused: bool, why: &str) -> anyhow::Result<()> {
+pub async fn set_paused(
+    ledger: &Ledger,
+    env: &str,
+    actor: &str,
+    paused: bool,
+    why: &str,
+) -> anyhow::Result<()> {
     ledger
         .append_audit(
             actor,

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::Serialize;
 
+use forge_adapters::kube::connect;
 use forge_adapters::kube::job::{create_or_adopt, get_with_pods, Created};
 use forge_adapters::kube::workload::container_logs;
-use forge_adapters::kube::connect;
 use forge_adapters::probe::run_command;
 use forge_core::deploy_config::resolved::Migration;
 use forge_core::deploy_config::types::MigrationPhase;
@@ -130,7 +130,11 @@ async fn run_job(
     ctx.observer.event(Event::Detail(&format!(
         "migration {}: Job {namespace}/{name} {}",
         m.name,
-        if created == Created::Created { "created" } else { "adopted" }
+        if created == Created::Created {
+            "created"
+        } else {
+            "adopted"
+        }
     )));
     let deadline = Duration::from_secs(m.timeout.0) + DEADLINE_GRACE;
     let mut shown = 0usize;
@@ -203,7 +207,10 @@ async fn run_local(
         ("FORGE_SERVICE", ctx.service.name.clone()),
         ("FORGE_ENV", ctx.target.env.clone()),
         ("FORGE_IMAGE", input.image.to_owned()),
-        ("FORGE_RELEASE", input.release.unwrap_or_default().to_owned()),
+        (
+            "FORGE_RELEASE",
+            input.release.unwrap_or_default().to_owned(),
+        ),
         ("FORGE_MIGRATION", m.name.clone()),
         ("FORGE_RUN", input.run.as_str().to_owned()),
     ]);
@@ -211,7 +218,13 @@ async fn run_local(
     let timeout = Duration::from_secs(m.timeout.0);
     let outcome = tokio::time::timeout(timeout, run_command(&m.command, &vars))
         .await
-        .map_err(|_| anyhow::anyhow!("{} did not finish within {} s", m.command.join(" "), m.timeout.0))?
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{} did not finish within {} s",
+                m.command.join(" "),
+                m.timeout.0
+            )
+        })?
         .with_context(|| format!("running {}", m.command.join(" ")))?;
     let logs = [outcome.stdout_tail.as_str(), outcome.stderr_tail.as_str()]
         .iter()

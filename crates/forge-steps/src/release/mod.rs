@@ -3,7 +3,9 @@
 //! survives a crash and `resume` does nothing twice.
 //!
 //! - [`runner`]: runs a plan (publish for every service, then change the
-//!   environment in dependency order) and resumes one.
+//!   environment in dependency order, in parallel where the graph allows)
+//!   and resumes one; `execute` is what each kind of step does,
+//!   `product_steps` the gates, checks and integration test of products.
 //! - [`recorder`]: the run in the ledger: leases with heartbeats, step
 //!   transitions, the release, the audit trail.
 //! - [`approval`]: approvals and rejections of a release for an environment.
@@ -16,8 +18,10 @@
 
 pub mod approval;
 pub mod crash_point;
+mod execute;
 pub mod migrate;
 pub mod one_service;
+mod product_steps;
 pub mod promotion;
 pub mod recorder;
 pub mod runner;

@@ -37,7 +37,7 @@ impl<'a> OneServiceRun<'a> {
             environment: environment.to_owned(),
             allow_add: false,
             product: None,
-        pin_release: None,
+            pin_release: None,
         };
         let plan = ReleasePlan::single(environment, service, kind);
         let recorder = RunRecorder::create(ledger, &spec, &plan, ttl, wait).await?;

@@ -19,7 +19,11 @@ pub async fn refusal(
     env: &str,
 ) -> anyhow::Result<Option<String>> {
     let Some(at) = product.environments.iter().position(|e| e == env) else {
-        anyhow::bail!("`{env}` is not one of {}'s environments ({})", product.name, product.environments.join(", "));
+        anyhow::bail!(
+            "`{env}` is not one of {}'s environments ({})",
+            product.name,
+            product.environments.join(", ")
+        );
     };
     let mut steps = Vec::new();
     for run in ledger.runs(&RunFilter::default()).await? {
@@ -40,7 +44,9 @@ pub async fn refusal(
                     })
                     .collect::<Vec<_>>()
             };
-            let pinned = of("pin").into_iter().find(|s| s.state == StepState::Succeeded);
+            let pinned = of("pin")
+                .into_iter()
+                .find(|s| s.state == StepState::Succeeded);
             let Some(pinned) = pinned else {
                 return Ok(Some(format!(
                     "release {} has not been released to {upstream} ({service} was never pinned there)",
@@ -76,9 +82,11 @@ pub async fn refusal(
         rejected,
         paused_by: approval::paused_by(ledger, env).await?,
     };
-    Ok(match gate::decide(&product.gate(env), env, &facts, now_ms()) {
-        GateVerdict::Open => None,
-        GateVerdict::Waiting(why) => Some(why.join("; ")),
-        GateVerdict::Rejected(why) => Some(why),
-    })
+    Ok(
+        match gate::decide(&product.gate(env), env, &facts, now_ms()) {
+            GateVerdict::Open => None,
+            GateVerdict::Waiting(why) => Some(why.join("; ")),
+            GateVerdict::Rejected(why) => Some(why),
+        },
+    )
 }

@@ -103,7 +103,10 @@ impl<'a> RunRecorder<'a> {
                 spec.command
             );
         }
-        if !matches!(record.state, RunState::Running | RunState::Failed | RunState::Waiting) {
+        if !matches!(
+            record.state,
+            RunState::Running | RunState::Failed | RunState::Waiting
+        ) {
             anyhow::bail!("run {run} is {}: nothing to resume", record.state.as_str());
         }
         let (_, plan) = super::runner::plan_of(&spec)?;
@@ -176,7 +179,10 @@ impl<'a> RunRecorder<'a> {
         'again: loop {
             let mut leases = BTreeMap::new();
             for scope in scopes(plan) {
-                match ledger.acquire_lease(&scope, run, &owner, ttl, now_ms()).await {
+                match ledger
+                    .acquire_lease(&scope, run, &owner, ttl, now_ms())
+                    .await
+                {
                     Ok(lease) => {
                         leases.insert(scope, lease);
                     }
@@ -327,7 +333,9 @@ impl<'a> RunRecorder<'a> {
     /// Records that the run ships the already recorded `release` (a rollback's).
     pub async fn set_release(&self, release: &ReleaseId) -> anyhow::Result<()> {
         let fence = self.any_fence().await?;
-        self.ledger.set_run_release(&self.run, release, &fence).await?;
+        self.ledger
+            .set_run_release(&self.run, release, &fence)
+            .await?;
         Ok(())
     }
 

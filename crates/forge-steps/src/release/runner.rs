@@ -12,8 +12,6 @@ use futures::stream::{FuturesUnordered, StreamExt as _};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use forge_adapters::kube::connect;
-use forge_core::deploy_config::types::{MigrationPhase, RollbackPolicy};
 use forge_core::deploy_config::DeployConfig;
 use forge_core::deploy_report::DeployReport;
 use forge_core::nix::store_path::StorePath;
@@ -23,19 +21,13 @@ use forge_core::release::{
 };
 use forge_ledger::Ledger;
 
-use super::approval;
 use super::crash_point::{crash_point, Boundary};
-use super::recorder::now_ms;
-use forge_core::release::gate::{self, GateFacts, GateVerdict};
 use super::recorder::RunRecorder;
 use super::shape::shapes;
-use super::migrate::{run_migrations, MigrationInput};
-use super::verify::{run_checks, CheckEnv};
-use crate::deploy::cluster::{self, Session};
-use crate::deploy::gitops::{self, Landed, Pin, Purpose};
 use crate::deploy::publish::{self, Published};
 use crate::deploy::{ClusterOptions, DeployContext, PublishOptions};
 use crate::observer::{Event, Observer};
+use forge_core::release::gate::GateVerdict;
 
 /// What a run was asked for: kept with the run, so `forge release resume`
 /// can carry on with the same request.
@@ -173,17 +165,17 @@ pub async fn resume(
         .await
 }
 
-struct Runner<'a> {
-    plan: ReleasePlan,
-    spec: RunSpec,
-    options: &'a RunOptions,
+pub(super) struct Runner<'a> {
+    pub(super) plan: ReleasePlan,
+    pub(super) spec: RunSpec,
+    pub(super) options: &'a RunOptions,
     /// Per service × environment.
-    contexts: BTreeMap<(String, String), DeployContext>,
-    recorder: RunRecorder<'a>,
+    pub(super) contexts: BTreeMap<(String, String), DeployContext>,
+    pub(super) recorder: RunRecorder<'a>,
     /// Outputs of succeeded steps, by key (steps running in parallel add theirs).
-    outputs: Mutex<BTreeMap<StepKey, serde_json::Value>>,
-    release: Option<ReleaseId>,
-    observer: Arc<dyn Observer>,
+    pub(super) outputs: Mutex<BTreeMap<StepKey, serde_json::Value>>,
+    pub(super) release: Option<ReleaseId>,
+    pub(super) observer: Arc<dyn Observer>,
 }
 
 /// How a step ended in this run.
@@ -198,9 +190,9 @@ enum Ended {
 
 /// What the build step leaves for the cache and image steps.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Built {
+pub(super) struct Built {
     /// Architecture → output paths.
-    roots: Vec<(String, Vec<String>)>,
+    pub(super) roots: Vec<(String, Vec<String>)>,
 }
 
 impl<'a> Runner<'a> {
@@ -342,7 +334,11 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    async fn skip(&self, key: &StepKey, ended: &mut BTreeMap<StepKey, Ended>) -> anyhow::Result<()> {
+    async fn skip(
+        &self,
+        key: &StepKey,
+        ended: &mut BTreeMap<StepKey, Ended>,
+    ) -> anyhow::Result<()> {
         let (state, _) = self.recorder.state(key).await?;
         if state != StepState::Skipped {
             let why = "an earlier step failed";
@@ -364,7 +360,10 @@ impl<'a> Runner<'a> {
         match state {
             StepState::Succeeded => {
                 if let Some(out) = outputs {
-                    self.outputs.lock().expect("not poisoned").insert(key.clone(), out);
+                    self.outputs
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(key.clone(), out);
                 }
                 return Ok(Ended::Succeeded);
             }
@@ -397,7 +396,10 @@ impl<'a> Runner<'a> {
             Ok(out) => {
                 self.recorder.succeed(key, out.clone()).await?;
                 self.tell(key, StepState::Succeeded, None);
-                self.outputs.lock().expect("not poisoned").insert(key.clone(), out);
+                self.outputs
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(key.clone(), out);
                 Ok(Ended::Succeeded)
             }
             Err(e) => {
@@ -421,7 +423,10 @@ impl<'a> Runner<'a> {
             let (state, outputs) = self.recorder.state(&step.key).await?;
             if state == StepState::Succeeded {
                 if let Some(out) = outputs {
-                    self.outputs.lock().expect("not poisoned").insert(step.key.clone(), out);
+                    self.outputs
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(step.key.clone(), out);
                 }
                 ended.insert(step.key.clone(), Ended::Succeeded);
             } else {
@@ -446,7 +451,10 @@ impl<'a> Runner<'a> {
                     let out = built_outputs(roots)?;
                     self.recorder.succeed(key, out.clone()).await?;
                     self.tell(key, StepState::Succeeded, None);
-                    self.outputs.lock().expect("not poisoned").insert(key.clone(), out);
+                    self.outputs
+                        .lock()
+                        .expect("not poisoned")
+                        .insert(key.clone(), out);
                     ended.insert(key.clone(), Ended::Succeeded);
                 }
                 Err(e) => {
@@ -460,120 +468,13 @@ impl<'a> Runner<'a> {
         Ok(())
     }
 
-    fn ctx(&self, key: &StepKey) -> &DeployContext {
+    pub(super) fn ctx(&self, key: &StepKey) -> &DeployContext {
         &self.contexts[&(key.service().to_owned(), key.environment().to_owned())]
-    }
-
-    /// The product's integration test: its own image as a Job in the first
-    /// service's namespace of this environment (a command here where the
-    /// environment has no cluster), adopted on resume like a migration.
-    async fn integration_test(&self, key: &StepKey) -> anyhow::Result<serde_json::Value> {
-        let product = self.spec.product.as_deref().context("an integration test outside a product")?;
-        let any = self.contexts.values().next().expect("a plan has services");
-        let test = any
-            .config
-            .product(product)?
-            .integration_test
-            .clone()
-            .context("the product has no integration_test")?;
-        let first = any.config.product(product)?.services[0].clone();
-        let ctx = &self.contexts[&(first, key.environment().to_owned())];
-        let release = self.release.as_ref().map(|r| r.to_string());
-        let input = MigrationInput {
-            run: self.recorder.run(),
-            step: key,
-            image: &test.image,
-            release: release.as_deref(),
-        };
-        let outcome = super::migrate::run_one(ctx, &test.job, &input)
-            .await
-            .context("integration test")?;
-        Ok(serde_json::json!({ "migrations": [outcome] }))
-    }
-
-    /// The product's flake checks: `nix flake check`, or each named
-    /// `checks.<system>.<name>` built; their log lines go to the observer.
-    async fn flake_checks(&self) -> anyhow::Result<serde_json::Value> {
-        let any = self.contexts.values().next().expect("a plan has services");
-        let product = self.spec.product.as_deref().context("checks outside a product release")?;
-        let checks = any.config.product(product)?.checks.clone();
-        let flake = crate::service_image::installable(&any.config, &any.config.flake, &any.base);
-        let nix = forge_adapters::nix::NixCli::default();
-        let observer = &*self.observer;
-        let on_log = |l: &str| observer.event(Event::Detail(l));
-        if checks.is_empty() {
-            nix.flake_check(&flake, on_log).await?;
-            return Ok(serde_json::json!({ "checks": "nix flake check", "flake": flake }));
-        }
-        let system = any.service.image.arch[0].nix_system();
-        let installables: Vec<String> = checks
-            .iter()
-            .map(|c| format!("{flake}#checks.{system}.{c}"))
-            .collect();
-        nix.build(&installables, on_log).await?;
-        Ok(serde_json::json!({ "checks": checks, "flake": flake }))
-    }
-
-    /// A rollback or a promotion publishes nothing: the image steps' outputs
-    /// are the release's digests, as recorded.
-    async fn seed_from_release(&mut self, to: &ReleaseId) -> anyhow::Result<()> {
-        let release = self
-            .recorder
-            .ledger()
-            .release(to)
-            .await?
-            .with_context(|| format!("no release {to} in the ledger"))?;
-        for service in self.plan.services() {
-            let shipped = release.services.get(service).with_context(|| {
-                format!("release {} did not ship `{service}`", to.short())
-            })?;
-            let (_, tag) = shipped.image.split_once(':').unwrap_or(("", ""));
-            let tag = tag.split('@').next().filter(|t| !t.is_empty());
-            let published = Published {
-                tag: tag.map(str::to_owned),
-                digest: shipped.pinned_digest.clone(),
-                reference: shipped.image.clone(),
-            };
-            let key = StepKey::new(service, &self.spec.environment, StepKind::Image.action());
-            self.outputs
-                .lock()
-                .expect("not poisoned")
-                .insert(key, serde_json::to_value(published)?);
-        }
-        self.recorder.set_release(to).await?;
-        self.release = Some(to.clone());
-        Ok(())
-    }
-
-    /// Whether the product's gate `key` is open: the upstream environment's
-    /// steps of this run finished long enough ago, and enough people approved.
-    async fn gate(&self, key: &StepKey) -> anyhow::Result<GateVerdict> {
-        let product = self.spec.product.as_deref().context("a gate outside a product release")?;
-        let config = &self.contexts.values().next().expect("a plan has services").config;
-        let product = config.product(product)?;
-        let env = key.environment();
-        let upstream = product.upstream(env).context("a gate before the first environment")?;
-        let steps = self.recorder.ledger().steps(self.recorder.run()).await?;
-        let healthy_since = steps
-            .iter()
-            .filter(|s| s.key.environment() == upstream && s.state == StepState::Succeeded)
-            .filter_map(|s| s.finished_at)
-            .max();
-        let release = self.release.as_ref().context("a gate before the release is recorded")?;
-        let (approvers, rejected) = approval::decisions(self.recorder.ledger(), release, env).await?;
-        let facts = GateFacts {
-            upstream,
-            healthy_since,
-            approvers,
-            rejected,
-            paused_by: approval::paused_by(self.recorder.ledger(), env).await?,
-        };
-        Ok(gate::decide(&product.gate(env), env, &facts, now_ms()))
     }
 
     /// The step of `kind` for `key`'s service: in `key`'s environment, else
     /// (publishing happens once) wherever the plan has it.
-    fn step_of(&self, key: &StepKey, kind: StepKind) -> StepKey {
+    pub(super) fn step_of(&self, key: &StepKey, kind: StepKind) -> StepKey {
         let here = StepKey::new(key.service(), key.environment(), kind.action());
         if self.plan.step(&here).is_some() {
             return here;
@@ -585,7 +486,7 @@ impl<'a> Runner<'a> {
             .map_or(here, |s| s.key.clone())
     }
 
-    fn output<T: for<'de> Deserialize<'de>>(
+    pub(super) fn output<T: for<'de> Deserialize<'de>>(
         &self,
         key: &StepKey,
         kind: StepKind,
@@ -599,211 +500,6 @@ impl<'a> Runner<'a> {
             .cloned()
             .with_context(|| format!("{k} left no outputs"))?;
         serde_json::from_value(v).with_context(|| format!("reading the outputs of {k}"))
-    }
-
-    async fn execute(
-        &self,
-        step: &PlannedStep,
-        interrupted: bool,
-    ) -> anyhow::Result<serde_json::Value> {
-        let key = &step.key;
-        if step.kind == StepKind::Gate {
-            // Opened by `run_step` before it got here.
-            return Ok(serde_json::json!({ "gate": "open" }));
-        }
-        if step.kind == StepKind::Check {
-            return self.flake_checks().await;
-        }
-        if step.kind == StepKind::IntegrationTest {
-            return self.integration_test(key).await;
-        }
-        let ctx = self.ctx(key);
-        let mut report = DeployReport::new("release", key.service(), key.environment());
-        let opts = &self.options.publish;
-        let value = match step.kind {
-            StepKind::Build => {
-                let roots = publish::build(ctx, &mut report).await?;
-                built_outputs(roots)?
-            }
-            StepKind::Cache => {
-                let roots = self.roots(key)?;
-                publish::push_closure(ctx, opts, &roots, &mut report).await?;
-                summary(&report)
-            }
-            StepKind::Image => {
-                let roots = self.roots(key)?;
-                let published = publish::push_image(ctx, opts, &roots, &mut report).await?;
-                serde_json::to_value(published)?
-            }
-            StepKind::Pin => {
-                let published: Published = self.output(key, StepKind::Image)?;
-                let remote = ctx.git_remote()?.context("no gitops: in deploy.yaml")?;
-                let step_id = format!("{}/{key}", self.recorder.run());
-                // A commit of this step that landed before a crash is adopted.
-                let found = if interrupted {
-                    let (r, id) = (remote.clone(), step_id.clone());
-                    tokio::task::spawn_blocking(move || r.find_trailer("Forge-Step", &id, 200))
-                        .await??
-                } else {
-                    None
-                };
-                let landed = match found {
-                    Some(commit) => Landed {
-                        commit: Some(commit),
-                    },
-                    None => {
-                        let pin = Pin {
-                            name: ctx.image_name(),
-                            new_name: ctx.new_name(),
-                            tag: published.tag.clone(),
-                            digest: published.digest.clone(),
-                            allow_add: self.spec.allow_add,
-                        };
-                        let purpose = Purpose::Deploy {
-                            release: self.release.as_ref().map(|r| r.to_string()),
-                            image: published.reference.clone(),
-                            step: Some(step_id),
-                        };
-                        gitops::land(ctx, &remote, &pin, purpose, opts.dry_run, &mut report).await?
-                    }
-                };
-                serde_json::to_value(landed)?
-            }
-            StepKind::Reconcile => {
-                let landed: Landed = self.output(key, StepKind::Pin)?;
-                let remote = ctx.git_remote()?.context("no gitops: in deploy.yaml")?;
-                let client = connect(ctx.target.kube_context.as_deref()).await?;
-                cluster::reconcile(ctx, &client, &remote, landed.commit.as_deref(), &mut report)
-                    .await?;
-                summary(&report)
-            }
-            StepKind::Rollout => {
-                let published: Published = self.output(key, StepKind::Image)?;
-                let landed: Landed = self.output(key, StepKind::Pin)?;
-                let client = connect(ctx.target.kube_context.as_deref()).await?;
-                let unchanged = landed.commit.is_none();
-                let failure = cluster::rollout(
-                    ctx,
-                    &self.options.cluster,
-                    &client,
-                    &published.digest,
-                    unchanged,
-                    &mut report,
-                )
-                .await?;
-                if let Some(reason) = failure {
-                    if ctx.service.rollback == RollbackPolicy::Auto && !unchanged {
-                        let remote = ctx.git_remote()?.context("no gitops: in deploy.yaml")?;
-                        let session = Session {
-                            ctx,
-                            opts: &self.options.cluster,
-                            remote: &remote,
-                        };
-                        let back =
-                            cluster::roll_back(session, Some(&client), None, false, &mut report)
-                                .await;
-                        match back {
-                            Ok(to) => anyhow::bail!("{reason}; rolled back to {to}"),
-                            Err(e) => {
-                                anyhow::bail!("{reason}; the automatic rollback failed too: {e:#}")
-                            }
-                        }
-                    }
-                    anyhow::bail!(reason);
-                }
-                summary(&report)
-            }
-            StepKind::Verify => {
-                let published: Published = self.output(key, StepKind::Image)?;
-                let env = CheckEnv {
-                    service: key.service().to_owned(),
-                    environment: key.environment().to_owned(),
-                    image: published.reference.clone(),
-                    release: self.release.as_ref().map(|r| r.to_string()),
-                };
-                let (results, passed) = run_checks(&ctx.target.verify, &env).await;
-                if !passed {
-                    let failed = results.last().expect("a failed check ran");
-                    let last = failed
-                        .attempts
-                        .last()
-                        .map(|a| a.detail.as_str())
-                        .unwrap_or("");
-                    let reason = format!("check {} failed: {last}", failed.name);
-                    if ctx.service.rollback == RollbackPolicy::Auto {
-                        if let Some(remote) = ctx.git_remote()? {
-                            let client = if ctx.target.cluster {
-                                Some(connect(ctx.target.kube_context.as_deref()).await?)
-                            } else {
-                                None
-                            };
-                            let session = Session {
-                                ctx,
-                                opts: &self.options.cluster,
-                                remote: &remote,
-                            };
-                            let back = cluster::roll_back(
-                                session,
-                                client.as_ref(),
-                                None,
-                                false,
-                                &mut report,
-                            )
-                            .await;
-                            match back {
-                                Ok(to) => anyhow::bail!("{reason}; rolled back to {to}"),
-                                Err(e) => anyhow::bail!(
-                                    "{reason}; the automatic rollback failed too: {e:#}"
-                                ),
-                            }
-                        }
-                    }
-                    anyhow::bail!(reason);
-                }
-                serde_json::json!({ "checks": results })
-            }
-            StepKind::MigrateBefore | StepKind::MigrateAfter => {
-                let published: Published = self.output(key, StepKind::Image)?;
-                let phase = if step.kind == StepKind::MigrateBefore {
-                    MigrationPhase::Before
-                } else {
-                    MigrationPhase::After
-                };
-                let image = format!("{}@{}", ctx.pull_name(), published.digest);
-                let release = self.release.as_ref().map(|r| r.to_string());
-                let input = MigrationInput {
-                    run: self.recorder.run(),
-                    step: key,
-                    image: &image,
-                    release: release.as_deref(),
-                };
-                let outcomes = run_migrations(ctx, Some(phase), &input).await?;
-                serde_json::json!({ "migrations": outcomes })
-            }
-            StepKind::Gate
-            | StepKind::Check
-            | StepKind::IntegrationTest
-            | StepKind::Deploy
-            | StepKind::Rollback => {
-                anyhow::bail!("{key} is a whole command's step, not a release step")
-            }
-        };
-        Ok(value)
-    }
-
-    fn roots(&self, key: &StepKey) -> anyhow::Result<Vec<(String, Vec<StorePath>)>> {
-        let built: Built = self.output(key, StepKind::Build)?;
-        built
-            .roots
-            .into_iter()
-            .map(|(arch, paths)| {
-                let paths = paths
-                    .iter()
-                    .map(|p| StorePath::parse(p).map_err(|e| anyhow::anyhow!("{p}: {e}")))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
-                Ok((arch, paths))
-            })
-            .collect()
     }
 
     /// The release these artifacts make, recorded once (same content, same id).
@@ -832,7 +528,8 @@ impl<'a> Runner<'a> {
                     image_digests: BTreeMap::new(),
                     pinned_digest: published.digest,
                     image: published.reference,
-                    migrations: self.ctx(&build)
+                    migrations: self
+                        .ctx(&build)
                         .service
                         .migrations
                         .iter()
@@ -856,7 +553,9 @@ impl<'a> Runner<'a> {
 }
 
 /// A build step's outputs.
-fn built_outputs(roots: Vec<(String, Vec<StorePath>)>) -> anyhow::Result<serde_json::Value> {
+pub(super) fn built_outputs(
+    roots: Vec<(String, Vec<StorePath>)>,
+) -> anyhow::Result<serde_json::Value> {
     Ok(serde_json::to_value(Built {
         roots: roots
             .into_iter()
@@ -866,7 +565,7 @@ fn built_outputs(roots: Vec<(String, Vec<StorePath>)>) -> anyhow::Result<serde_j
 }
 
 /// The step line the pipeline recorded, as the step's outputs.
-fn summary(report: &DeployReport) -> serde_json::Value {
+pub(super) fn summary(report: &DeployReport) -> serde_json::Value {
     serde_json::json!({
         "summary": report.steps.last().map(|l| l.status.detail().to_owned()),
     })

@@ -29,8 +29,14 @@ pub fn shapes(
                 has_cache: config.cache.is_some(),
                 has_gitops: config.gitops.is_some(),
                 has_cluster: target.cluster,
-                migrations_before: service.migrations_of(MigrationPhase::Before).next().is_some(),
-                migrations_after: service.migrations_of(MigrationPhase::After).next().is_some(),
+                migrations_before: service
+                    .migrations_of(MigrationPhase::Before)
+                    .next()
+                    .is_some(),
+                migrations_after: service
+                    .migrations_of(MigrationPhase::After)
+                    .next()
+                    .is_some(),
                 has_verify: !target.verify.is_empty(),
             })
         })

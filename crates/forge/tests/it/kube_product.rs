@@ -63,7 +63,10 @@ impl Shop {
         }
         git(&seed, &["add", "-A"]);
         git(&seed, &["commit", "-q", "-m", "seed"]);
-        git(&seed, &["push", "-q", &url, &format!("HEAD:refs/heads/{branch}")]);
+        git(
+            &seed,
+            &["push", "-q", &url, &format!("HEAD:refs/heads/{branch}")],
+        );
         for (path, ns) in [("staging", &staging.name), ("production", &production.name)] {
             env.apply(&format!(
                 "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: gitops\n  namespace: {ns}\nspec:\n  interval: 1h\n  url: {url}\n  ref:\n    branch: {branch}\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: {ns}\nspec:\n  interval: 1h\n  path: ./{path}\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: gitops\n"
@@ -75,7 +78,15 @@ impl Shop {
                     .then_some(())
             });
         }
-        Some(Self { env, staging, production, url, branch, dir, flake: Flake::basic() })
+        Some(Self {
+            env,
+            staging,
+            production,
+            url,
+            branch,
+            dir,
+            flake: Flake::basic(),
+        })
     }
 
     /// deploy.yaml: staging and production, the product `shop`; `web`'s
@@ -122,7 +133,10 @@ impl Shop {
 
     fn image(&self, ns: &str, deployment: &str) -> String {
         let d = self.env.get_json(&["deployment", deployment, "-n", ns]);
-        d["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or_default().to_owned()
+        d["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 }
 
@@ -138,11 +152,23 @@ fn a_product_goes_through_staging_then_production_with_the_same_digests() {
     for s in SERVICES {
         let staging = shop.image(&shop.staging.name, s);
         assert!(staging.contains("@sha256:"), "{s} in staging: {staging}");
-        assert_eq!(shop.image(&shop.production.name, s), staging, "{s}: production runs what staging got");
+        assert_eq!(
+            shop.image(&shop.production.name, s),
+            staging,
+            "{s}: production runs what staging got"
+        );
     }
-    let keys: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["key"].as_str().unwrap()).collect();
+    let keys: Vec<&str> = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
     assert!(keys.contains(&"shop/production/gate"), "{keys:?}");
-    assert!(!keys.iter().any(|k| k.starts_with("api/production/build")), "production builds nothing");
+    assert!(
+        !keys.iter().any(|k| k.starts_with("api/production/build")),
+        "production builds nothing"
+    );
 }
 
 #[test]
@@ -155,13 +181,30 @@ fn a_failing_verification_in_staging_leaves_production_alone() {
     assert_eq!(out.status.code(), Some(1), "{}\n{v}", stderr(&out));
     assert_eq!(v["failed"][0], "web/staging/verify", "{v}");
     for s in SERVICES {
-        assert_eq!(shop.image(&shop.production.name, s), format!("registry.forge.test/{s}:v0"), "{s} in production untouched");
+        assert_eq!(
+            shop.image(&shop.production.name, s),
+            format!("registry.forge.test/{s}:v0"),
+            "{s} in production untouched"
+        );
     }
     let tip = git(shop.dir.path(), &["ls-remote", &shop.url, &shop.branch]);
     let clone = shop.dir.path().join("check");
-    git(shop.dir.path(), &["clone", "-q", "--branch", &shop.branch, &shop.url, clone.to_str().unwrap()]);
+    git(
+        shop.dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--branch",
+            &shop.branch,
+            &shop.url,
+            clone.to_str().unwrap(),
+        ],
+    );
     let messages = git(&clone, &["log", "--format=%s"]);
-    assert!(!messages.contains("production"), "no commit for production: {messages}\n{tip}");
+    assert!(
+        !messages.contains("production"),
+        "no commit for production: {messages}\n{tip}"
+    );
     // The check's output is kept; web's automatic rollback was attempted
     // (here the seed pinned no digest to go back to, and says so).
     let error = v["failed"][1].as_str().unwrap();
@@ -201,12 +244,30 @@ fn a_failing_integration_test_job_keeps_the_release_out_of_production() {
     assert_eq!(out.status.code(), Some(1), "{}\n{v}", stderr(&out));
     assert_eq!(v["failed"][0], "shop/staging/integration-test", "{v}");
     let error = v["failed"][1].as_str().unwrap();
-    assert!(error.contains("forge testenv: log line"), "the Job's logs: {error}");
+    assert!(
+        error.contains("forge testenv: log line"),
+        "the Job's logs: {error}"
+    );
     for s in SERVICES {
-        assert!(shop.image(&shop.staging.name, s).contains("@sha256:"), "{s} is in staging");
-        assert_eq!(shop.image(&shop.production.name, s), format!("registry.forge.test/{s}:v0"), "{s} not in production");
+        assert!(
+            shop.image(&shop.staging.name, s).contains("@sha256:"),
+            "{s} is in staging"
+        );
+        assert_eq!(
+            shop.image(&shop.production.name, s),
+            format!("registry.forge.test/{s}:v0"),
+            "{s} not in production"
+        );
     }
     let jobs = shop.env.get_json(&["jobs", "-n", &shop.staging.name]);
-    let names: Vec<&str> = jobs["items"].as_array().unwrap().iter().filter_map(|j| j["metadata"]["name"].as_str()).collect();
-    assert!(names.iter().any(|n| n.starts_with("api-integration-test-")), "{names:?}");
+    let names: Vec<&str> = jobs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|j| j["metadata"]["name"].as_str())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("api-integration-test-")),
+        "{names:?}"
+    );
 }

@@ -61,7 +61,10 @@ impl Product {
         }
         git(&seed, &["add", "-A"]);
         git(&seed, &["commit", "-q", "-m", "seed"]);
-        git(&seed, &["push", "-q", &url, &format!("HEAD:refs/heads/{branch}")]);
+        git(
+            &seed,
+            &["push", "-q", &url, &format!("HEAD:refs/heads/{branch}")],
+        );
         env.apply(&format!(
             "apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata:\n  name: gitops\n  namespace: {n}\nspec:\n  interval: 1h\n  url: {url}\n  ref:\n    branch: {branch}\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata:\n  name: apps\n  namespace: {n}\nspec:\n  interval: 1h\n  path: ./\n  prune: true\n  sourceRef:\n    kind: GitRepository\n    name: gitops\n"
         ));
@@ -115,7 +118,15 @@ impl Product {
     fn release(&self, config: &PathBuf, crash_at: Option<&str>) -> (Output, Value) {
         let mut c = self.forge(
             config,
-            &["orchestrate-release", "api", "web", "--env", "e2e", "--lease-ttl", "1s"],
+            &[
+                "orchestrate-release",
+                "api",
+                "web",
+                "--env",
+                "e2e",
+                "--lease-ttl",
+                "1s",
+            ],
         );
         if let Some(at) = crash_at {
             c.env("FORGE_CRASH_AT", at);
@@ -200,7 +211,11 @@ fn a_release_migrates_then_rolls_out_in_order_and_a_resumed_run_adopts_its_job()
     let listed = p.forge(&again, &["release", "list"]).output().unwrap();
     let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     let crashed = listed[0]["id"].as_str().unwrap().to_owned();
-    assert_eq!(p.jobs_of(&crashed).len(), 1, "the Job was created before the crash");
+    assert_eq!(
+        p.jobs_of(&crashed).len(),
+        1,
+        "the Job was created before the crash"
+    );
     std::thread::sleep(Duration::from_millis(1200));
     let out = p
         .forge(&again, &["release", "resume", &crashed])
@@ -226,11 +241,20 @@ fn a_failing_migration_job_stops_the_rollout_with_its_logs() {
     let before = git(p.dir.path(), &["ls-remote", &p.url, &p.branch]);
     let config = p.config("deploy.yaml", "\"false\"", "true");
     let (out, v) = p.release(&config, None);
-    assert_eq!(out.status.code(), Some(1), "{}\n{}", stderr(&out), stdout(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}\n{}",
+        stderr(&out),
+        stdout(&out)
+    );
     assert_eq!(v["failed"][0], "api/e2e/migrate-before", "{v}");
     let error = v["failed"][1].as_str().unwrap();
     assert!(error.contains("failed"), "{error}");
-    assert!(error.contains("forge testenv: log line"), "the Job's logs: {error}");
+    assert!(
+        error.contains("forge testenv: log line"),
+        "the Job's logs: {error}"
+    );
     assert_eq!(state_of(&v, "api/e2e/pin"), "skipped");
     assert_eq!(state_of(&v, "web/e2e/pin"), "skipped");
     let after = git(p.dir.path(), &["ls-remote", &p.url, &p.branch]);
@@ -251,7 +275,11 @@ fn a_failing_verification_rolls_back_and_fails_the_run() {
 
     // A new web image (another tag scheme makes another digest) that fails
     // its check: pinned, rolled out, verified, rolled back.
-    let bad = p.config("bad.yaml", "api, migrate", "echo web is unhealthy >&2; exit 1");
+    let bad = p.config(
+        "bad.yaml",
+        "api, migrate",
+        "echo web is unhealthy >&2; exit 1",
+    );
     let yaml = std::fs::read_to_string(&bad).unwrap().replace(
         "      name: web\n",
         "      name: web\n      labels: {forge.test/variant: two}\n",
@@ -280,12 +308,18 @@ fn independent_services_reconcile_and_roll_out_at_the_same_time() {
     let yaml = std::fs::read_to_string(&config)
         .unwrap()
         .replace("    depends_on: [api]\n", "")
-        .replace("    migrations:\n      command: [api, migrate]\n      timeout: 2m\n", "");
+        .replace(
+            "    migrations:\n      command: [api, migrate]\n      timeout: 2m\n",
+            "",
+        );
     std::fs::write(&config, yaml).unwrap();
     let (out, v) = p.release(&config, None);
     assert!(out.status.success(), "{}\n{v}", stderr(&out));
     let run = v["run"].as_str().unwrap();
-    let shown = p.forge(&config, &["release", "show", run]).output().unwrap();
+    let shown = p
+        .forge(&config, &["release", "show", run])
+        .output()
+        .unwrap();
     let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
     let span = |key: &str| {
         let s = shown["steps"]
@@ -294,7 +328,10 @@ fn independent_services_reconcile_and_roll_out_at_the_same_time() {
             .iter()
             .find(|s| s["key"] == key)
             .unwrap_or_else(|| panic!("no {key}"));
-        (s["started_at"].as_i64().unwrap(), s["finished_at"].as_i64().unwrap())
+        (
+            s["started_at"].as_i64().unwrap(),
+            s["finished_at"].as_i64().unwrap(),
+        )
     };
     // Both pin, reconcile and roll out at once.
     let (api_start, api_end) = (span("api/e2e/pin").0, span("api/e2e/rollout").1);

@@ -25,7 +25,10 @@ fn deploys_and_rollbacks_are_runs_in_the_ledger() {
     let (_, shown) = f.run(&["release", "show", run["id"].as_str().unwrap()]);
     let step = &shown["steps"][0];
     assert_eq!(step["key"], "app/dev/deploy", "{shown}");
-    assert_eq!(step["outputs"]["image"], report["image"], "the report is kept");
+    assert_eq!(
+        step["outputs"]["image"], report["image"],
+        "the report is kept"
+    );
 
     // A dry run records nothing.
     let (out, _) = f.run(&["deploy", "app", "--env", "dev", "--dry-run"]);
@@ -40,7 +43,11 @@ fn deploys_and_rollbacks_are_runs_in_the_ledger() {
 
     let (out, _) = f.run(&["release", "resume", back["id"].as_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("run that command again"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("run that command again"),
+        "{}",
+        stderr(&out)
+    );
 
     // A failing deploy is a failed run with its error.
     std::fs::write(
@@ -55,14 +62,27 @@ fn deploys_and_rollbacks_are_runs_in_the_ledger() {
     let failed = f.newest_run();
     assert_eq!(failed["state"], "failed", "{failed}");
     let (_, shown) = f.run(&["release", "show", failed["id"].as_str().unwrap()]);
-    assert!(shown["steps"][0]["error"].as_str().unwrap().contains("nope"), "{shown}");
+    assert!(
+        shown["steps"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("nope"),
+        "{shown}"
+    );
 }
 
 #[test]
 fn a_deploy_is_refused_while_a_release_holds_the_service() {
     let f = Fleet::new();
     let out = f
-        .forge_cmd(&["orchestrate-release", "app", "--env", "dev", "--lease-ttl", "60s"])
+        .forge_cmd(&[
+            "orchestrate-release",
+            "app",
+            "--env",
+            "dev",
+            "--lease-ttl",
+            "60s",
+        ])
         .env("FORGE_CRASH_AT", "app/dev/image:after")
         .output()
         .unwrap();

@@ -26,7 +26,12 @@ fn ledgers() -> Vec<(&'static str, Option<String>)> {
     out
 }
 
-fn run(f: &Fleet, ledger: &Option<String>, args: &[&str], crash_at: Option<&str>) -> (Output, Value) {
+fn run(
+    f: &Fleet,
+    ledger: &Option<String>,
+    args: &[&str],
+    crash_at: Option<&str>,
+) -> (Output, Value) {
     let mut c = f.forge_cmd(args);
     if let Some(url) = ledger {
         c.arg("--ledger").arg(url);
@@ -53,22 +58,49 @@ fn one_writer_per_service_and_environment_on_sqlite_and_postgres() {
         let (out, _) = run(
             &f,
             &ledger,
-            &["orchestrate-release", "lib", "--env", "dev", "--lease-ttl", "4s"],
+            &[
+                "orchestrate-release",
+                "lib",
+                "--env",
+                "dev",
+                "--lease-ttl",
+                "4s",
+            ],
             Some("lib/dev/image:after"),
         );
-        assert!(stderr(&out).contains("FORGE_CRASH_AT"), "{backend}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("FORGE_CRASH_AT"),
+            "{backend}: {}",
+            stderr(&out)
+        );
         let holder = newest(&f, &ledger);
 
         // app + lib: refused at once, naming the holder and until when.
         let started = Instant::now();
-        let (out, _) = run(&f, &ledger, &["orchestrate-release", "app", "lib", "--env", "dev"], None);
+        let (out, _) = run(
+            &f,
+            &ledger,
+            &["orchestrate-release", "app", "lib", "--env", "dev"],
+            None,
+        );
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(1), "{backend}: {err}");
-        assert!(err.contains(&holder) && err.contains("lib/dev") && err.contains("until"), "{backend}: {err}");
-        assert!(started.elapsed() < Duration::from_secs(4), "{backend}: refused at once");
+        assert!(
+            err.contains(&holder) && err.contains("lib/dev") && err.contains("until"),
+            "{backend}: {err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{backend}: refused at once"
+        );
 
         // What the refused run took (app/dev) was given back: app alone goes.
-        let (out, v) = run(&f, &ledger, &["orchestrate-release", "app", "--env", "dev"], None);
+        let (out, v) = run(
+            &f,
+            &ledger,
+            &["orchestrate-release", "app", "--env", "dev"],
+            None,
+        );
         assert!(out.status.success(), "{backend}: {}", stderr(&out));
         assert_eq!(v["state"], "succeeded");
 
@@ -76,7 +108,14 @@ fn one_writer_per_service_and_environment_on_sqlite_and_postgres() {
         let (out, v) = run(
             &f,
             &ledger,
-            &["orchestrate-release", "lib", "--env", "dev", "--wait", "20s"],
+            &[
+                "orchestrate-release",
+                "lib",
+                "--env",
+                "dev",
+                "--wait",
+                "20s",
+            ],
             None,
         );
         assert!(out.status.success(), "{backend}: {}", stderr(&out));
@@ -86,8 +125,15 @@ fn one_writer_per_service_and_environment_on_sqlite_and_postgres() {
         // (the lease now epochs past it) nothing it held is written twice.
         let (out, v) = run(&f, &ledger, &["release", "resume", &holder], None);
         assert!(out.status.success(), "{backend}: {}", stderr(&out));
-        assert!(states(&v).iter().all(|(_, s)| s == "succeeded"), "{backend}: {v}");
-        assert_eq!(f.pins_of("lib"), 1, "{backend}: one pin of lib across all runs");
+        assert!(
+            states(&v).iter().all(|(_, s)| s == "succeeded"),
+            "{backend}: {v}"
+        );
+        assert_eq!(
+            f.pins_of("lib"),
+            1,
+            "{backend}: one pin of lib across all runs"
+        );
     }
 }
 
@@ -97,11 +143,20 @@ fn an_unreachable_postgres_ledger_is_a_clear_error_without_its_password() {
     let port = forge_testkit::free_port();
     let url = format!("postgres://forge:s3cret-pw@127.0.0.1:{port}/ledger?connect_timeout=2");
     let started = Instant::now();
-    let (out, _) = run(&f, &Some(url), &["orchestrate-release", "app", "--env", "dev"], None);
+    let (out, _) = run(
+        &f,
+        &Some(url),
+        &["orchestrate-release", "app", "--env", "dev"],
+        None,
+    );
     let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(!err.contains("s3cret-pw"), "the password leaked: {err}");
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_eq!(f.messages().len(), 1, "nothing was pinned");
 }

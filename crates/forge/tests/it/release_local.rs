@@ -354,7 +354,12 @@ fn bad_input_is_refused_before_anything_happens() {
     let (out, plan) = fleet.run(&["release", "plan", "lib", "--env", "dev"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let steps = plan["plan"]["steps"].as_array().unwrap();
-    assert!(steps.iter().all(|s| s["key"].as_str().unwrap().starts_with("lib/")), "{plan}");
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["key"].as_str().unwrap().starts_with("lib/")),
+        "{plan}"
+    );
     let pin = steps.iter().find(|s| s["key"] == "lib/dev/pin").unwrap();
     assert_eq!(pin["after"], serde_json::json!(["lib/dev/image"]), "{plan}");
 

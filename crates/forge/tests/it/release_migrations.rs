@@ -45,17 +45,35 @@ fn migrations_run_before_and_after_the_pin_and_run_migrations_runs_them_alone() 
     let lines = log(&f);
     assert_eq!(lines.len(), 2, "{lines:?}");
     // The seed commit only before the pin; app's pin after it.
-    assert!(lines[0].starts_with(&format!("schema app dev {run} commits=1 image=")), "{}", lines[0]);
-    assert!(lines[1].starts_with(&format!("backfill app dev {run} commits=2 image=")), "{}", lines[1]);
-    assert!(lines[0].contains("@sha256:"), "the image by digest: {}", lines[0]);
+    assert!(
+        lines[0].starts_with(&format!("schema app dev {run} commits=1 image=")),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with(&format!("backfill app dev {run} commits=2 image=")),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[0].contains("@sha256:"),
+        "the image by digest: {}",
+        lines[0]
+    );
     let before = v["steps"]
         .as_array()
         .unwrap()
         .iter()
         .find(|s| s["key"] == "app/dev/migrate-before")
         .unwrap();
-    assert_eq!(before["outputs"]["migrations"][0]["how"], "local", "{before}");
-    assert_eq!(before["outputs"]["migrations"][0]["log_tail"], "migrated schema");
+    assert_eq!(
+        before["outputs"]["migrations"][0]["how"], "local",
+        "{before}"
+    );
+    assert_eq!(
+        before["outputs"]["migrations"][0]["log_tail"],
+        "migrated schema"
+    );
 
     // Alone: both migrations, no pin.
     let commits = f.messages().len();
@@ -67,7 +85,13 @@ fn migrations_run_before_and_after_the_pin_and_run_migrations_runs_them_alone() 
     keys.sort();
     assert_eq!(
         keys,
-        ["app/dev/build", "app/dev/cache", "app/dev/image", "app/dev/migrate-after", "app/dev/migrate-before"]
+        [
+            "app/dev/build",
+            "app/dev/cache",
+            "app/dev/image",
+            "app/dev/migrate-after",
+            "app/dev/migrate-before"
+        ]
     );
     assert_eq!(log(&f).len(), 4);
     assert_eq!(f.messages().len(), commits, "run-migrations pins nothing");
@@ -75,7 +99,11 @@ fn migrations_run_before_and_after_the_pin_and_run_migrations_runs_them_alone() 
     // A service without migrations is refused before anything runs.
     let (out, _) = f.run(&["run-migrations", "lib", "--env", "dev"]);
     assert_ne!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("has no migrations"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has no migrations"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -103,5 +131,8 @@ fn a_failed_migration_stops_its_service_and_what_depends_on_it() {
         .iter()
         .find(|s| s["key"] == "app/dev/migrate-before")
         .unwrap();
-    assert!(kept["error"].as_str().unwrap().contains("already exists"), "{kept}");
+    assert!(
+        kept["error"].as_str().unwrap().contains("already exists"),
+        "{kept}"
+    );
 }
