@@ -121,6 +121,10 @@ fn a_product_waits_at_its_gate_until_two_people_approved_then_promotes_the_same_
     );
     assert_ne!(pinned(&f, "prod/app/kustomization.yaml"), dev_app);
     assert_eq!(f.newest_run()["state"], "waiting");
+    // `release show` says where it waits and why.
+    let (_, shown) = f.run(&["release", "show", v["run"].as_str().unwrap()]);
+    assert_eq!(shown["waiting"][0][0], "shop/prod/gate", "{shown}");
+    assert_eq!(shown["waiting"][0][1], "waiting: 0 of 2 approvals for prod");
 
     let approve = ["release", "approve", release.as_str(), "--env", "prod"];
     let (out, v) = as_actor(&f, "alice", &approve);
