@@ -284,3 +284,47 @@ fn an_agent_killed_during_confirmation_finishes_it_or_rolls_back_on_restart() {
     assert_eq!(lab.state("web1")["failed"][0]["store_path"], v3.as_str());
     let _ = v1;
 }
+
+#[test]
+fn an_agent_killed_during_switch_to_configuration_test_rolls_back_on_restart() {
+    let lab = HostLab::new("    confirm_timeout: 60s\n");
+    let key = lab.public_key.clone();
+    let agent = lab.agent_config("web1", &[&key], json!([]), json!({}));
+    let v1 = lab.deploy_fresh("web1");
+    let (code, pass, err) = lab.agent_once(&agent);
+    assert_eq!(code, 0, "{pass}\n{err}");
+
+    std::fs::write(lab.path("hang"), "").unwrap();
+    lab.set_version("2");
+    let v2 = lab.deploy_fresh("web1");
+    let mut child = lab
+        .agent(&agent, &["--once"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !lab.switch_log().iter().any(|l| l == "web1 2 test") {
+        assert!(
+            Instant::now() < deadline,
+            "never ran test: {:?}",
+            lab.switch_log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_file(lab.path("hang")).unwrap();
+    assert_eq!(lab.state("web1")["pending"]["phase"], "profile_set");
+    assert_eq!(lab.profile_target("web1").as_deref(), Some(v2.as_str()));
+
+    let (code, pass, err) = lab.agent_once(&agent);
+    assert_eq!(code, 1, "{pass}\n{err}");
+    assert_eq!(pass["decision"], "roll_back", "{pass}");
+    assert!(
+        pass["detail"].as_str().unwrap().contains("interrupted"),
+        "{pass}"
+    );
+    assert_eq!(lab.profile_target("web1").as_deref(), Some(v1.as_str()));
+    assert_eq!(lab.switch_log().last().unwrap(), "web1 1 switch");
+    assert_eq!(lab.state("web1")["failed"][0]["store_path"], v2.as_str());
+}

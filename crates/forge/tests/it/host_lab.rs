@@ -83,10 +83,13 @@ impl HostLab {
             .collect();
         let log = self.path("switch.log");
         let current = self.path("current-system");
+        // With the `hang` file there, `test` hangs (then fails without
+        // activating anything), for killing the agent mid-switch.
         let script = format!(
-            "#!/bin/sh\necho \"${{host}} {v} $1\" >> {log}\ncase \"$1\" in test|switch) ln -sfn \"$(dirname \"$(dirname \"$(readlink -f \"$0\")\")\")\" {current} ;; esac\n",
+            "#!/bin/sh\necho \"${{host}} {v} $1\" >> {log}\nif [ \"$1\" = test ] && [ -e {hang} ]; then sleep 20; exit 1; fi\ncase \"$1\" in test|switch) ln -sfn \"$(dirname \"$(dirname \"$(readlink -f \"$0\")\")\")\" {current} ;; esac\n",
             log = log.display(),
             current = current.display(),
+            hang = self.path("hang").display(),
         );
         let text = format!(
             r#"{{
