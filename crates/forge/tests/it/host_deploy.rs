@@ -131,3 +131,39 @@ fn bad_host_deploys_are_clear_errors_and_write_nothing() {
         "{e}"
     );
 }
+
+/// Two hosts of one environment deployed at once from two clones: both
+/// pins land (a rejected push is fetched, re-applied and pushed again).
+#[test]
+fn two_hosts_deployed_at_once_both_land() {
+    let lab = HostLab::new("");
+    let yaml = std::fs::read_to_string(lab.path("deploy.yaml")).unwrap();
+    std::fs::write(
+        lab.path("deploy2.yaml"),
+        yaml.replace("clone_dir: ./clone", "clone_dir: ./clone2"),
+    )
+    .unwrap();
+    let spawn = |host: &str, config: &str| {
+        crate::support::forge()
+            .args(["--json", "deploy", host, "--env", "prod", "--config"])
+            .arg(lab.path(config))
+            .env("FORGE_CACHE_DIR", lab.path("layers"))
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("web1", "deploy.yaml"), spawn("web2", "deploy2.yaml"));
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    assert_eq!(
+        lab.pin_at_tip("web1").unwrap()["store_path"],
+        lab.system_path("web1")
+    );
+    assert_eq!(
+        lab.pin_at_tip("web2").unwrap()["store_path"],
+        lab.system_path("web2")
+    );
+}
