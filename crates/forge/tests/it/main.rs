@@ -25,6 +25,7 @@ mod gitops_ssh;
 mod health;
 mod host_deploy;
 mod host_lab;
+mod host_nix_config;
 mod image;
 mod kube_deploy;
 mod kube_flux;
