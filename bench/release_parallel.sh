@@ -8,22 +8,8 @@
 # and the image layers cached.
 # Usage: bench/release_parallel.sh   (SERVICES=6; BENCH_BIN=path/to/forge skips the build)
 # Needs what scripts/test needs (nix, git, Go for the first testenv build).
-set -euo pipefail
-trap 'echo "bench failed at line $LINENO" >&2' ERR
-cd "$(dirname "$0")/.."
-ROOT=$PWD
 SERVICES=${SERVICES:-6}
-export NIX_CONFIG=$'experimental-features = nix-command flakes\nsandbox = false\nbuild-users-group =\nsubstituters =\nwarn-dirty = false'
-if [ -n "${BENCH_BIN:-}" ]; then FORGE=$BENCH_BIN; else cargo build --release -q -p forge; FORGE=$PWD/target/release/forge; fi
-T=$(mktemp -d /tmp/forge-parallel-bench.XXXXXX)
-export FORGE_TESTENV_STATE_DIR=$T/testenv
-trap 'bash "$ROOT/scripts/testenv" down >/dev/null 2>&1 || true; rm -rf "$T"' EXIT
-echo "starting the test environment..." >&2
-eval "$(bash scripts/testenv up)"
-export FORGE_CACHE_DIR=$T/layers FORGE_GIT_SHA=0123456789abcdef0123456789abcdef01234567 FORGE_LEDGER=$T/ledger.db
-
-mkdir -p "$T/flake"
-sed "s/@SYSTEM@/$(uname -m)-linux/" crates/forge/tests/fixtures/flakes/basic/flake.nix > "$T/flake/flake.nix"
+. "$(dirname "$0")/lib/on_testenv.sh"
 names=(); for i in $(seq 1 "$SERVICES"); do names+=("s$i"); done
 
 n=0
@@ -65,7 +51,6 @@ YAML
   cfg=$T/deploy-$n.yaml
 }
 
-now() { date +%s.%N; }
 
 echo "warm-up deploy..." >&2
 setup
