@@ -1,8 +1,11 @@
 //! Taking a store path only from a binary cache and only when a trusted key
-//! signed it: Nix's own substitution with signatures required (`nix copy
-//! --from`, which never builds), then `nix store verify --sigs-needed 1`
-//! against the same keys, so a path that was already in the store without a
-//! trusted signature (built locally, say) is refused too.
+//! signed it: Nix's own substitution with signatures required (`nix build
+//! --max-jobs 0` of the store path, with the cache and keys added to the
+//! host's own substituters and keys, so the closure's other paths may come
+//! from cache.nixos.org as usual; it never builds), then `nix store verify
+//! --sigs-needed 1` of the system itself against the configured keys alone,
+//! so a path already in the store without such a signature (built locally,
+//! say) is refused too.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -60,9 +63,17 @@ impl SignedSubstitution {
         }
         let keys = self.trusted_keys.join(" ");
         let cache = forge_core::secret::redact_url(&self.cache_url);
-        let copy = self.run(&["copy", "--from", &self.cache_url, path]).await?;
-        if let Err(log) = copy {
-            return Err(if log.contains("signature") {
+        let substitute = self
+            .run(
+                &["build", "--no-link", "--max-jobs", "0", path],
+                &[
+                    ("extra-substituters", &self.cache_url),
+                    ("extra-trusted-public-keys", &keys),
+                ],
+            )
+            .await?;
+        if let Err(log) = substitute {
+            return Err(if log.contains("signed") || log.contains("signature") {
                 SubstitutionError::Untrusted {
                     path: path.to_owned(),
                     keys,
@@ -77,14 +88,17 @@ impl SignedSubstitution {
             });
         }
         let verify = self
-            .run(&[
-                "store",
-                "verify",
-                "--no-contents",
-                "--sigs-needed",
-                "1",
-                path,
-            ])
+            .run(
+                &[
+                    "store",
+                    "verify",
+                    "--no-contents",
+                    "--sigs-needed",
+                    "1",
+                    path,
+                ],
+                &[("trusted-public-keys", &keys)],
+            )
             .await?;
         verify.map_err(|log| SubstitutionError::Untrusted {
             path: path.to_owned(),
@@ -94,32 +108,37 @@ impl SignedSubstitution {
     }
 
     /// `Ok(Err(log))` when Nix ran and failed.
-    async fn run(&self, args: &[&str]) -> Result<Result<(), String>, SubstitutionError> {
-        let keys = self.trusted_keys.join(" ");
+    async fn run(
+        &self,
+        args: &[&str],
+        options: &[(&str, &str)],
+    ) -> Result<Result<(), String>, SubstitutionError> {
         let mut cmd = Command::new(&self.nix);
         cmd.args(["--extra-experimental-features", "nix-command"])
             .args(args)
-            .args(["--option", "require-sigs", "true"])
-            .args(["--option", "trusted-public-keys", &keys])
-            .args([
-                "--option",
-                "connect-timeout",
-                &self.connect_timeout.as_secs().max(1).to_string(),
-            ])
-            .args([
-                "--option",
-                "stalled-download-timeout",
-                &self.idle_timeout.as_secs().max(1).to_string(),
-            ])
-            .args([
-                "--option",
-                "download-attempts",
-                &self.attempts.max(1).to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .args(["--option", "require-sigs", "true"]);
+        for (name, value) in options {
+            cmd.args(["--option", name, value]);
+        }
+        cmd.args([
+            "--option",
+            "connect-timeout",
+            &self.connect_timeout.as_secs().max(1).to_string(),
+        ])
+        .args([
+            "--option",
+            "stalled-download-timeout",
+            &self.idle_timeout.as_secs().max(1).to_string(),
+        ])
+        .args([
+            "--option",
+            "download-attempts",
+            &self.attempts.max(1).to_string(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
         let command = format!("nix {}", args.join(" "));
         let out = match tokio::time::timeout(self.timeout, cmd.output()).await {
             Err(_) => {

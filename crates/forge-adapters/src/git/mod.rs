@@ -26,6 +26,7 @@ use forge_core::gitops::ssh_signature::SshSigningKey;
 use forge_core::secret::Secret;
 
 mod history;
+mod stale_locks;
 mod tip;
 mod upsert;
 pub use history::FileVersion;
@@ -257,6 +258,7 @@ impl GitRemote {
         let lock_path = dir.with_extension("lock");
         let lock = File::create(&lock_path).map_err(|e| clone_err(e.to_string()))?;
         forge_io::file_lock::lock_exclusive(&lock).map_err(|e| clone_err(format!("lock: {e}")))?;
+        stale_locks::remove_stale_locks(&dir.join(".git"));
         let repo = if dir.join(".git").exists() {
             let repo = Repository::open(dir).map_err(|e| clone_err(e.message().to_owned()))?;
             let origin_url = repo

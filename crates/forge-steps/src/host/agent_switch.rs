@@ -196,7 +196,8 @@ async fn health(agent: &Agent, pin: &HostPin) -> HealthVerdict {
         let why = r.attempts.last().map_or("", |a| a.detail.as_str());
         failures.push(format!("check {} failed: {why}", r.name));
     }
-    if cfg.reach_back {
+    // Last, and only when all else passed: a fetch is the slowest check.
+    if cfg.reach_back && failures.is_empty() && units.is_empty() {
         let remote = agent.remote.clone();
         let file = agent.pin_file();
         let reached = tokio::task::spawn_blocking(move || remote.read_file_if_present(&file)).await;

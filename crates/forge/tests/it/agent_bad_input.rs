@@ -121,3 +121,26 @@ fn the_pins_http_checks_gate_the_switch_and_its_commands_need_consent() {
     );
     let _ = v1;
 }
+
+/// An agent killed in the middle of a fetch leaves git's lock files in its
+/// clone; the next start is not locked out by them.
+#[test]
+fn lock_files_left_in_the_clone_by_a_killed_agent_do_not_lock_it_out() {
+    let lab = HostLab::new("");
+    let key = lab.public_key.clone();
+    let agent = lab.agent_config("web1", &[&key], json!([]), json!({}));
+    let (code, pass, err) = lab.agent_once(&agent);
+    assert_eq!(
+        (code, pass["decision"].as_str()),
+        (0, Some("idle")),
+        "{pass}\n{err}"
+    );
+    let git_dir = lab.path("agent-web1/gitops/.git");
+    std::fs::write(git_dir.join("index.lock"), "").unwrap();
+    std::fs::write(git_dir.join("refs/heads/main.lock"), "").unwrap();
+    let v1 = lab.deploy_fresh("web1");
+    let (code, pass, err) = lab.agent_once(&agent);
+    assert_eq!(code, 0, "{pass}\n{err}");
+    assert_eq!(lab.profile_target("web1").as_deref(), Some(v1.as_str()));
+    assert!(!git_dir.join("index.lock").exists());
+}
