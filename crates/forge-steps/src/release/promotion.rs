@@ -90,3 +90,54 @@ pub async fn refusal(
         },
     )
 }
+
+/// What promoting `release` into `env` would change: per service, the
+/// kustomization diff of pinning its recorded digest (empty when the
+/// environment already pins it). Reads the GitOps tip; writes nothing.
+pub async fn planned_diffs(
+    config: &forge_core::deploy_config::DeployConfig,
+    file: &std::path::Path,
+    release: &forge_core::release::Release,
+    env: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    use anyhow::Context as _;
+
+    use crate::deploy::gitops::{self, Pin, Purpose};
+    use crate::deploy::DeployContext;
+    use crate::observer::NoObserver;
+
+    let mut out = Vec::new();
+    for (service, shipped) in &release.services {
+        let ctx = DeployContext::new(
+            config.clone(),
+            file,
+            service,
+            env,
+            std::sync::Arc::new(NoObserver),
+        )?;
+        let remote = ctx
+            .git_remote()?
+            .context("no gitops: in the configuration")?;
+        let tag = shipped
+            .image
+            .rsplit_once(':')
+            .map(|(_, t)| t.split('@').next().unwrap_or(t).to_owned())
+            .filter(|t| !t.starts_with("sha256"));
+        let pin = Pin {
+            name: ctx.image_name(),
+            new_name: ctx.new_name(),
+            tag,
+            digest: shipped.pinned_digest.clone(),
+            allow_add: false,
+        };
+        let purpose = Purpose::Deploy {
+            release: None,
+            image: shipped.image.clone(),
+            step: None,
+        };
+        let mut report = forge_core::deploy_report::DeployReport::new("promote", service, env);
+        gitops::land(&ctx, &remote, &pin, purpose, true, &mut report).await?;
+        out.push((service.clone(), report.diff.unwrap_or_default()));
+    }
+    Ok(out)
+}

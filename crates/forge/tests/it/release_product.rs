@@ -340,8 +340,9 @@ fn promote_refuses_what_has_not_soaked_upstream_then_pins_the_same_digests() {
     std::thread::sleep(std::time::Duration::from_millis(2100));
     let (out, plan) = f.run(&[&promote[..], &["--dry-run"]].concat());
     assert!(out.status.success(), "{}", stderr(&out));
+    let diff = plan["diffs"]["app"].as_str().unwrap();
     assert!(
-        plan["pins"]["app"].as_str().unwrap().contains("@sha256:"),
+        diff.contains("prod/app/kustomization.yaml") && diff.contains("+    digest: sha256:"),
         "{plan}"
     );
     assert_eq!(

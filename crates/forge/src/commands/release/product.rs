@@ -256,14 +256,29 @@ pub async fn promote(args: PromoteArgs, global: Global) -> anyhow::Result<u8> {
     };
     if args.dry_run {
         let (_, plan) = plan_of(&spec)?;
+        let diffs = forge_steps::release::promotion::planned_diffs(
+            &config,
+            &spec.config,
+            &recorded,
+            &args.to,
+        )
+        .await?;
         if global.json {
-            print_json(
-                &serde_json::json!({ "schema": "forge.promote-plan/v1", "release": release, "plan": plan, "pins": recorded.services.iter().map(|(s, a)| (s.clone(), a.image.clone())).collect::<std::collections::BTreeMap<_, _>>() }),
-            );
+            let diffs: std::collections::BTreeMap<_, _> = diffs.into_iter().collect();
+            print_json(&serde_json::json!({
+                "schema": "forge.promote-plan/v1",
+                "release": release,
+                "plan": plan,
+                "diffs": diffs,
+            }));
         } else {
             println!("would promote {} to {}:", release.short(), args.to);
-            for (service, shipped) in &recorded.services {
-                println!("  {service}: pin {}", shipped.image);
+            for (service, diff) in &diffs {
+                if diff.is_empty() {
+                    println!("  {service}: already pinned");
+                } else {
+                    print!("{diff}");
+                }
             }
             print!("{}", plan.render());
         }
