@@ -1,7 +1,6 @@
 # The flake's apps: `nix run .#<name> -- ARGS` runs `forge <command> ARGS`
 # (or forge-provision). Pure data, so a test can check that every command
 # exists (crates/forge/tests/it/nix_lib.rs).
-# `product-release` joins this list with the `forge product-release` command (issue 13).
 [
   {
     name = "forge";
@@ -20,6 +19,12 @@
     program = "forge";
     command = "orchestrate-release";
     description = "forge orchestrate-release: a release run over the ledger (every service published, then each environment in order)";
+  }
+  {
+    name = "product-release";
+    program = "forge";
+    command = "product-release";
+    description = "forge product-release PRODUCT: a product's services through its environments in order, behind gates (soak, approvals, windows)";
   }
   {
     name = "forge-provision";

@@ -24,6 +24,8 @@ pub struct StatusRequest {
     /// Only these environments / this service (all when `None`).
     pub environment: Option<String>,
     pub service: Option<String>,
+    /// Only this product's services in its environments.
+    pub product: Option<String>,
     /// Bounds each cluster call (connecting, each list).
     pub cluster_timeout: Duration,
     /// Bounds the GitOps fetch and read.
@@ -64,11 +66,18 @@ pub async fn gather(request: &StatusRequest, ledger: &Ledger) -> anyhow::Result<
     if let Some(service) = &request.service {
         config.service(service)?;
     }
+    let product = request
+        .product
+        .as_ref()
+        .map(|p| config.product(p))
+        .transpose()?;
     let mut targets = Vec::new();
     let mut remote = None;
     for t in &config.targets {
         let wanted = request.environment.as_ref().is_none_or(|e| *e == t.env)
-            && request.service.as_ref().is_none_or(|s| *s == t.service);
+            && request.service.as_ref().is_none_or(|s| *s == t.service)
+            && product
+                .is_none_or(|p| p.services.contains(&t.service) && p.environments.contains(&t.env));
         if !wanted {
             continue;
         }

@@ -35,6 +35,9 @@ pub struct StatusArgs {
     /// Only this service.
     #[arg(long, value_name = "SERVICE")]
     pub service: Option<String>,
+    /// Only this product's services in its environments (deploy.yaml `products:`).
+    #[arg(long, value_name = "PRODUCT")]
+    pub product: Option<String>,
     #[command(flatten)]
     pub config: ConfigArg,
     #[command(flatten)]
@@ -91,6 +94,7 @@ impl StatusSources {
             file: config.config.clone(),
             environment: env,
             service,
+            product: None,
             cluster_timeout: Duration::from_secs(self.cluster_timeout.seconds().max(1)),
             git_timeout: Duration::from_secs(self.git_timeout.seconds().max(1)),
         })
@@ -98,9 +102,10 @@ impl StatusSources {
 }
 
 pub async fn run(args: StatusArgs, global: Global) -> anyhow::Result<u8> {
-    let request = args
+    let mut request = args
         .source
         .request(&args.config, args.env.clone(), args.service.clone())?;
+    request.product = args.product.clone();
     let ledger = args.source.open_ledger(&args.config).await?;
     let report = gather(&request, &ledger).await;
     ledger.close().await;

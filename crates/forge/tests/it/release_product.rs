@@ -528,3 +528,41 @@ fn comprehensive_release_runs_the_integration_test_between_the_environments() {
         pinned(&f, "apps/app/kustomization.yaml")
     );
 }
+
+#[test]
+fn status_of_a_product_covers_its_services_in_its_environments() {
+    let f = product("{}");
+    let yaml = std::fs::read_to_string(f.path("deploy.yaml"))
+        .unwrap()
+        .replace("services:\n  app:", "services:\n  other: {}\n  app:");
+    std::fs::write(f.path("deploy.yaml"), yaml).unwrap();
+    let (out, v) = f.run(&["product-release", "shop"]);
+    assert!(out.status.success(), "{}\n{v}", stderr(&out));
+    let (out, report) = f.run(&["status", "--product", "shop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut seen: Vec<String> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            format!(
+                "{}/{}",
+                t["service"].as_str().unwrap(),
+                t["environment"].as_str().unwrap()
+            )
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["app/dev", "app/prod", "lib/dev", "lib/prod"],
+        "not `other`: {report}"
+    );
+    let (out, _) = f.run(&["status", "--product", "shpo"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("did you mean `shop`"),
+        "{}",
+        stderr(&out)
+    );
+}
