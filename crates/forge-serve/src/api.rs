@@ -171,11 +171,16 @@ pub async fn run(
         .filter(|s| s.state == StepState::Running)
         .map(|s| s.key.as_str())
         .collect();
+    // A product run at a closed gate: which, and why, as of now.
+    let gates = forge_steps::release::promotion::gate_waits(&app.ledger, &record)
+        .await
+        .unwrap_or_default();
     Ok(Json(json!({
         "schema": "forge.run/v1",
         "run": record,
         "steps": steps,
         "waiting_on": waiting,
+        "gates": gates,
     })))
 }
 

@@ -141,3 +141,41 @@ pub async fn planned_diffs(
     }
     Ok(out)
 }
+
+/// For a run waiting at gates: each closed gate and why, as of now
+/// ("waiting: 1 of 2 approvals for production", "soak: 14 min left in staging").
+pub async fn gate_waits(
+    ledger: &Ledger,
+    run: &forge_ledger::RunRecord,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let (forge_core::release::RunState::Waiting, Some(release)) = (run.state, &run.release) else {
+        return Ok(vec![]);
+    };
+    let Ok(spec) = serde_json::from_str::<super::RunSpec>(&run.command) else {
+        return Ok(vec![]);
+    };
+    let Some(name) = &spec.product else {
+        return Ok(vec![]);
+    };
+    let config = crate::config_file::load(&spec.config)?;
+    let product = config.product(name)?;
+    let done: Vec<String> = ledger
+        .steps(&run.id)
+        .await?
+        .into_iter()
+        .filter(|s| s.state == StepState::Succeeded)
+        .map(|s| s.key.as_str().to_owned())
+        .collect();
+    let mut out = Vec::new();
+    for env in product.environments.iter().skip(1) {
+        let gate = format!("{name}/{env}/gate");
+        if done.contains(&gate) {
+            continue;
+        }
+        if let Some(why) = refusal(ledger, product, release, env).await? {
+            out.push((gate, why));
+        }
+        break;
+    }
+    Ok(out)
+}

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use crate::flags::{ClusterFlags, ConfigArg, PublishFlags};
 use crate::global::Global;
 use crate::output::{print_json, ProgressView};
-use forge_core::release::{RunId, RunState};
+use forge_core::release::RunId;
 use forge_ledger::RunFilter;
 use forge_steps::release::RunRecorder;
 use forge_steps::release::{absolute, plan_of, resume, RunSpec};
@@ -145,7 +145,7 @@ pub(super) async fn show(args: ShowArgs, global: Global) -> anyhow::Result<u8> {
         .await?
         .with_context(|| format!("no run {id} in the ledger"))?;
     let steps = ledger.steps(&id).await?;
-    let waiting = waits(&ledger, &run).await?;
+    let waiting = forge_steps::release::promotion::gate_waits(&ledger, &run).await?;
     if global.json {
         print_json(&serde_json::json!({
             "schema": "forge.release-run/v1",
@@ -178,46 +178,6 @@ pub(super) async fn show(args: ShowArgs, global: Global) -> anyhow::Result<u8> {
         }
     }
     Ok(0)
-}
-
-/// For a run waiting at gates: each closed gate and why, as of now
-/// ("waiting: 1 of 2 approvals for production", "soak: 14 min left in staging").
-async fn waits(
-    ledger: &forge_ledger::Ledger,
-    run: &forge_ledger::RunRecord,
-) -> anyhow::Result<Vec<(String, String)>> {
-    let (RunState::Waiting, Some(release)) = (run.state, &run.release) else {
-        return Ok(vec![]);
-    };
-    let Ok(spec) = serde_json::from_str::<RunSpec>(&run.command) else {
-        return Ok(vec![]);
-    };
-    let Some(name) = &spec.product else {
-        return Ok(vec![]);
-    };
-    let config = forge_steps::config_file::load(&spec.config)?;
-    let product = config.product(name)?;
-    let done: Vec<String> = ledger
-        .steps(&run.id)
-        .await?
-        .into_iter()
-        .filter(|s| s.state == forge_core::release::StepState::Succeeded)
-        .map(|s| s.key.as_str().to_owned())
-        .collect();
-    let mut out = Vec::new();
-    for env in product.environments.iter().skip(1) {
-        let gate = format!("{name}/{env}/gate");
-        if done.contains(&gate) {
-            continue;
-        }
-        if let Some(why) =
-            forge_steps::release::promotion::refusal(ledger, product, release, env).await?
-        {
-            out.push((gate, why));
-        }
-        break;
-    }
-    Ok(out)
 }
 
 /// `forge release resume`.
