@@ -31,6 +31,14 @@ pub fn render(s: &Snapshot) -> String {
     }
     family(
         &mut out,
+        "forge_gates_waiting",
+        "gauge",
+        "Product release runs stopped at a gate (soak, approvals, window, paused).",
+    );
+    let waiting = s.runs_by_state.get("waiting").copied().unwrap_or(0);
+    sample(&mut out, "forge_gates_waiting", &[], waiting as f64);
+    family(
+        &mut out,
         "forge_releases",
         "gauge",
         "Releases recorded in the ledger.",
@@ -276,6 +284,7 @@ mod tests {
         assert!(text.contains("forge_step_duration_seconds_sum{action=\"build\"} 20.7\n"));
         assert!(text.contains("forge_deploys{environment=\"prod\",outcome=\"succeeded\"} 1\n"));
         assert!(text.contains("forge_steps_running{action=\"rollout\"} 1\n"));
+        assert!(text.contains("forge_gates_waiting 0\n"), "{text}");
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         // Every sample line belongs to a declared family.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
