@@ -36,6 +36,11 @@ use forge_steps::observer::Event;
 /// kustomization diff, the Flux objects and the workload; nothing is pushed,
 /// committed or reconciled.
 ///
+/// A key of `hosts:` (a NixOS machine) is deployed the pull way: its system
+/// is built, its closure pushed to the cache (signed) and pinned in
+/// hosts/<env>/<host>.json for the host's `forge agent` to switch to and
+/// confirm; --dry-run shows the pin's diff and what would be pushed.
+///
 /// Exit status: 0 deployed (or no-op, or dry run), 1 failed (also when rolled
 /// back), 2 bad flags or configuration (nothing ran).
 ///
@@ -48,6 +53,7 @@ use forge_steps::observer::Event;
 ///   forge deploy app --env staging
 ///   forge deploy app --env production --dry-run
 ///   forge deploy api --env staging --config deploy/deploy.yaml --json
+///   forge deploy web1 --env production          (a NixOS host)
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct DeployArgs {
