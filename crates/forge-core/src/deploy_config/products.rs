@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::parse::{error_at, ConfigError};
-use super::resolved::{Environment, Gate, IntegrationTest, Migration, Product, Service, Window};
+use super::resolved::{
+    Environment, Gate, IntegrationTest, Migration, Product, Service, Target, Window,
+};
 use super::types::{Duration, MigrationPhase};
 use super::types::{Key, ProductSpec, UniqueMap};
 use crate::release::window;
@@ -14,6 +16,7 @@ pub(super) fn resolve_products(
     specs: UniqueMap<Key, ProductSpec>,
     services: &BTreeMap<String, Service>,
     environments: &BTreeMap<String, Environment>,
+    targets: &[Target],
     text: &str,
     file: &str,
 ) -> Result<BTreeMap<String, Product>, ConfigError> {
@@ -75,6 +78,7 @@ pub(super) fn resolve_products(
             }
         }
         let envs: Vec<String> = spec.environments.into_iter().map(|k| k.0).collect();
+        let spec_services: Vec<String> = spec.services.iter().map(|k| k.0.clone()).collect();
         let mut gates = BTreeMap::new();
         for (Key(env), g) in spec.gates.0 {
             match envs.iter().position(|e| *e == env) {
@@ -126,12 +130,27 @@ pub(super) fn resolve_products(
                     })
                 }
             };
+            let verify = g.verify.unwrap_or_default();
+            let known: Vec<&str> = targets
+                .iter()
+                .filter(|t| spec_services.contains(&t.service))
+                .flat_map(|t| t.verify.iter().map(|c| c.name.as_str()))
+                .collect();
+            if let Some(unknown) = verify.iter().find(|c| !known.contains(&c.as_str())) {
+                let hint = closest(unknown, known.iter().copied());
+                return Err(at(
+                    &["gates", env.as_str(), "verify"],
+                    format!("no check `{unknown}` among the product's services' verify: checks"),
+                    hint,
+                ));
+            }
             gates.insert(
                 env,
                 Gate {
                     soak: g.soak.map_or(0, |d| d.0),
                     approvals: g.approvals.unwrap_or(0),
                     window,
+                    verify,
                 },
             );
         }

@@ -445,8 +445,14 @@ pub(super) fn resolve(
             ))
         }
     };
-    let products =
-        super::products::resolve_products(raw.products, &services, &environments, text, file)?;
+    let products = super::products::resolve_products(
+        raw.products,
+        &services,
+        &environments,
+        &targets,
+        text,
+        file,
+    )?;
     let hosts =
         super::hosts::resolve_hosts(raw.hosts, &flake, &environments, &services, text, file)?;
     Ok(DeployConfig {

@@ -73,6 +73,9 @@ pub struct Gate {
     pub approvals: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<Window>,
+    /// Checks (by name) run again in the environment before.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub verify: Vec<String>,
 }
 
 /// A gate's time window, checked when the gate would open.

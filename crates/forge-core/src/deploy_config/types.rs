@@ -72,6 +72,9 @@ pub struct GateSpec {
     pub approvals: Option<u32>,
     /// When by the clock the release may enter.
     pub window: Option<WindowSpec>,
+    /// Names of the services' `verify:` checks run again against the
+    /// environment before, as the gate would open; a failure fails the run.
+    pub verify: Option<Vec<String>>,
 }
 
 /// `days: [mon, tue]`, `from: "09:00"`, `to: "16:00"`, `zone: Europe/Berlin`.

@@ -101,6 +101,7 @@ mod tests {
             soak,
             approvals,
             window: None,
+            verify: vec![],
         }
     }
 

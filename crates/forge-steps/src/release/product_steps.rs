@@ -10,6 +10,7 @@ use super::approval;
 use super::migrate::MigrationInput;
 use super::recorder::now_ms;
 use super::runner::Runner;
+use super::verify::{run_checks, CheckEnv};
 use crate::deploy::publish::Published;
 use crate::observer::Event;
 
@@ -145,6 +146,47 @@ impl Runner<'_> {
             rejected,
             paused_by: approval::paused_by(self.recorder.ledger(), env).await?,
         };
-        Ok(gate::decide(&product.gate(env), env, &facts, now_ms()))
+        let gate = product.gate(env);
+        let verdict = gate::decide(&gate, env, &facts, now_ms());
+        if verdict != GateVerdict::Open || gate.verify.is_empty() {
+            return Ok(verdict);
+        }
+        // Open otherwise: the named checks, once more, against the
+        // environment before, right as the release would leave it.
+        for service in &product.services {
+            let ctx = &self.contexts[&(service.clone(), upstream.to_owned())];
+            let checks: Vec<_> = ctx
+                .target
+                .verify
+                .iter()
+                .filter(|c| gate.verify.contains(&c.name))
+                .cloned()
+                .collect();
+            if checks.is_empty() {
+                continue;
+            }
+            let published: Published =
+                self.output(&StepKey::new(service, upstream, "image"), StepKind::Image)?;
+            let env_vars = CheckEnv {
+                service: service.clone(),
+                environment: upstream.to_owned(),
+                image: published.reference,
+                release: Some(release.to_string()),
+            };
+            let (results, passed) = run_checks(&checks, &env_vars).await;
+            if !passed {
+                let failed = results.last().expect("a failed check ran");
+                let detail = failed
+                    .attempts
+                    .last()
+                    .map(|a| a.detail.as_str())
+                    .unwrap_or("");
+                return Ok(GateVerdict::Rejected(format!(
+                    "check {} of {service} failed in {upstream} as the gate would open: {detail}",
+                    failed.name
+                )));
+            }
+        }
+        Ok(GateVerdict::Open)
     }
 }

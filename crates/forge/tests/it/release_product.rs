@@ -566,3 +566,52 @@ fn status_of_a_product_covers_its_services_in_its_environments() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_gate_runs_the_named_checks_again_as_it_would_open() {
+    let f = product("{approvals: 1, verify: [smoke]}");
+    let yaml = std::fs::read_to_string(f.path("deploy.yaml")).unwrap().replace(
+        "  app: {}\n",
+        "  app:\n    verify:\n      - name: smoke\n        command: [sh, -c, 'test ! -e \"$FORGE_TEST_DIR/broken\" || { echo smoke broke >&2; exit 1; }']\n",
+    );
+    std::fs::write(f.path("deploy.yaml"), yaml).unwrap();
+    let dir = f.path("");
+    let run = |actor: &str, args: &[&str]| {
+        let out = f
+            .forge_cmd(args)
+            .env("FORGE_TEST_DIR", &dir)
+            .env("FORGE_ACTOR", actor)
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        (out, v)
+    };
+    let (out, v) = run("ci", &["product-release", "shop"]);
+    assert_eq!(out.status.code(), Some(3), "{}\n{v}", stderr(&out));
+    let release = v["release"].as_str().unwrap().to_owned();
+    // Something breaks in dev while the release waits for its approval.
+    std::fs::write(f.path("broken"), "").unwrap();
+    let before = pinned(&f, "prod/app/kustomization.yaml");
+    let (out, v) = run("alice", &["release", "approve", &release, "--env", "prod"]);
+    assert_eq!(out.status.code(), Some(1), "{}\n{v}", stderr(&out));
+    assert_eq!(v["failed"][0], "shop/prod/gate", "{v}");
+    let why = v["failed"][1].as_str().unwrap();
+    assert!(
+        why.contains("check smoke of app failed in dev") && why.contains("smoke broke"),
+        "{why}"
+    );
+    assert_eq!(pinned(&f, "prod/app/kustomization.yaml"), before);
+
+    // A gate naming a check nobody has is refused when the file is read.
+    let yaml = std::fs::read_to_string(f.path("deploy.yaml"))
+        .unwrap()
+        .replace("verify: [smoke]", "verify: [smok]");
+    std::fs::write(f.path("deploy.yaml"), yaml).unwrap();
+    let (out, _) = run("ci", &["product-release", "shop", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no check `smok`") && stderr(&out).contains("did you mean `smoke`"),
+        "{}",
+        stderr(&out)
+    );
+}
