@@ -201,6 +201,7 @@ impl GitRemote {
     {
         let dir = self.clone_dir();
         let (repo, _lock) = self.open(&dir)?;
+        let _remote_lock = self.lock_local_remote()?;
         let max = opts.max_attempts.max(1);
         let mut last_reason = String::new();
         for attempt in 1..=max {
@@ -246,6 +247,28 @@ impl GitRemote {
         let tip = self.fetch_and_reset(&repo)?;
         let tree = repo.find_commit(tip)?.tree()?;
         self.blob_text(&repo, &tree, path)
+    }
+
+    /// For a remote on this machine's file system, an exclusive lock on its
+    /// directory, held for a whole fetch, commit and push: libgit2's local
+    /// transport checks fast-forward against what this clone fetched, not
+    /// atomically on the remote, so two clones landing at once could each
+    /// "fast-forward" and one update would be lost.
+    pub(crate) fn lock_local_remote(&self) -> Result<Option<File>, Error> {
+        let path = match self.url.strip_prefix("file://") {
+            Some(p) => PathBuf::from(p),
+            None if !self.url.contains("://") && !self.url.contains('@') => PathBuf::from(&self.url),
+            None => return Ok(None),
+        };
+        let Ok(dir) = File::open(&path) else {
+            // Not there (yet): the fetch reports it.
+            return Ok(None);
+        };
+        forge_io::file_lock::lock_exclusive(&dir).map_err(|e| Error::CloneDir {
+            dir: path.clone(),
+            message: format!("lock on the remote: {e}"),
+        })?;
+        Ok(Some(dir))
     }
 
     fn open(&self, dir: &Path) -> Result<(Repository, File), Error> {

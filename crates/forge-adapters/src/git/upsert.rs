@@ -35,6 +35,7 @@ impl GitRemote {
     {
         let dir = self.clone_dir();
         let (repo, _lock) = self.open(&dir)?;
+        let _remote_lock = self.lock_local_remote()?;
         let max = opts.max_attempts.max(1);
         let mut last_reason = String::new();
         for attempt in 1..=max {

@@ -176,7 +176,7 @@ fn a_product_waits_at_its_gate_until_two_people_approved_then_promotes_the_same_
 
 #[test]
 fn a_soak_is_read_from_the_ledger_and_a_rejection_fails_the_run() {
-    let f = product("{soak: 3s}");
+    let f = product("{soak: 6s}");
     let (out, v) = f.run(&["product-release", "shop"]);
     assert_eq!(out.status.code(), Some(3), "{}\n{v}", stderr(&out));
     let why = v["waiting"][0][1][0].as_str().unwrap();
@@ -185,7 +185,7 @@ fn a_soak_is_read_from_the_ledger_and_a_rejection_fails_the_run() {
         "{why}"
     );
     let run = v["run"].as_str().unwrap().to_owned();
-    std::thread::sleep(std::time::Duration::from_millis(3200));
+    std::thread::sleep(std::time::Duration::from_millis(6200));
     // A new process: what is left of the soak comes from the ledger.
     let (out, v) = f.run(&["release", "resume", &run]);
     assert!(out.status.success(), "{}\n{v}", stderr(&out));
@@ -316,7 +316,7 @@ fn a_release_rollback_restores_every_service_and_pauses_promotion_until_unpaused
 
 #[test]
 fn promote_refuses_what_has_not_soaked_upstream_then_pins_the_same_digests() {
-    let f = product("{soak: 2s}");
+    let f = product("{soak: 6s}");
     // Released to dev alone (not through the product).
     let (out, v) = f.run(&["orchestrate-release", "app", "lib", "--env", "dev"]);
     assert!(out.status.success(), "{}\n{v}", stderr(&out));
@@ -337,7 +337,7 @@ fn promote_refuses_what_has_not_soaked_upstream_then_pins_the_same_digests() {
         stderr(&out)
     );
     let before = pinned(&f, "prod/app/kustomization.yaml");
-    std::thread::sleep(std::time::Duration::from_millis(2100));
+    std::thread::sleep(std::time::Duration::from_millis(6100));
     let (out, plan) = f.run(&[&promote[..], &["--dry-run"]].concat());
     assert!(out.status.success(), "{}", stderr(&out));
     let diff = plan["diffs"]["app"].as_str().unwrap();
