@@ -119,7 +119,11 @@ impl NixCli {
 
     /// Runs `nix flake check --print-build-logs <flake>`, handing every log
     /// line to `on_log`; a failed check is [`NixError::Failed`] with its log.
-    pub async fn flake_check(&self, flake: &str, mut on_log: impl FnMut(&str)) -> Result<(), NixError> {
+    pub async fn flake_check(
+        &self,
+        flake: &str,
+        mut on_log: impl FnMut(&str),
+    ) -> Result<(), NixError> {
         let command = format!("flake check {flake}");
         let mut child = self
             .command(&["flake", "check", "--print-build-logs", flake])

@@ -257,7 +257,9 @@ impl GitRemote {
     pub(crate) fn lock_local_remote(&self) -> Result<Option<File>, Error> {
         let path = match self.url.strip_prefix("file://") {
             Some(p) => PathBuf::from(p),
-            None if !self.url.contains("://") && !self.url.contains('@') => PathBuf::from(&self.url),
+            None if !self.url.contains("://") && !self.url.contains('@') => {
+                PathBuf::from(&self.url)
+            }
             None => return Ok(None),
         };
         let Ok(dir) = File::open(&path) else {
@@ -546,7 +548,6 @@ struct AuthState {
     token_error: RefCell<Option<String>>,
     key_error: RefCell<Option<(PathBuf, String)>>,
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -6,8 +6,8 @@
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub mod flux;
-pub mod listing;
 pub mod job;
+pub mod listing;
 pub mod workload;
 
 /// The cluster could not be reached or configured.

@@ -119,7 +119,11 @@ fn a_file_of_hosts_only_validates() {
     let errs = validate("environments: {prod: {}}\nhosts:\n  web1: {environment: prod, confirm_timeout: 1m, verify: [{http: {url: 'http://x'}}]}\n");
     assert!(errs.is_empty(), "{errs:#?}");
     let errs = validate("hosts:\n  web1: {confirm_timeout: 1m}\n");
-    assert!(errs.iter().any(|e| e == "$.hosts.web1: missing \"environment\""), "{errs:?}");
+    assert!(
+        errs.iter()
+            .any(|e| e == "$.hosts.web1: missing \"environment\""),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -208,22 +212,19 @@ fn schema_and_types_have_the_same_keys() {
             serde_keys::<HttpCheckSpec>(),
             "/$defs/check/properties/http".into(),
         ),
-        (
-            serde_keys::<super::hosts::HostSpec>(),
-            "/$defs/host".into(),
-        ),
+        (serde_keys::<super::hosts::HostSpec>(), "/$defs/host".into()),
         (serde_keys::<MigrationSpec>(), "/$defs/migration".into()),
         (serde_keys::<ProductSpec>(), "/$defs/product".into()),
         (serde_keys::<GateSpec>(), "/$defs/gate".into()),
-        (serde_keys::<WindowSpec>(), "/$defs/gate/properties/window".into()),
+        (
+            serde_keys::<WindowSpec>(),
+            "/$defs/gate/properties/window".into(),
+        ),
         (
             serde_keys::<IntegrationTestSpec>(),
             "/$defs/product/properties/integration_test".into(),
         ),
-        (
-            serde_keys::<EnvFromSpec>(),
-            "/$defs/envFrom".into(),
-        ),
+        (serde_keys::<EnvFromSpec>(), "/$defs/envFrom".into()),
     ];
     for (keys, pointer) in cases {
         assert_eq!(keys, schema_keys(&pointer), "schema at {pointer:?}");

@@ -117,8 +117,23 @@ fn libpq_variables_are_honoured_like_psql() {
     let spec = spec_file("libpq", "roles:\n  - name: libpq_role\n");
     let run = |vars: &[(&str, String)], url: Option<String>| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_forge-provision"));
-        c.args(["postgres", "apply", "--wait", "2", "--config", path_str(&spec)]);
-        for v in ["DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSSLMODE", "PGPASSWORD"] {
+        c.args([
+            "postgres",
+            "apply",
+            "--wait",
+            "2",
+            "--config",
+            path_str(&spec),
+        ]);
+        for v in [
+            "DATABASE_URL",
+            "PGHOST",
+            "PGPORT",
+            "PGUSER",
+            "PGDATABASE",
+            "PGSSLMODE",
+            "PGPASSWORD",
+        ] {
             c.env_remove(v);
         }
         if let Some(u) = url {
@@ -137,19 +152,39 @@ fn libpq_variables_are_honoured_like_psql() {
     ];
     let out = run(&vars, None);
     expect_code(&out, 0);
-    assert!(pg.is_true("postgres", "SELECT count(*) = 1 FROM pg_roles WHERE rolname = 'libpq_role'"));
+    assert!(pg.is_true(
+        "postgres",
+        "SELECT count(*) = 1 FROM pg_roles WHERE rolname = 'libpq_role'"
+    ));
 
     // The URL wins over PGPORT: a URL to a closed port fails even though
     // PGPORT is right, and says where it tried.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let out = run(&vars, Some(format!("postgres://postgres@127.0.0.1:{closed}/postgres?sslmode=disable")));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = run(
+        &vars,
+        Some(format!(
+            "postgres://postgres@127.0.0.1:{closed}/postgres?sslmode=disable"
+        )),
+    );
     expect_code(&out, 1);
-    assert!(text(&out).1.contains(&format!("127.0.0.1:{closed}")), "{}", text(&out).1);
+    assert!(
+        text(&out).1.contains(&format!("127.0.0.1:{closed}")),
+        "{}",
+        text(&out).1
+    );
 
     // A bad variable is a usage error naming it.
     let mut bad = vars.clone();
     bad[1].1 = "not-a-port".into();
     let out = run(&bad, None);
     expect_code(&out, 2);
-    assert!(text(&out).1.contains("PGPORT=\"not-a-port\""), "{}", text(&out).1);
+    assert!(
+        text(&out).1.contains("PGPORT=\"not-a-port\""),
+        "{}",
+        text(&out).1
+    );
 }

@@ -100,7 +100,11 @@ pub(crate) async fn build_all(
     for (i, ctx) in ctxs.iter().enumerate() {
         for arch in &ctx.service.image.arch {
             let raw = &ctx.service.installables[arch.as_str()];
-            wanted.push((i, arch.as_str().to_owned(), installable(&ctx.config, raw, &ctx.base)));
+            wanted.push((
+                i,
+                arch.as_str().to_owned(),
+                installable(&ctx.config, raw, &ctx.base),
+            ));
         }
     }
     let mut installables: Vec<String> = wanted.iter().map(|(_, _, inst)| inst.clone()).collect();
@@ -134,10 +138,11 @@ pub(crate) async fn build_all(
             for b in builds {
                 let mut roots = Vec::new();
                 for out in b.outputs.values() {
-                    roots.push(
-                        StorePath::parse_in(&nix.store_dir, out)
-                            .map_err(|_| anyhow::anyhow!("nix build reported output {out:?}, which is not a store path"))?,
-                    );
+                    roots.push(StorePath::parse_in(&nix.store_dir, out).map_err(|_| {
+                        anyhow::anyhow!(
+                            "nix build reported output {out:?}, which is not a store path"
+                        )
+                    })?);
                 }
                 roots.sort();
                 by_installable.insert(b.installable, roots);
@@ -151,7 +156,10 @@ pub(crate) async fn build_all(
         Err(e) => {
             let what = installables.join(" ");
             let message = format!("{:#}", e.context(format!("building {what}")));
-            return ctxs.iter().map(|_| Err(anyhow::anyhow!(message.clone()))).collect();
+            return ctxs
+                .iter()
+                .map(|_| Err(anyhow::anyhow!(message.clone())))
+                .collect();
         }
     };
     let mut out: Vec<Vec<(String, Vec<StorePath>)>> = ctxs.iter().map(|_| Vec::new()).collect();

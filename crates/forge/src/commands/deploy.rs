@@ -3,14 +3,14 @@
 //! module orders them, records each in a [`DeployReport`] and decides the
 //! exit status.
 
+use crate::commands::release::{begin_one_service, finish_one_service, open_ledger, LedgerFlags};
 use crate::flags::ConfigArg;
 use crate::flags::{ClusterFlags, PublishFlags};
-use crate::commands::release::{begin_one_service, finish_one_service, open_ledger, LedgerFlags};
 use crate::global::Global;
-use forge_core::release::StepKind;
 use crate::render::finish_deploy;
 use forge_core::deploy_config::types::RollbackPolicy;
 use forge_core::deploy_report::DeployReport;
+use forge_core::release::StepKind;
 use forge_steps::deploy::{self as pipeline, DeployRequest, PublishOptions};
 use forge_steps::observer::Event;
 

@@ -1,13 +1,13 @@
 //! `forge rollback`: re-pin an earlier image through the same commit path as a
 //! deploy, then wait for Flux and the rollout.
 
+use crate::commands::release::{begin_one_service, finish_one_service, open_ledger, LedgerFlags};
 use crate::flags::ConfigArg;
 use crate::flags::{deploy_context, ClusterFlags};
-use crate::commands::release::{begin_one_service, finish_one_service, open_ledger, LedgerFlags};
 use crate::global::Global;
-use forge_core::release::StepKind;
 use crate::render::finish_deploy;
 use forge_core::deploy_report::DeployReport;
+use forge_core::release::StepKind;
 use forge_steps::deploy::{self as pipeline, RollbackRequest};
 use forge_steps::observer::Event;
 

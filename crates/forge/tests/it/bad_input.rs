@@ -55,26 +55,32 @@ fn malformed_or_missing_signing_key_names_the_file_and_hides_its_content() {
     let key = tmp.path().join("bad.sec");
     std::fs::write(&key, "cache-1:c2VjcmV0LWJ1dC10b28tc2hvcnQ=").unwrap();
     let cache = format!("file://{}/c", tmp.path().display());
-    let err = fails_with(2, &[
-        "cache",
-        "push",
-        "--to",
-        &cache,
-        "--signing-key",
-        key.to_str().unwrap(),
-        &app,
-    ]);
+    let err = fails_with(
+        2,
+        &[
+            "cache",
+            "push",
+            "--to",
+            &cache,
+            "--signing-key",
+            key.to_str().unwrap(),
+            &app,
+        ],
+    );
     assert!(err.contains("bad.sec") && err.contains("64 bytes"), "{err}");
     assert!(!err.contains("c2VjcmV0"), "{err}");
-    let err = fails_with(2, &[
-        "cache",
-        "push",
-        "--to",
-        &cache,
-        "--signing-key",
-        "/nonexistent/k.sec",
-        &app,
-    ]);
+    let err = fails_with(
+        2,
+        &[
+            "cache",
+            "push",
+            "--to",
+            &cache,
+            "--signing-key",
+            "/nonexistent/k.sec",
+            &app,
+        ],
+    );
     assert!(err.contains("/nonexistent/k.sec"), "{err}");
 }
 
@@ -93,13 +99,16 @@ fn invalid_store_path_and_bad_cache_url() {
         err.contains("not a valid path") || err.contains("is not valid"),
         "{err}"
     );
-    let err = fails_with(2, &[
-        "cache",
-        "push",
-        "--to",
-        "s3://bucket",
-        "/nix/store/00000000000000000000000000000000-nope",
-    ]);
+    let err = fails_with(
+        2,
+        &[
+            "cache",
+            "push",
+            "--to",
+            "s3://bucket",
+            "/nix/store/00000000000000000000000000000000-nope",
+        ],
+    );
     assert!(err.contains("s3://bucket"), "{err}");
 }
 

@@ -74,7 +74,10 @@ fn second_push_uploads_nothing_and_dry_run_writes_nothing() {
     let dry = push_json(&["--to", &cache, "--dry-run", &app]);
     assert_eq!(dry["schema"], "forge.cache-push/v1", "{dry}");
     assert_eq!(dry["would_upload"].as_array().unwrap().len(), 2, "{dry}");
-    assert!(dry.get("uploaded").is_none() && dry["nar_bytes_would_upload"].as_u64() > Some(0), "{dry}");
+    assert!(
+        dry.get("uploaded").is_none() && dry["nar_bytes_would_upload"].as_u64() > Some(0),
+        "{dry}"
+    );
     assert!(
         !tmp.path().join("cache").exists(),
         "dry run created the cache"

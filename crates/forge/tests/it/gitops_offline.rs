@@ -98,7 +98,10 @@ fn health_exit_status_follows_the_worst_verdict() {
     );
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["schema"], "forge.health/v1", "{v}");
-    assert!(v["objects"].as_array().is_some_and(|a| !a.is_empty()), "{v}");
+    assert!(
+        v["objects"].as_array().is_some_and(|a| !a.is_empty()),
+        "{v}"
+    );
     assert_eq!(v["objects"][0]["api_version"], "apps/v1", "{v}");
 }
 

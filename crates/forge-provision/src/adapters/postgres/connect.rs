@@ -1,8 +1,8 @@
 //! Connection settings (`connection:` or `DATABASE_URL`) and connecting with a
 //! bounded wait while the server starts.
 
-use super::session::{within, CallError, Session};
 use super::libpq_env::LibpqEnv;
+use super::session::{within, CallError, Session};
 use super::{tls, PostgresError};
 use crate::domain::spec::{ConnectionSpec, SslMode};
 use forge_core::secret::{redact, Secret};
