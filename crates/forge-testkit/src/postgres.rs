@@ -149,6 +149,8 @@ impl PgCluster {
             data = self.dir.join("data").display(),
             dir = self.dir.display(),
         );
+        // Never waited for: it is meant to outlive this process.
+        #[allow(clippy::zombie_processes)]
         as_postgres(PathBuf::from("/bin/sh"))
             .args(["-c", &script])
             .stdin(Stdio::null())

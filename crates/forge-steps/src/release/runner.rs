@@ -506,7 +506,7 @@ impl<'a> Runner<'a> {
     async fn record_release(&mut self) -> anyhow::Result<()> {
         let mut services = BTreeMap::new();
         for service in self.plan.services() {
-            let any = StepKey::new(service, &self.plan.environments()[0], "build");
+            let any = StepKey::new(service, self.plan.environments()[0], "build");
             let (build, image) = (
                 self.step_of(&any, StepKind::Build),
                 self.step_of(&any, StepKind::Image),
