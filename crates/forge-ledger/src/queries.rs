@@ -75,23 +75,39 @@ impl Ledger {
         let ok = newest_per_target(self.pool.backend(), true);
         let last = tx.all(&any, &[]).await?;
         let succeeded = tx.all(&ok, &[]).await?;
+        // A product run names its environments `staging,production`: it
+        // counts for each, the newer run winning where several do.
+        let newer = |a: &RunRecord, b: &RunRecord| (a.created_at, &a.id) > (b.created_at, &b.id);
         let mut by_target: BTreeMap<(String, String), TargetRuns> = BTreeMap::new();
         for row in &last {
             let (service, record) = (row.text("service")?, RunRecord::from_row(row)?);
-            by_target.insert(
-                (service.clone(), record.environment.clone()),
-                TargetRuns {
-                    service,
-                    environment: record.environment.clone(),
-                    last: record,
-                    last_succeeded: None,
-                },
-            );
+            for env in record.environment.split(',') {
+                let key = (service.clone(), env.to_owned());
+                if by_target
+                    .get(&key)
+                    .is_some_and(|t| !newer(&record, &t.last))
+                {
+                    continue;
+                }
+                by_target.insert(
+                    key,
+                    TargetRuns {
+                        service: service.clone(),
+                        environment: env.to_owned(),
+                        last: record.clone(),
+                        last_succeeded: None,
+                    },
+                );
+            }
         }
         for row in &succeeded {
             let (service, record) = (row.text("service")?, RunRecord::from_row(row)?);
-            if let Some(t) = by_target.get_mut(&(service, record.environment.clone())) {
-                t.last_succeeded = Some(record);
+            for env in record.environment.split(',') {
+                if let Some(t) = by_target.get_mut(&(service.clone(), env.to_owned())) {
+                    if t.last_succeeded.as_ref().is_none_or(|s| newer(&record, s)) {
+                        t.last_succeeded = Some(record.clone());
+                    }
+                }
             }
         }
         Ok(by_target.into_values().collect())

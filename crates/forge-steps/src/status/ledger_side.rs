@@ -28,11 +28,11 @@ pub(super) async fn read(
         .map(|t| {
             let of = |r: &RunRecord| steps.get(&r.id).unwrap_or(&none);
             let view = LedgerView {
-                last_run: Some(run_view(&t.last, of(&t.last), &t.service)),
+                last_run: Some(run_view(&t.last, of(&t.last), &t.service, &t.environment)),
                 deployed: t
                     .last_succeeded
                     .as_ref()
-                    .and_then(|r| deployed(r, of(r), &t.service)),
+                    .and_then(|r| deployed(r, of(r), &t.service, &t.environment)),
             };
             ((t.service, t.environment), view)
         })
@@ -46,8 +46,9 @@ fn service_steps<'a>(
     steps.iter().filter(move |s| s.key.service() == service)
 }
 
-fn run_view(run: &RunRecord, steps: &[StepRecord], service: &str) -> RunView {
-    let failed = service_steps(steps, service).find(|s| s.state == StepState::Failed);
+fn run_view(run: &RunRecord, steps: &[StepRecord], service: &str, env: &str) -> RunView {
+    let failed = service_steps(steps, service)
+        .find(|s| s.state == StepState::Failed && s.key.environment() == env);
     RunView {
         id: run.id.to_string(),
         state: run.state,
@@ -60,19 +61,30 @@ fn run_view(run: &RunRecord, steps: &[StepRecord], service: &str) -> RunView {
     }
 }
 
-fn deployed(run: &RunRecord, steps: &[StepRecord], service: &str) -> Option<DeployedView> {
-    let output = |action: &str| {
+fn deployed(
+    run: &RunRecord,
+    steps: &[StepRecord],
+    service: &str,
+    env: &str,
+) -> Option<DeployedView> {
+    // The image is published once (in a product run, in its first
+    // environment); the pin is this environment's.
+    let output = |action: &str, here: bool| {
         service_steps(steps, service)
-            .find(|s| s.key.action() == action && s.state == StepState::Succeeded)
+            .find(|s| {
+                s.key.action() == action
+                    && s.state == StepState::Succeeded
+                    && (!here || s.key.environment() == env)
+            })
             .and_then(|s| s.outputs.as_ref())
     };
-    let image = output("image")?;
+    let image = output("image", false)?;
     let text = |v: &serde_json::Value, k: &str| v[k].as_str().map(str::to_owned);
     Some(DeployedView {
         run: run.id.to_string(),
         digest: text(image, "digest")?,
         reference: text(image, "reference"),
-        commit: output("pin").and_then(|p| text(p, "commit")),
+        commit: output("pin", true).and_then(|p| text(p, "commit")),
         actor: run.actor.clone(),
         at: run.updated_at,
         release: run.release.as_ref().map(|r| r.to_string()),

@@ -558,6 +558,10 @@ fn status_of_a_product_covers_its_services_in_its_environments() {
         ["app/dev", "app/prod", "lib/dev", "lib/prod"],
         "not `other`: {report}"
     );
+    // The product run counts for both environments: ledger and git agree.
+    for t in report["targets"].as_array().unwrap() {
+        assert_eq!(t["drift"], "in-sync", "{t}");
+    }
     let (out, _) = f.run(&["status", "--product", "shpo"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
