@@ -154,7 +154,11 @@ impl Ledger {
         let mut args = Vec::new();
         if let Some(env) = &filter.environment {
             args.push(Arg::Text(env));
-            conditions.push(format!("environment = ${}", args.len()));
+            // A product run's environment is the list `staging,production`.
+            let n = args.len();
+            conditions.push(format!(
+                "(environment = ${n} OR (',' || environment || ',') LIKE ('%,' || ${n} || ',%'))"
+            ));
         }
         if let Some(service) = &filter.service {
             args.push(Arg::Text(service));

@@ -558,6 +558,9 @@ fn status_of_a_product_covers_its_services_in_its_environments() {
         ["app/dev", "app/prod", "lib/dev", "lib/prod"],
         "not `other`: {report}"
     );
+    // `release list --env` finds the product run in either environment.
+    let (_, listed) = f.run(&["release", "list", "--env", "prod"]);
+    assert_eq!(listed[0]["id"], v["run"], "{listed}");
     // The product run counts for both environments: ledger and git agree.
     for t in report["targets"].as_array().unwrap() {
         assert_eq!(t["drift"], "in-sync", "{t}");
