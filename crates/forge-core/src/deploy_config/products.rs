@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use super::hosts::Host;
 use super::parse::{error_at, ConfigError};
 use super::resolved::{
     Environment, Gate, IntegrationTest, Migration, Product, Service, Target, Window,
@@ -15,6 +16,7 @@ use crate::yaml_error::closest;
 pub(super) fn resolve_products(
     specs: UniqueMap<Key, ProductSpec>,
     services: &BTreeMap<String, Service>,
+    hosts: &BTreeMap<String, Host>,
     environments: &BTreeMap<String, Environment>,
     targets: &[Target],
     text: &str,
@@ -27,10 +29,10 @@ pub(super) fn resolve_products(
             full.extend_from_slice(path);
             error_at(text, file, &full, message, hint)
         };
-        if spec.services.is_empty() {
+        if spec.services.is_empty() && spec.hosts.is_empty() {
             return Err(at(
                 &["services"],
-                "a product needs at least one service".into(),
+                "a product needs at least one service or host".into(),
                 None,
             ));
         }
@@ -78,6 +80,27 @@ pub(super) fn resolve_products(
             }
         }
         let envs: Vec<String> = spec.environments.into_iter().map(|k| k.0).collect();
+        for (i, Key(h)) in spec.hosts.iter().enumerate() {
+            let index = i.to_string();
+            let Some(host) = hosts.get(h) else {
+                let hint = closest(h, hosts.keys().map(String::as_str));
+                return Err(at(
+                    &["hosts", index.as_str()],
+                    format!("unknown host `{h}`"),
+                    hint,
+                ));
+            };
+            if !envs.contains(&host.environment) {
+                return Err(at(
+                    &["hosts", index.as_str()],
+                    format!(
+                        "host `{h}` belongs to environment `{}`, which is not one of this product's",
+                        host.environment
+                    ),
+                    None,
+                ));
+            }
+        }
         let spec_services: Vec<String> = spec.services.iter().map(|k| k.0.clone()).collect();
         let mut gates = BTreeMap::new();
         for (Key(env), g) in spec.gates.0 {
@@ -158,6 +181,7 @@ pub(super) fn resolve_products(
             name.clone(),
             Product {
                 services: spec.services.into_iter().map(|k| k.0).collect(),
+                hosts: spec.hosts.into_iter().map(|k| k.0).collect(),
                 environments: envs,
                 gates,
                 checks: spec.checks.unwrap_or_default(),

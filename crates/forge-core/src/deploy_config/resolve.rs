@@ -445,16 +445,17 @@ pub(super) fn resolve(
             ))
         }
     };
+    let hosts =
+        super::hosts::resolve_hosts(raw.hosts, &flake, &environments, &services, text, file)?;
     let products = super::products::resolve_products(
         raw.products,
         &services,
+        &hosts,
         &environments,
         &targets,
         text,
         file,
     )?;
-    let hosts =
-        super::hosts::resolve_hosts(raw.hosts, &flake, &environments, &services, text, file)?;
     Ok(DeployConfig {
         hosts,
         products,

@@ -46,6 +46,9 @@ pub struct DeployConfig {
 pub struct Product {
     pub name: String,
     pub services: Vec<String>,
+    /// NixOS hosts, deployed (pinned for their agents) in their environment.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
     /// In promotion order.
     pub environments: Vec<String>,
     /// Gate before each environment after the first (defaults: none).

@@ -39,7 +39,11 @@ pub struct DeployFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProductSpec {
+    #[serde(default)]
     pub services: Vec<Key>,
+    /// NixOS hosts released with the services, each in its own environment.
+    #[serde(default)]
+    pub hosts: Vec<Key>,
     pub environments: Vec<Key>,
     #[serde(default)]
     pub gates: UniqueMap<Key, GateSpec>,

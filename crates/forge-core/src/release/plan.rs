@@ -38,6 +38,9 @@ pub enum StepKind {
     Check,
     /// A product's integration-test Job against its first environment.
     IntegrationTest,
+    /// A NixOS host of a product: its system built, pushed and pinned for
+    /// its agent (`forge deploy HOST` as a step).
+    HostDeploy,
     /// A whole `forge deploy`, recorded as the one step of its run.
     Deploy,
     /// A whole `forge rollback`, recorded as the one step of its run.
@@ -60,6 +63,7 @@ impl StepKind {
             StepKind::Gate => "gate",
             StepKind::Check => "check",
             StepKind::IntegrationTest => "integration-test",
+            StepKind::HostDeploy => "host-deploy",
             StepKind::Deploy => "deploy",
             StepKind::Rollback => "rollback",
         }
@@ -141,7 +145,15 @@ impl ReleasePlan {
         let mut steps: Vec<PlannedStep> = Vec::new();
         let mut upstream_last: Vec<StepKey> = Vec::new();
         for (i, (env, shapes)) in environments.iter().enumerate() {
-            let one = Self::of(env, shapes, Scope::Release)?;
+            // A product may have only hosts in an environment.
+            let one = if shapes.is_empty() {
+                Self {
+                    environment: env.clone(),
+                    steps: vec![],
+                }
+            } else {
+                Self::of(env, shapes, Scope::Release)?
+            };
             let gate = (i > 0).then(|| StepKey::new(product, env, StepKind::Gate.action()));
             if let Some(g) = &gate {
                 steps.push(PlannedStep {
@@ -282,6 +294,45 @@ impl ReleasePlan {
         self
     }
 
+    /// This product plan with its NixOS hosts: each deployed in its own
+    /// environment (behind that environment's gate), and the next
+    /// environment's gate waiting for it like for the services.
+    pub fn with_hosts(mut self, product: &str, hosts: &[(String, String)]) -> Self {
+        let envs: Vec<String> = self.environment.split(',').map(str::to_owned).collect();
+        for (host, env) in hosts {
+            let Some(at) = envs.iter().position(|e| e == env) else {
+                continue;
+            };
+            let key = StepKey::new(host, env, StepKind::HostDeploy.action());
+            let gate = StepKey::new(product, env, StepKind::Gate.action());
+            let after: Vec<StepKey> = self.step(&gate).map(|_| gate.clone()).into_iter().collect();
+            if let Some(next) = envs.get(at + 1) {
+                let next_gate = StepKey::new(product, next, StepKind::Gate.action());
+                if let Some(g) = self.steps.iter_mut().find(|s| s.key == next_gate) {
+                    g.after.push(key.clone());
+                }
+            }
+            // After the environment's gate (or anywhere in the first one).
+            let pos = self
+                .steps
+                .iter()
+                .position(|s| {
+                    s.key.environment() == env
+                        && !matches!(s.kind, StepKind::Gate | StepKind::HostDeploy)
+                })
+                .unwrap_or(self.steps.len());
+            self.steps.insert(
+                pos,
+                PlannedStep {
+                    key,
+                    kind: StepKind::HostDeploy,
+                    after,
+                },
+            );
+        }
+        self
+    }
+
     /// Only the steps in the first environment (`forge prerelease`).
     pub fn first_environment_only(mut self) -> Self {
         let first = self.environments()[0].to_owned();
@@ -308,7 +359,10 @@ impl ReleasePlan {
             .filter(|s| {
                 !matches!(
                     s.kind,
-                    StepKind::Gate | StepKind::Check | StepKind::IntegrationTest
+                    StepKind::Gate
+                        | StepKind::Check
+                        | StepKind::IntegrationTest
+                        | StepKind::HostDeploy
                 )
             })
             .map(|s| (s.key.service(), s.key.environment()))
@@ -407,7 +461,10 @@ impl ReleasePlan {
             .filter(|s| {
                 !matches!(
                     s.kind,
-                    StepKind::Gate | StepKind::Check | StepKind::IntegrationTest
+                    StepKind::Gate
+                        | StepKind::Check
+                        | StepKind::IntegrationTest
+                        | StepKind::HostDeploy
                 )
             })
             .map(|s| s.key.service())
@@ -624,6 +681,36 @@ mod tests {
         assert_eq!(plan.environments(), ["staging", "production"]);
         assert_eq!(plan.services(), ["api", "web"]);
         assert_eq!(plan.targets().len(), 4);
+    }
+
+    #[test]
+    fn product_hosts_deploy_behind_their_environments_gate_and_hold_the_next() {
+        let envs = vec![
+            ("staging".to_owned(), vec![shape("api", &[])]),
+            ("production".to_owned(), vec![shape("api", &[])]),
+        ];
+        let plan = ReleasePlan::product("shop", &envs).unwrap().with_hosts(
+            "shop",
+            &[
+                ("web1".into(), "staging".into()),
+                ("web2".into(), "production".into()),
+            ],
+        );
+        let host = plan
+            .step(&StepKey::parse("web2/production/host-deploy").unwrap())
+            .unwrap();
+        let after: Vec<&str> = host.after.iter().map(StepKey::as_str).collect();
+        assert_eq!(after, ["shop/production/gate"]);
+        let gate = plan
+            .step(&StepKey::parse("shop/production/gate").unwrap())
+            .unwrap();
+        assert!(
+            gate.after
+                .iter()
+                .any(|k| k.as_str() == "web1/staging/host-deploy"),
+            "{gate:?}"
+        );
+        assert_eq!(plan.targets(), [("api", "staging"), ("api", "production")]);
     }
 
     #[test]

@@ -34,6 +34,9 @@ impl Runner<'_> {
         if step.kind == StepKind::IntegrationTest {
             return self.integration_test(key).await;
         }
+        if step.kind == StepKind::HostDeploy {
+            return self.deploy_host(key).await;
+        }
         let ctx = self.ctx(key);
         let mut report = DeployReport::new("release", key.service(), key.environment());
         let opts = &self.options.publish;
@@ -200,6 +203,7 @@ impl Runner<'_> {
             StepKind::Gate
             | StepKind::Check
             | StepKind::IntegrationTest
+            | StepKind::HostDeploy
             | StepKind::Deploy
             | StepKind::Rollback => {
                 anyhow::bail!("{key} is a whole command's step, not a release step")

@@ -49,6 +49,33 @@ impl Runner<'_> {
         Ok(serde_json::json!({ "migrations": [outcome] }))
     }
 
+    /// A product's NixOS host: its system built, pushed and pinned for its
+    /// agent, as `forge deploy HOST` does (a rerun pins nothing new).
+    pub(super) async fn deploy_host(&self, key: &StepKey) -> anyhow::Result<serde_json::Value> {
+        let request = crate::host::HostDeployRequest {
+            dry_run: false,
+            release: self.release.as_ref().map(|r| r.to_string()),
+            actor: forge_ledger::actor_from_env(),
+            publish: self.options.publish.clone(),
+        };
+        let mut report = forge_core::deploy_report::DeployReport::new(
+            "deploy",
+            key.service(),
+            key.environment(),
+        );
+        crate::host::deploy_host(
+            &self.config,
+            &self.spec.config,
+            key.service(),
+            key.environment(),
+            &request,
+            self.observer.clone(),
+            &mut report,
+        )
+        .await?;
+        Ok(serde_json::json!({ "system": report.image, "commit": report.commit }))
+    }
+
     /// The product's flake checks: `nix flake check`, or each named
     /// `checks.<system>.<name>` built; their log lines go to the observer.
     pub(super) async fn flake_checks(&self) -> anyhow::Result<serde_json::Value> {
@@ -116,13 +143,7 @@ impl Runner<'_> {
             .product
             .as_deref()
             .context("a gate outside a product release")?;
-        let config = &self
-            .contexts
-            .values()
-            .next()
-            .expect("a plan has services")
-            .config;
-        let product = config.product(product)?;
+        let product = self.config.product(product)?;
         let env = key.environment();
         let upstream = product
             .upstream(env)

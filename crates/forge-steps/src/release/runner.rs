@@ -106,7 +106,12 @@ pub fn plan_of(spec: &RunSpec) -> anyhow::Result<(DeployConfig, ReleasePlan)> {
             .iter()
             .map(|env| Ok((env.clone(), shapes(&config, &product.services, env)?)))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let plan = ReleasePlan::product(name, &envs)?;
+        let hosts: Vec<(String, String)> = product
+            .hosts
+            .iter()
+            .map(|h| Ok((h.clone(), config.host(h)?.environment.clone())))
+            .collect::<anyhow::Result<_>>()?;
+        let plan = ReleasePlan::product(name, &envs)?.with_hosts(name, &hosts);
         let plan = match spec.command.as_str() {
             "prerelease" => plan.checked_first(name).first_environment_only(),
             "comprehensive-release" => {
@@ -176,6 +181,8 @@ pub(super) struct Runner<'a> {
     pub(super) outputs: Mutex<BTreeMap<StepKey, serde_json::Value>>,
     pub(super) release: Option<ReleaseId>,
     pub(super) observer: Arc<dyn Observer>,
+    /// The configuration the plan came from (hosts have no context).
+    pub(super) config: DeployConfig,
 }
 
 /// How a step ended in this run.
@@ -220,6 +227,7 @@ impl<'a> Runner<'a> {
             outputs: Mutex::new(BTreeMap::new()),
             release: None,
             observer,
+            config,
         })
     }
 
@@ -538,7 +546,10 @@ impl<'a> Runner<'a> {
                 },
             );
         }
-        let any = self.contexts.values().next().expect("a plan has services");
+        // A product of hosts only ships no service artifacts: no release.
+        let Some(any) = self.contexts.values().next() else {
+            return Ok(());
+        };
         let release = Release {
             flake: any.config.flake.clone(),
             revision: forge_adapters::git_rev::current_commit(&crate::service_image::revision_dir(

@@ -26,6 +26,7 @@ mod health;
 mod host_deploy;
 mod host_lab;
 mod host_nix_config;
+mod host_product;
 mod image;
 mod kube_deploy;
 mod kube_flux;

@@ -1,0 +1,86 @@
+//! NixOS hosts in a product release: each host's system built, pushed and
+//! pinned for its agent as a step of the run (as `forge deploy HOST` does),
+//! recorded in the ledger, and a rerun pins nothing new.
+
+use crate::host_lab::HostLab;
+use crate::support::stderr;
+
+#[test]
+fn a_product_release_pins_its_hosts_for_their_agents() {
+    let lab = HostLab::new("");
+    let yaml = std::fs::read_to_string(lab.path("deploy.yaml")).unwrap();
+    std::fs::write(
+        lab.path("deploy.yaml"),
+        format!("{yaml}ledger:\n  path: ./ledger.db\nproducts:\n  fleet:\n    hosts: [web1, web2]\n    environments: [prod]\n"),
+    )
+    .unwrap();
+    let (out, plan) = {
+        let out = lab
+            .forge(&["product-release", "fleet", "--dry-run"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        (out, v)
+    };
+    assert!(out.status.success(), "{}", stderr(&out));
+    let keys: Vec<&str> = plan["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        keys,
+        ["web1/prod/host-deploy", "web2/prod/host-deploy"],
+        "{plan}"
+    );
+
+    let out = lab
+        .forge(&["product-release", "fleet"])
+        .env_remove("FORGE_LEDGER")
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert!(out.status.success(), "{}\n{v}", stderr(&out));
+    assert_eq!(v["state"], "succeeded", "{v}");
+    for host in ["web1", "web2"] {
+        let pin = lab
+            .pin_at_tip(host)
+            .unwrap_or_else(|| panic!("no pin for {host}"));
+        assert_eq!(pin["store_path"], lab.system_path(host), "{pin}");
+        assert_eq!(pin["pinned_by"], "ci@example.test");
+    }
+    let step = v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "web1/prod/host-deploy")
+        .unwrap();
+    assert_eq!(step["outputs"]["system"], lab.system_path("web1"), "{step}");
+
+    // The same systems again: nothing new to pin.
+    let tip = lab.tip_message();
+    let out = lab
+        .forge(&["product-release", "fleet"])
+        .env_remove("FORGE_LEDGER")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(lab.tip_message(), tip);
+
+    // A product naming a host that does not exist is refused.
+    let yaml = std::fs::read_to_string(lab.path("deploy.yaml"))
+        .unwrap()
+        .replace("hosts: [web1, web2]", "hosts: [web1, web3]");
+    std::fs::write(lab.path("deploy.yaml"), yaml).unwrap();
+    let out = lab
+        .forge(&["product-release", "fleet", "--dry-run"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unknown host `web3`"),
+        "{}",
+        stderr(&out)
+    );
+}
