@@ -12,6 +12,8 @@ pub mod agent_files;
 pub mod agent_report;
 pub mod agent_switch;
 pub mod deploy;
+pub mod rollback;
 
 pub use agent::{Agent, AgentConfig};
 pub use deploy::{deploy_host, HostDeployRequest};
+pub use rollback::{rollback_host, HostRollbackRequest};

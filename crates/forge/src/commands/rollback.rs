@@ -48,6 +48,10 @@ pub struct RollbackArgs {
 }
 
 pub async fn run(args: RollbackArgs, global: Global) -> anyhow::Result<u8> {
+    let config = args.config.load()?;
+    if config.hosts.contains_key(&args.service) {
+        return rollback_host(args, config, global).await;
+    }
     let request = RollbackRequest {
         to: args.to.clone(),
         dry_run: args.dry_run,
@@ -71,6 +75,44 @@ pub async fn run(args: RollbackArgs, global: Global) -> anyhow::Result<u8> {
     )
     .await?;
     let result = pipeline::rollback(&ctx, &request, &mut report).await;
+    finish_one_service(run, &report, &result).await?;
+    Ok(finish_deploy(report, result, global))
+}
+
+/// A NixOS host: its pin set back to the previous system (or `--to`, a
+/// store path pinned before); its agent switches to it.
+async fn rollback_host(
+    args: RollbackArgs,
+    config: forge_core::deploy_config::DeployConfig,
+    global: Global,
+) -> anyhow::Result<u8> {
+    let mut report = DeployReport::new("rollback", &args.service, &args.env);
+    let ledger = match args.dry_run {
+        true => None,
+        false => Some(open_ledger(&args.ledger, &args.config).await?),
+    };
+    let run = begin_one_service(
+        ledger.as_ref(),
+        StepKind::Rollback,
+        &args.ledger,
+        &args.config,
+        &args.service,
+        &args.env,
+    )
+    .await?;
+    let result = forge_steps::host::rollback_host(
+        &config,
+        &args.config.config,
+        &args.service,
+        &args.env,
+        &forge_steps::host::HostRollbackRequest {
+            to: args.to.clone(),
+            dry_run: args.dry_run,
+            actor: forge_ledger::actor_from_env(),
+        },
+        &mut report,
+    )
+    .await;
     finish_one_service(run, &report, &result).await?;
     Ok(finish_deploy(report, result, global))
 }

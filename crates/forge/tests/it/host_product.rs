@@ -84,3 +84,58 @@ fn a_product_release_pins_its_hosts_for_their_agents() {
         stderr(&out)
     );
 }
+
+#[test]
+fn rollback_of_a_host_pins_its_previous_system_again() {
+    let lab = HostLab::new("");
+    let first = lab.deploy_ok("web1");
+    lab.set_version("2");
+    let second = lab.deploy_ok("web1");
+    assert_ne!(first, second);
+
+    let tip = lab.tip_message();
+    let out = lab
+        .forge(&["rollback", "web1", "--env", "prod", "--dry-run"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert!(out.status.success(), "{}\n{v}", stderr(&out));
+    assert!(v["diff"].as_str().unwrap().contains(&first), "{v}");
+    assert_eq!(lab.tip_message(), tip, "a dry run commits nothing");
+
+    let out = lab
+        .forge(&["rollback", "web1", "--env", "prod"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert!(out.status.success(), "{}\n{v}", stderr(&out));
+    assert_eq!(
+        lab.pin_at_tip("web1").unwrap()["store_path"],
+        first.as_str()
+    );
+    let message = lab.tip_message();
+    assert!(
+        message.starts_with("rollback(prod): host web1 to "),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("Forge-Rollback-Of: {second}")),
+        "{message}"
+    );
+
+    let out = lab
+        .forge(&[
+            "rollback",
+            "web1",
+            "--env",
+            "prod",
+            "--to",
+            "/nix/store/00000000000000000000000000000000-nope",
+        ])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    // Under --json the error is the forge.error/v1 document on stdout.
+    let said = format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
+    assert!(said.contains("was never pinned"), "{said}");
+}
