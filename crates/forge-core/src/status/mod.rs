@@ -4,9 +4,11 @@
 //!
 //! - [`model`]: the status report (`forge status --json`, `/api/v1/status`).
 //! - [`drift`]: [`drift::classify`]: the drift class and its one-line explanation.
+//! - [`hosts`]: NixOS hosts: the pin against what the agent reported.
 //! - [`running_images`]: which digests a workload's pods run (pure, over JSON).
 
 pub mod drift;
+pub mod hosts;
 pub mod model;
 pub mod running_images;
 

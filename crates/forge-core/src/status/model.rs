@@ -25,6 +25,9 @@ pub struct StatusReport {
     /// Entries per drift class (every class present, zero included).
     pub summary: BTreeMap<Drift, usize>,
     pub targets: Vec<TargetStatus>,
+    /// NixOS hosts (counted in `summary` too).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<super::hosts::HostStatus>,
 }
 
 impl StatusReport {
@@ -39,7 +42,17 @@ impl StatusReport {
             took_ms,
             summary,
             targets,
+            hosts: Vec::new(),
         }
+    }
+
+    /// The report with `hosts` added (and counted).
+    pub fn with_hosts(mut self, hosts: Vec<super::hosts::HostStatus>) -> Self {
+        for h in &hosts {
+            *self.summary.entry(h.drift).or_default() += 1;
+        }
+        self.hosts = hosts;
+        self
     }
 
     /// The worst class in the report (`in-sync` when it is empty).
@@ -47,6 +60,7 @@ impl StatusReport {
         self.targets
             .iter()
             .map(|t| t.drift)
+            .chain(self.hosts.iter().map(|h| h.drift))
             .max_by_key(|d| d.severity())
             .unwrap_or(Drift::InSync)
     }

@@ -135,10 +135,22 @@ pub async fn gather(request: &StatusRequest, ledger: &Ledger) -> anyhow::Result<
             }
         })
         .collect();
+    // NixOS hosts: their pins against their agents' reports (a service
+    // filter leaves them out; a product keeps its own).
+    let hosts = match (&request.service, product) {
+        (Some(_), _) => vec![],
+        (None, product) => super::hosts_side::read(
+            config,
+            &request.file,
+            request.environment.as_deref(),
+            ledger,
+            request.git_timeout,
+        )
+        .await?
+        .into_iter()
+        .filter(|h| product.is_none_or(|p| p.hosts.contains(&h.host)))
+        .collect(),
+    };
     let took = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok(StatusReport::new(
-        crate::release::recorder::now_ms(),
-        took,
-        statuses,
-    ))
+    Ok(StatusReport::new(crate::release::recorder::now_ms(), took, statuses).with_hosts(hosts))
 }

@@ -176,6 +176,25 @@ pub fn table(report: &StatusReport, colour: bool) -> String {
         out.push_str(&line(row, Some(t.drift)));
         out.push_str(&format!("  {}\n", t.explanation));
     }
+    // NixOS hosts: the pin at the tip against the agent's latest report.
+    for h in &report.hosts {
+        let pin = h
+            .pin
+            .as_ref()
+            .map_or("-".to_owned(), |p| short_path(&p.store_path));
+        let agent = h.agent.as_ref().map_or("no report".to_owned(), |a| {
+            format!("{} {}", a.outcome.replace('_', " "), short_path(&a.system))
+        });
+        let drift = if colour {
+            format!("{}{}\x1b[0m", ansi(h.drift), h.drift)
+        } else {
+            h.drift.to_string()
+        };
+        out.push_str(&format!(
+            "host {}  {}  {drift}  pin {pin}  agent {agent}\n  {}\n",
+            h.host, h.environment, h.explanation
+        ));
+    }
     let counts: Vec<String> = report
         .summary
         .iter()
@@ -282,5 +301,14 @@ fn ago(now: i64, then: i64) -> String {
         60..3600 => format!("{}m ago", s / 60),
         3600..86400 => format!("{}h ago", s / 3600),
         _ => format!("{}d ago", s / 86400),
+    }
+}
+
+/// `/nix/store/abcdefgh…-name` as `abcdefgh-name` (hash cut to 8).
+fn short_path(path: &str) -> String {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    match base.split_once('-') {
+        Some((hash, name)) => format!("{}-{name}", &hash[..hash.len().min(8)]),
+        None => base.to_owned(),
     }
 }

@@ -139,3 +139,64 @@ fn rollback_of_a_host_pins_its_previous_system_again() {
     let said = format!("{}{}", stderr(&out), String::from_utf8_lossy(&out.stdout));
     assert!(said.contains("was never pinned"), "{said}");
 }
+
+#[test]
+fn status_shows_each_host_pin_against_what_its_agent_reported() {
+    let lab = HostLab::new("    confirm_timeout: 20s\n");
+    let ledger = lab.path("ledger.db");
+    let status = || {
+        let out = lab
+            .forge(&["status", "--ledger", ledger.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let of = |host: &str| {
+            v["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|h| h["host"] == host)
+                .cloned()
+                .unwrap_or_else(|| panic!("no {host} in {v}"))
+        };
+        (of("web1"), of("web2"))
+    };
+    // Nothing pinned yet: unknown, said so.
+    let (web1, _) = status();
+    assert_eq!(web1["drift"], "unknown", "{web1}");
+    assert!(
+        web1["explanation"].as_str().unwrap().contains("no pin"),
+        "{web1}"
+    );
+
+    let pinned = lab.deploy_fresh("web1");
+    let (web1, _) = status();
+    assert_eq!(web1["drift"], "git-ahead", "{web1}");
+    assert_eq!(web1["pin"]["store_path"], pinned.as_str());
+
+    // The agent switches, confirms and reports to the ledger.
+    let key = lab.public_key.clone();
+    let agent = lab.agent_config(
+        "web1",
+        &[&key],
+        serde_json::json!([]),
+        serde_json::json!({"ledger_path": ledger}),
+    );
+    let (code, pass, err) = lab.agent_once(&agent);
+    assert_eq!(code, 0, "{pass}\n{err}");
+    let (web1, web2) = status();
+    assert_eq!(web1["drift"], "in-sync", "{web1}");
+    assert_eq!(web1["agent"]["system"], pinned.as_str());
+    assert_eq!(web2["drift"], "unknown", "{web2}");
+
+    // Text for people too.
+    let out = crate::support::forge()
+        .args(["status", "--config"])
+        .arg(lab.path("deploy.yaml"))
+        .args(["--ledger", ledger.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("host web1  prod  in-sync"), "{text}");
+}
