@@ -112,6 +112,7 @@ let
   // lib.optionalAttrs (cfg.sshKeyFile != null) { ssh_key_file = "git-ssh-key"; }
   // lib.optionalAttrs (cfg.ledger.urlFile != null) { ledger_url_file = "ledger-url"; }
   // lib.optionalAttrs (cfg.ledger.path != null) { ledger_path = cfg.ledger.path; }
+  // lib.optionalAttrs cfg.wakeSocket { wake_socket = "/run/forge-agent/wake.sock"; }
   // lib.optionalAttrs (cfg.metrics.textfileDirectory != null) {
     metrics_file = "${cfg.metrics.textfileDirectory}/forge-agent.prom";
   };
@@ -191,6 +192,11 @@ in
       type = types.bool;
       default = false;
       description = "Run the command checks deploy.yaml wrote into the pin (as root); off: only its HTTP checks run, since whoever can push to the branch could otherwise run commands here.";
+    };
+    wakeSocket = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Listen on /run/forge-agent/wake.sock: any connection starts a pass at once (e.g. from a CI hook over SSH), as SIGHUP does.";
     };
     reachBack = mkOption {
       type = types.bool;
@@ -278,6 +284,7 @@ in
         Restart = "always";
         RestartSec = "10s";
         StateDirectory = "forge-agent";
+        RuntimeDirectory = "forge-agent";
         StateDirectoryMode = "0700";
         LoadCredential =
           lib.optional (cfg.tokenFile != null) "git-token:${cfg.tokenFile}"

@@ -86,6 +86,10 @@ pub struct AgentConfig {
     pub idle_timeout_seconds: u64,
     #[serde(default = "default_attempts")]
     pub attempts: usize,
+    /// A Unix socket: any connection to it wakes the agent for a pass at
+    /// once (a deploy hook, `socat`, or systemd socket activation's peer).
+    #[serde(default)]
+    pub wake_socket: Option<PathBuf>,
 }
 
 fn default_branch() -> String {

@@ -90,6 +90,19 @@ pub async fn run(args: AgentArgs, global: Global) -> anyhow::Result<u8> {
             waker.notify_one();
         }
     });
+    if let Some(path) = &agent.config.wake_socket {
+        // A socket left by an agent that was killed is ours to replace.
+        let _ = std::fs::remove_file(path);
+        let listener = tokio::net::UnixListener::bind(path)
+            .map_err(|e| anyhow::anyhow!("wake_socket {}: {e}", path.display()))?;
+        let waker = wake.clone();
+        tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                drop(conn);
+                waker.notify_one();
+            }
+        });
+    }
     // Stopping mid-switch is safe: the state file says where it was, and
     // the next start finishes the confirmation or rolls back.
     tokio::select! {

@@ -68,3 +68,39 @@ fn sighup_wakes_the_agent_early_and_sigterm_stops_it() {
     };
     assert_eq!(status.code(), Some(0), "{status}");
 }
+
+#[test]
+fn a_connection_to_the_wake_socket_starts_a_pass_at_once() {
+    let lab = HostLab::new("    confirm_timeout: 20s\n");
+    let key = lab.public_key.clone();
+    let socket = lab.path("agent-web1.sock");
+    let agent = lab.agent_config(
+        "web1",
+        &[&key],
+        json!([]),
+        json!({"interval_seconds": 600, "wake_socket": socket}),
+    );
+    let mut child = lab
+        .agent(&agent, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = lab.path("agent-web1.prom");
+    wait_for("the first pass", Duration::from_secs(30), || {
+        metrics.exists() && socket.exists()
+    });
+    let v1 = lab.deploy_fresh("web1");
+    // A deploy hook's knock: connect and go.
+    drop(std::os::unix::net::UnixStream::connect(&socket).unwrap());
+    wait_for(
+        "the switch after the knock",
+        Duration::from_secs(60),
+        || {
+            std::fs::read_to_string(lab.path("agent-web1/state.json"))
+                .is_ok_and(|s| s.contains(&format!("\"confirmed\": \"{v1}\"")))
+        },
+    );
+    signal(child.id(), "-TERM");
+    let _ = child.wait();
+}
