@@ -199,6 +199,20 @@ impl GitRemote {
     where
         F: Fn(&str) -> Result<Option<String>, EditError>,
     {
+        self.land_with(opts, |repo, tip| {
+            self.commit_edit(repo, tip, path, &edit, message)
+        })
+    }
+
+    /// The landing loop every edit shares: under the clone's lock (and the
+    /// remote's, when it is a local path), fetch the tip, let `commit` make
+    /// a commit on it (`None`: nothing to change), push; on a rejected push,
+    /// fetch and commit again, up to `opts.max_attempts`.
+    pub(crate) fn land_with(
+        &self,
+        opts: &LandOptions,
+        commit: impl Fn(&Repository, Oid) -> Result<Option<Oid>, Error>,
+    ) -> Result<Landed, Error> {
         let dir = self.clone_dir();
         let (repo, _lock) = self.open(&dir)?;
         let _remote_lock = self.lock_local_remote()?;
@@ -209,7 +223,7 @@ impl GitRemote {
                 std::thread::sleep(opts.retry_policy().delay_before(attempt));
             }
             let tip = self.fetch_and_reset(&repo)?;
-            let Some(commit) = self.commit_edit(&repo, tip, path, &edit, message)? else {
+            let Some(commit) = commit(&repo, tip)? else {
                 return Ok(Landed {
                     commit: None,
                     base: tip.to_string(),
@@ -397,6 +411,22 @@ impl GitRemote {
             }
         };
         let mode = tree.get_path(Path::new(path))?.filemode() as u32;
+        self.commit_file(repo, &parent, path, mode, &new, message)
+            .map(Some)
+    }
+
+    /// Writes `text` to `path` (with `mode`) in a commit on `parent` and
+    /// points the local branch at it.
+    pub(crate) fn commit_file(
+        &self,
+        repo: &Repository,
+        parent: &git2::Commit<'_>,
+        path: &str,
+        mode: u32,
+        new: &str,
+        message: &CommitMessage,
+    ) -> Result<Oid, Error> {
+        let tree = parent.tree()?;
         let mut index = repo.index()?;
         index.read_tree(&tree)?;
         let entry = IndexEntry {
@@ -419,9 +449,9 @@ impl GitRemote {
         let sig = Signature::now(&self.author_name, &self.author_email)?;
         let text = message.render();
         let oid = match &self.signing_key {
-            None => repo.commit(None, &sig, &sig, &text, &new_tree, &[&parent])?,
+            None => repo.commit(None, &sig, &sig, &text, &new_tree, &[parent])?,
             Some(key) => {
-                let buffer = repo.commit_create_buffer(&sig, &sig, &text, &new_tree, &[&parent])?;
+                let buffer = repo.commit_create_buffer(&sig, &sig, &text, &new_tree, &[parent])?;
                 let content = std::str::from_utf8(&buffer).map_err(|_| Error::NotText {
                     path: "commit message".to_owned(),
                 })?;
@@ -434,7 +464,7 @@ impl GitRemote {
             true,
             "forge: commit",
         )?;
-        Ok(Some(oid))
+        Ok(oid)
     }
 
     /// Pushes the local branch; `Some(reason)` when the server (or libgit2,
