@@ -10,6 +10,7 @@
 //! - [`SCHEMA`]: the JSON Schema `forge config schema` prints.
 
 pub mod hosts;
+mod migrations;
 pub mod parse;
 pub mod pattern;
 mod products;

@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 use super::parse::{checked_text, error_at, from_yaml, input_error, ConfigError};
 use super::pattern::{AttrVars, EnvVars, Pattern, RepoVars, TargetVars};
 use super::resolved::{
-    Cache, Check, DeployConfig, Environment, GitAuth, Gitops, Image, LedgerConfig, Migration,
-    ObjectRef, Probe, SecretRef, Service, Target, Workload,
+    Cache, Check, DeployConfig, Environment, GitAuth, Gitops, Image, LedgerConfig, ObjectRef,
+    Probe, SecretRef, Service, Target, Workload,
 };
 use super::types::{
-    DeployFile, Duration, EnvName, EnvironmentSpec, LedgerSpec, MigrationSpec, ServiceSpec,
-    WorkloadKind,
+    DeployFile, Duration, EnvName, EnvironmentSpec, LedgerSpec, ServiceSpec, WorkloadKind,
 };
 use crate::oci::image_config::Arch;
 use crate::oci::layer_plan::DEFAULT_MAX_LAYERS;
@@ -344,7 +343,8 @@ pub(super) fn resolve(
             .collect();
         let workload = spec.workload.unwrap_or_default();
         let checks = resolve_checks(&spec.verify, &name, text, file)?;
-        let migrations = resolve_migrations(spec.migrations.take(), &name, text, file)?;
+        let migrations =
+            super::migrations::resolve_migrations(spec.migrations.take(), &name, text, file)?;
         for (env, e) in &environments {
             let p = &env_patterns[env];
             let vars = [("env", env.as_str()), ("service", name.as_str())];
@@ -566,49 +566,6 @@ pub(super) fn resolve_checks_in(
             count: spec.count.unwrap_or(1),
             failure_limit: spec.failure_limit.unwrap_or(0),
             timeout: spec.timeout.unwrap_or(Duration(30)),
-        });
-    }
-    Ok(out)
-}
-
-/// `services.<service>.migrations`: named uniquely, each a non-empty command.
-fn resolve_migrations(
-    specs: Option<crate::deploy_config::types::OneOrMany<MigrationSpec>>,
-    service: &str,
-    text: &str,
-    file: &str,
-) -> Result<Vec<Migration>, ConfigError> {
-    let specs = specs.map(|m| m.0).unwrap_or_default();
-    let several = specs.len() > 1;
-    let mut out: Vec<Migration> = Vec::new();
-    for (i, spec) in specs.into_iter().enumerate() {
-        let index = i.to_string();
-        let mut path = vec!["services", service, "migrations"];
-        if several {
-            path.push(index.as_str());
-        }
-        let at = |message: String| error_at(text, file, &path, message, None);
-        let name = match spec.name {
-            Some(k) => k.0,
-            None if several => format!("migrate-{}", i + 1),
-            None => "migrate".to_owned(),
-        };
-        if out.iter().any(|m| m.name == name) {
-            return Err(at(format!("two migrations are named `{name}`")));
-        }
-        if spec.command.0.is_empty() {
-            return Err(at(
-                "command: give the migration's command, e.g. [app, migrate]".into(),
-            ));
-        }
-        let env_from = spec.env_from;
-        out.push(Migration {
-            name,
-            command: spec.command.0,
-            phase: spec.phase.unwrap_or_default(),
-            timeout: spec.timeout.unwrap_or(Duration(600)),
-            env_from_secret: env_from.as_ref().and_then(|e| e.secret.clone()),
-            env_from_config_map: env_from.and_then(|e| e.config_map),
         });
     }
     Ok(out)

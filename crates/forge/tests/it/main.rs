@@ -45,6 +45,7 @@ mod release_leases;
 mod release_local;
 mod release_migrations;
 mod release_product;
+mod release_product_checks;
 mod serve_api;
 mod serve_browser;
 mod serve_kube;
