@@ -4,43 +4,16 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
+use super::checks::resolve_checks_in;
 use super::parse::{closest, error_at, ConfigError};
-use super::resolve::resolve_checks_in;
-use super::resolved::{Check, DeployConfig, Environment, Service};
-use super::types::{Duration, Key, UniqueMap, VerifySpec};
+use super::resolved::{DeployConfig, Environment, Service};
+use super::types::{Duration, Key, UniqueMap};
 
 pub const DEFAULT_SYSTEM_ATTR: &str = "nixosConfigurations.{host}.config.system.build.toplevel";
 pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration(120);
 
-/// One entry of `hosts:`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HostSpec {
-    /// The environment the host belongs to (a key of `environments:`).
-    pub environment: Key,
-    /// Flake attribute of the system (default
-    /// `nixosConfigurations.{host}.config.system.build.toplevel`).
-    pub system: Option<String>,
-    /// Checks the agent runs after `switch-to-configuration test`.
-    #[serde(default)]
-    pub verify: Vec<VerifySpec>,
-    /// How long the checks may take to pass before the agent rolls back (default 2m).
-    pub confirm_timeout: Option<Duration>,
-}
-
-/// A host, resolved.
-#[derive(Debug, Clone, Serialize)]
-pub struct Host {
-    pub name: String,
-    pub environment: String,
-    /// `FLAKE#ATTR` of the system's toplevel.
-    pub installable: String,
-    pub confirm_timeout: Duration,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub verify: Vec<Check>,
-}
+pub use super::resolved::Host;
+pub use super::types::HostSpec;
 
 pub(super) fn resolve_hosts(
     raw: UniqueMap<Key, Option<HostSpec>>,

@@ -9,6 +9,7 @@
 //! - [`summary`]: the text `forge config validate` prints.
 //! - [`SCHEMA`]: the JSON Schema `forge config schema` prints.
 
+mod checks;
 pub mod hosts;
 mod migrations;
 pub mod parse;

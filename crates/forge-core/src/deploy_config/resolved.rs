@@ -36,7 +36,7 @@ pub struct DeployConfig {
     pub products: BTreeMap<String, Product>,
     /// NixOS hosts, by name.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub hosts: BTreeMap<String, super::hosts::Host>,
+    pub hosts: BTreeMap<String, Host>,
     #[serde(skip)]
     pub(super) text: String,
 }
@@ -338,4 +338,16 @@ impl DeployConfig {
     fn error(&self, path: &[&str], message: String, suggestion: Option<String>) -> ConfigError {
         error_at(&self.text, &self.file, path, message, suggestion)
     }
+}
+
+/// A host, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    pub name: String,
+    pub environment: String,
+    /// `FLAKE#ATTR` of the system's toplevel.
+    pub installable: String,
+    pub confirm_timeout: Duration,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub verify: Vec<Check>,
 }

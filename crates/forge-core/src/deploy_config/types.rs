@@ -31,7 +31,7 @@ pub struct DeployFile {
     pub products: UniqueMap<Key, ProductSpec>,
     /// NixOS machines that pull their deploys (see `hosts.rs`).
     #[serde(default)]
-    pub hosts: UniqueMap<Key, Option<super::hosts::HostSpec>>,
+    pub hosts: UniqueMap<Key, Option<HostSpec>>,
 }
 
 /// `products.<name>`: services released as one unit, the environments in
@@ -568,4 +568,20 @@ impl<'de, K: Deserialize<'de>> serde::de::DeserializeSeed<'de> for KeySeed<'_, K
             k.map(|k| (s.to_owned(), k))
         })
     }
+}
+
+/// One entry of `hosts:`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// The environment the host belongs to (a key of `environments:`).
+    pub environment: Key,
+    /// Flake attribute of the system (default
+    /// `nixosConfigurations.{host}.config.system.build.toplevel`).
+    pub system: Option<String>,
+    /// Checks the agent runs after `switch-to-configuration test`.
+    #[serde(default)]
+    pub verify: Vec<VerifySpec>,
+    /// How long the checks may take to pass before the agent rolls back (default 2m).
+    pub confirm_timeout: Option<Duration>,
 }
