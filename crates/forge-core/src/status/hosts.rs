@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::drift::Drift;
+use super::class::Drift;
 
 /// The pin at the GitOps tip (`hosts/<env>/<host>.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

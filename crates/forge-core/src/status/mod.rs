@@ -7,6 +7,7 @@
 //! - [`hosts`]: NixOS hosts: the pin against what the agent reported.
 //! - [`running_images`]: which digests a workload's pods run (pure, over JSON).
 
+pub mod class;
 pub mod drift;
 pub mod hosts;
 pub mod model;

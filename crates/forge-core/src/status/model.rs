@@ -11,7 +11,7 @@ use crate::gitops::image_pin::ImagePin;
 use crate::kube::rollout_verdict::Verdict;
 use crate::release::RunState;
 
-use super::drift::Drift;
+use super::class::Drift;
 
 pub const SCHEMA: &str = "forge.status/v1";
 

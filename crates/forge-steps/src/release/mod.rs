@@ -26,6 +26,7 @@ pub mod promotion;
 pub mod recorder;
 pub mod runner;
 pub mod shape;
+pub mod spec;
 pub mod verify;
 
 pub use one_service::OneServiceRun;

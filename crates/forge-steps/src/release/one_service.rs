@@ -11,7 +11,7 @@ use forge_core::release::{ReleasePlan, RunId, RunState, StepKey, StepKind};
 use forge_ledger::Ledger;
 
 use super::recorder::RunRecorder;
-use super::runner::RunSpec;
+use super::spec::RunSpec;
 
 pub struct OneServiceRun<'a> {
     recorder: RunRecorder<'a>,

@@ -14,7 +14,7 @@ use forge_core::release::{
 };
 use forge_ledger::{actor_from_env, lease_owner, Lease, Ledger, NewRun};
 
-use super::runner::{RunSpec, StepSummary};
+use super::spec::{RunSpec, StepSummary};
 
 /// How long a lease lasts without a heartbeat by default; a holder that died
 /// loses it after this and `forge release resume` may take over.
@@ -109,7 +109,7 @@ impl<'a> RunRecorder<'a> {
         ) {
             anyhow::bail!("run {run} is {}: nothing to resume", record.state.as_str());
         }
-        let (_, plan) = super::runner::plan_of(&spec)?;
+        let (_, plan) = super::spec::plan_of(&spec)?;
         let leases = Self::take_leases(ledger, run, &plan, ttl, None).await?;
         let actor = actor_from_env();
         ledger
@@ -138,7 +138,7 @@ impl<'a> RunRecorder<'a> {
         }
         let spec: RunSpec = serde_json::from_str(&record.command)
             .with_context(|| format!("run {run} was not started by a release command"))?;
-        let (_, plan) = super::runner::plan_of(&spec)?;
+        let (_, plan) = super::spec::plan_of(&spec)?;
         let leases = Self::take_leases(ledger, run, &plan, DEFAULT_LEASE_TTL, None).await?;
         let fence = leases
             .values()
