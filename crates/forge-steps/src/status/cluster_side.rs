@@ -17,7 +17,7 @@ use forge_core::kube::rollout_verdict::verdict;
 use forge_core::status::running_images::{replicas, running_images, template_images};
 use forge_core::status::{ClusterView, FluxView, WorkloadView};
 
-use super::gather::Target;
+use super::target::Target;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {

@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
-use forge_core::deploy_config::resolved::{DeployConfig, ObjectRef, Workload};
+use forge_core::deploy_config::resolved::DeployConfig;
 use forge_core::status::{classify, LedgerView, StatusReport, TargetStatus};
 use forge_ledger::Ledger;
 
 use crate::deploy::DeployContext;
 use crate::observer::NoObserver;
+
+use super::target::Target;
 
 /// What to report on.
 #[derive(Debug, Clone)]
@@ -30,28 +32,6 @@ pub struct StatusRequest {
     pub cluster_timeout: Duration,
     /// Bounds the GitOps fetch and read.
     pub git_timeout: Duration,
-}
-
-/// One service in one environment, with what its sides need to know.
-#[derive(Debug, Clone)]
-pub(super) struct Target {
-    pub service: String,
-    pub environment: String,
-    pub kustomization: String,
-    /// The `images:` entry name.
-    pub image_name: String,
-    /// Where pods pull it from (the pin's `newName`, else the name).
-    pub repository: String,
-    pub cluster: bool,
-    pub kube_context: Option<String>,
-    pub flux_kustomization: ObjectRef,
-    pub workload: Workload,
-}
-
-impl Target {
-    pub fn key(&self) -> (String, String) {
-        (self.service.clone(), self.environment.clone())
-    }
 }
 
 /// Gathers and classifies; an error only when deploy.yaml names nothing

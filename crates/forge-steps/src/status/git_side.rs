@@ -9,7 +9,7 @@ use forge_adapters::git::{CommitInfo, GitRemote};
 use forge_core::gitops::image_pin::read_pin;
 use forge_core::status::{CommitView, GitView};
 
-use super::gather::Target;
+use super::target::Target;
 
 /// How far back the walk looks for the commit that changed a file.
 const DEPTH: usize = 2_000;

@@ -13,5 +13,6 @@ pub mod gather;
 mod git_side;
 mod hosts_side;
 mod ledger_side;
+mod target;
 
 pub use gather::{gather, StatusRequest};
